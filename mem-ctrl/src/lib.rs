@@ -1,0 +1,2 @@
+//! The encrypting memory controller of mktme-sim.
+pub mod xts;

@@ -1,0 +1,39 @@
+//! The ground every mktme-sim crate stands on: time, addresses and ids, deterministic event
+//! ordering, a seeded RNG forked per component, the messages that travel between caches and
+//! memory controllers, and statistics counters.
+//!
+//! ```text
+//!   scenarios -> cpu-model -> { cache-model, mem-ctrl } -> sim-core
+//! ```
+//!
+//! `sim-core` knows nothing of caches, cryptography or RON. Its one job with addresses is to
+//! slice them, in one place ([`AddressLayout`]), so that no other crate shifts or masks a
+//! physical address by hand.
+//!
+//! ```
+//! use sim_core::{AddressLayout, DramAddr, KeyId};
+//!
+//! // The default layout: 52 physical address bits, the top 6 of them carry the KeyID.
+//! let layout = AddressLayout::new(52, 6).unwrap();
+//! let pa = layout.compose(KeyId::new(5), DramAddr::new(0x12340)).unwrap();
+//! assert_eq!(pa.raw(), (5u64 << 46) | 0x12340);
+//! assert_eq!(layout.keyid(pa), KeyId::new(5));
+//! assert_eq!(layout.dram_addr(pa), DramAddr::new(0x12340));
+//! ```
+
+pub mod addr;
+pub mod event;
+pub mod msg;
+pub mod rng;
+pub mod stats;
+pub mod time;
+
+pub use addr::{
+    AddressLayout, BitRange, DramAddr, KeyId, LINE_BYTES, LayoutError, LineAddr, LineBytes,
+    PAGE_BYTES, PhysAddr,
+};
+pub use event::EventQueue;
+pub use msg::{CoreId, MemOp, MemRequest, MemResponse, RequestId};
+pub use rng::{RngFactory, SimRng};
+pub use stats::{Counter, Histogram, StatValue, StatsReport};
+pub use time::{ClockRatio, Cycle};
