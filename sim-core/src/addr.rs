@@ -297,6 +297,37 @@ impl BitRange {
     pub const fn overlaps(self, other: BitRange) -> bool {
         self.width != 0 && other.width != 0 && self.low < other.end() && other.low < self.end()
     }
+
+    /// `word` with the field cut out and the bits above it shifted down to close the gap (for
+    /// example a controller-local address from a global one, when the field selects the
+    /// controller). Inverse of [`BitRange::expand`].
+    pub const fn squeeze(self, word: u64) -> u64 {
+        if self.width == 0 {
+            return word;
+        }
+        let below = word & ((1u64 << self.low) - 1);
+        let above = if self.end() >= 64 {
+            0
+        } else {
+            word >> self.end()
+        };
+        below | (above << self.low)
+    }
+
+    /// Re-opens the gap [`BitRange::squeeze`] closed and puts `value` in the field.
+    pub const fn expand(self, squeezed: u64, value: u64) -> u64 {
+        if self.width == 0 {
+            return squeezed;
+        }
+        let below = squeezed & ((1u64 << self.low) - 1);
+        let above = squeezed >> self.low;
+        let above = if self.end() >= 64 {
+            0
+        } else {
+            above << self.end()
+        };
+        self.insert(below | above, value)
+    }
 }
 
 /// An impossible address layout or an address that does not fit it. Every variant names the
@@ -627,6 +658,15 @@ mod tests {
         assert!(!r.overlaps(BitRange::new(13, 2).unwrap()));
     }
 
+    #[test]
+    fn squeeze_and_expand() {
+        // Bits [13:12] select one of 4 controllers at 4 KiB interleave.
+        let f = BitRange::new(12, 2).unwrap();
+        assert_eq!(f.squeeze(0x7_3abc), 0x1_cabc);
+        assert_eq!(f.expand(0x1_cabc, 3), 0x7_3abc);
+        assert_eq!(BitRange::new(5, 0).unwrap().squeeze(0xff), 0xff);
+    }
+
     proptest! {
         #[test]
         fn compose_then_slice_round_trips(phys in 32u32..=52, kbits in 0u32..=12, k in any::<u16>(), a in any::<u64>()) {
@@ -640,6 +680,12 @@ mod tests {
             // The line of a physical address keeps its KeyID.
             prop_assert_eq!(layout.line_keyid(pa.line()), keyid);
             prop_assert_eq!(layout.line_dram_addr(pa.line()), dram.line_base());
+        }
+
+        #[test]
+        fn squeeze_expand_round_trip(low in 0u32..40, width in 0u32..8, word in 0u64..(1 << 48)) {
+            let f = BitRange::new(low, width).unwrap();
+            prop_assert_eq!(f.expand(f.squeeze(word), f.extract(word)), word);
         }
 
         #[test]

@@ -66,7 +66,7 @@ pub struct MemRequest {
     /// Line-aligned physical address, KeyID included.
     pub addr: PhysAddr,
     /// The plaintext to write (for [`MemOp::Write`]).
-    pub data: Option<Box<LineBytes>>,
+    pub data: Option<LineBytes>,
     /// When the request left the requester.
     pub issued: Cycle,
 }
@@ -77,7 +77,7 @@ pub struct MemResponse {
     /// The id of the request answered.
     pub id: RequestId,
     /// The decrypted line, for reads.
-    pub data: Option<Box<LineBytes>>,
+    pub data: Option<LineBytes>,
     /// When the data (or the write acknowledgement) is available to the requester.
     pub done: Cycle,
 }
