@@ -1,2 +1,2 @@
-//! The encrypting memory controller of mktme-sim.
+//! The encrypting memory controller of mktme-sim (being built: the AES-XTS engine first).
 pub mod xts;
