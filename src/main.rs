@@ -4,6 +4,7 @@
 //! 2 for bad input or usage (clap's own usage errors also exit 2).
 
 mod bench_crypto;
+mod dram_trace;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -23,12 +24,15 @@ struct Cli {
 enum Command {
     /// Measure the AES-XTS engine's throughput on this machine (and OpenSSL's, when present).
     BenchCrypto(bench_crypto::Args),
+    /// Drive one memory controller alone from a DRAMsim3/Ramulator-style request trace.
+    DramTrace(dram_trace::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::BenchCrypto(args) => bench_crypto::run(args),
+        Command::DramTrace(args) => dram_trace::run(args),
     };
     match result {
         Ok(code) => code,

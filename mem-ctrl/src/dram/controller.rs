@@ -1,0 +1,1148 @@
+//! The timing controller: transaction queues, per-bank (or per-rank) command queues, FR-FCFS
+//! command selection, refresh and the encryption stage, cycle by cycle.
+//!
+//! One [`DramController`] drives every channel of a [`DramConfig`]; each channel is an
+//! independent copy of DRAMsim3's `Controller` (`src/controller.cc`). All cycles here are DRAM
+//! (controller) clock cycles.
+//!
+//! ## One cycle of one channel (`tick(now)`)
+//!
+//! ```text
+//!   1. writes leaving the encrypt stage enter the write buffer (or merge)
+//!   2. completions whose data cycle is `now` are delivered (reads pass the decrypt stage here)
+//!   3. refresh: at every multiple of tREFI/ranks the next rank becomes due
+//!   4. one command is issued, if any is ready:
+//!        a due refresh first (PRE of an open bank of that rank, then REF);
+//!        else the command queues, round-robin from the one after the last that issued,
+//!        each scanned oldest first for the first command whose timing is met (FR-FCFS)
+//!   5. one transaction moves from the read queue (or, while draining, the write buffer)
+//!      into its command queue, if that queue has room
+//! ```
+//!
+//! A request offered with [`DramController::try_submit`] during cycle `t` (after `tick(t)`) is
+//! accepted at `t + 1`; step 5 of cycle `t + 1` moves it into its command queue and its first
+//! command can issue at `t + 2`. A READ issued at `c` returns data at `c + CL + tBurst`: an
+//! unloaded row hit takes `CL + tBurst + 1` cycles from acceptance (22 on ddr4-2400), exactly
+//! as validation-data.md section 2 measures DRAMsim3.
+
+use super::bank::{self, BankCommand, BankState, ColumnCommand, CommandKind};
+use super::config::{DramConfig, PagePolicy, QueueStructure};
+use super::crypto_stage::CryptoStage;
+use super::mapping::DramLocation;
+use super::refresh::RefreshScheduler;
+use super::stats::DramStats;
+use super::timing::{BankId, ChannelTiming};
+use sim_core::{Cycle, DramAddr, EventQueue, MemOp, RequestId, StatsReport};
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::{self, Write as _};
+
+/// Whether the encryption stage's timing applies.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Encryption {
+    /// Reads and writes bypass the AES stage (plain DRAMsim3 timing).
+    Off,
+    /// Reads pass the decrypt pipeline after their burst, writes the encrypt pipeline before
+    /// they enter the write buffer.
+    On,
+}
+
+/// A line-sized request to the timing model.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub struct DramRequest {
+    /// Echoed in the completion; must be unique among outstanding requests.
+    pub id: RequestId,
+    /// Read or write of the whole line.
+    pub op: MemOp,
+    /// Any byte of the line (the line-offset bits are ignored). Must lie inside the DRAM: check
+    /// with [`super::AddressMapping::check`] first.
+    pub addr: DramAddr,
+    /// Whether the line passes the AES stage (when the controller's [`Encryption`] is on).
+    /// False for lines that cross the bus as plaintext (TME bypass, NO_ENCRYPT, the exclusion
+    /// range), which skip the stage's latency.
+    pub crypto: bool,
+}
+
+/// The queue a request needs is full: retry on a later cycle (modelled back-pressure).
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, thiserror::Error)]
+#[error("channel {channel}: the {queue} is full ({entries} entries)")]
+pub struct QueueFull {
+    /// The channel the request maps to.
+    pub channel: u32,
+    /// `"read queue"` or `"write buffer"`.
+    pub queue: &'static str,
+    /// Its size.
+    pub entries: u32,
+}
+
+/// Where a completed request's data went or came from.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub enum CompletionSource {
+    /// The data crossed the DRAM data bus during cycles `[burst_start, burst_end)`.
+    Bus {
+        /// First cycle of the burst (READ + CL, or WRITE + CWL).
+        burst_start: Cycle,
+        /// One past the last cycle of the burst; the completion's `data_cycle`.
+        burst_end: Cycle,
+    },
+    /// A read answered from a write to the same line still waiting in the controller, without
+    /// a DRAM access (DRAMsim3 does the same). The data is that of the newest write to the line
+    /// accepted before this read.
+    ForwardedFromWrite,
+    /// A write merged into an earlier write to the same line whose WRITE had not issued yet: its
+    /// bytes travel with `into`'s burst, which must carry the newest data.
+    MergedInto {
+        /// The write that carries the data.
+        into: RequestId,
+    },
+}
+
+/// A finished request, delivered by `tick(data_cycle)` in the order data crossed the bus (ties
+/// in issue order), so a functional layer that applies write completions to its DRAM store and
+/// reads the store for read completions, in delivery order, sees exactly what the bus saw.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub struct DramCompletion {
+    /// The request.
+    pub id: RequestId,
+    /// Read or write.
+    pub op: MemOp,
+    /// The line (line-aligned DRAM address).
+    pub addr: DramAddr,
+    /// The cycle the controller accepted the request (offer cycle + 1).
+    pub accepted: Cycle,
+    /// The cycle the data crossed the bus: for reads the cycle the data returned (READ + CL +
+    /// tBurst), for writes the end of the write burst (WRITE + CWL + tBurst); for forwarded
+    /// reads and merged writes the cycle they were answered. The completion is delivered by
+    /// `tick(data_cycle)`.
+    pub data_cycle: Cycle,
+    /// The cycle the requester may use the result: for reads `data_cycle` plus the decrypt
+    /// stage when encryption is on, otherwise `data_cycle`.
+    pub done: Cycle,
+    /// How the data moved.
+    pub source: CompletionSource,
+}
+
+/// One DRAM command, as issued (for command traces and cycle-exact tests).
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub struct IssuedCommand {
+    /// Issue cycle.
+    pub cycle: Cycle,
+    /// Channel.
+    pub channel: u32,
+    /// Rank.
+    pub rank: u32,
+    /// Bank group (0 for REF, which addresses the whole rank).
+    pub bankgroup: u32,
+    /// Bank (0 for REF).
+    pub bank: u32,
+    /// The command.
+    pub kind: CommandKind,
+    /// The row (ACT, READ(A), WRITE(A)).
+    pub row: Option<u32>,
+    /// The request a column command serves (the first one, for coalesced reads).
+    pub request: Option<RequestId>,
+}
+
+impl fmt::Display for IssuedCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:>10} ch{} rank{} bg{} bank{} {}",
+            self.cycle, self.channel, self.rank, self.bankgroup, self.bank, self.kind
+        )?;
+        if let Some(row) = self.row {
+            write!(f, " row {row}")?;
+        }
+        if let Some(RequestId(id)) = self.request {
+            write!(f, " req {id}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Copy, Clone, Debug)]
+struct Txn {
+    id: RequestId,
+    op: MemOp,
+    line: DramAddr,
+    loc: DramLocation,
+    accepted: Cycle,
+    crypto: bool,
+}
+
+impl Txn {
+    fn bank(&self) -> BankId {
+        BankId {
+            rank: self.loc.rank,
+            bankgroup: self.loc.bankgroup,
+            bank: self.loc.bank,
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug)]
+struct QueuedCmd {
+    txn: Txn,
+    column: ColumnCommand,
+}
+
+#[derive(Copy, Clone, Debug)]
+enum Origin {
+    /// The command serves the entry at `index` of command queue `queue`.
+    Queue { queue: usize, index: usize },
+    /// Preparing or issuing a due refresh.
+    Refresh,
+}
+
+#[derive(Copy, Clone, Debug)]
+struct Selected {
+    bank: BankId,
+    command: BankCommand,
+    origin: Origin,
+}
+
+#[derive(Copy, Clone, Debug)]
+struct PendingCompletion {
+    txn: Txn,
+    source: CompletionSource,
+}
+
+/// One channel: DRAMsim3's `Controller` + `CommandQueue` + `ChannelState` + `Refresh`.
+struct Channel {
+    index: u32,
+    ranks: u32,
+    bankgroups: u32,
+    banks_per_group: u32,
+    page_policy: PagePolicy,
+    queue_structure: QueueStructure,
+    command_queue_entries: usize,
+    transaction_queue_entries: usize,
+    write_drain_threshold: usize,
+    row_hit_cap: u32,
+    t_cl_cycles: u64,
+    t_cwl_cycles: u64,
+    t_burst_cycles: u64,
+    crypto: Option<CryptoStage>,
+
+    banks: Vec<BankState>,
+    timing: ChannelTiming,
+    refresh: RefreshScheduler,
+
+    read_queue: VecDeque<Txn>,
+    write_buffer: VecDeque<Txn>,
+    /// Writes in the encrypt pipeline: (cycle they enter the write buffer, write).
+    encrypting: VecDeque<(Cycle, Txn)>,
+    /// Reads not yet issued, by line: the first is queued, the rest wait on its READ.
+    pending_reads: BTreeMap<u64, Vec<Txn>>,
+    /// Reads waiting on another read's READ (they count against the read queue).
+    coalesced_waiting: usize,
+    /// Per line: writes accepted whose WRITE has not issued and that were not merged.
+    pending_writes: BTreeMap<u64, u32>,
+    /// Per line: the write in the write buffer or a command queue, WRITE not yet issued.
+    queued_writes: BTreeMap<u64, RequestId>,
+    command_queues: Vec<VecDeque<QueuedCmd>>,
+    /// DRAMsim3 `queue_idx_`: the queue the last search ended on.
+    queue_cursor: usize,
+    /// Writes still to move before reads resume (DRAMsim3 `write_draining_`).
+    write_draining: usize,
+    /// Drain writes whenever the read queue is empty (set by drivers at end of input).
+    flush_writes: bool,
+    completions: EventQueue<PendingCompletion>,
+    outstanding: usize,
+    last_activity: Cycle,
+    stats: DramStats,
+}
+
+impl Channel {
+    fn new(index: u32, config: &DramConfig, encryption: Encryption) -> Channel {
+        let p = config.params();
+        let g = &p.geometry;
+        let c = &p.controller;
+        let banks = (g.ranks * g.banks_per_rank()) as usize;
+        let queues = match c.queue_structure {
+            QueueStructure::PerBank => banks,
+            QueueStructure::PerRank => g.ranks as usize,
+        };
+        let command_queue_entries = c.command_queue_entries as usize;
+        let transaction_queue_entries = c.transaction_queue_entries as usize;
+        Channel {
+            index,
+            ranks: g.ranks,
+            bankgroups: g.bankgroups,
+            banks_per_group: g.banks_per_group,
+            page_policy: c.page_policy,
+            queue_structure: c.queue_structure,
+            command_queue_entries,
+            transaction_queue_entries,
+            write_drain_threshold: c.write_drain_threshold as usize,
+            row_hit_cap: c.row_hit_cap,
+            t_cl_cycles: u64::from(p.timing.t_cl_cycles),
+            t_cwl_cycles: u64::from(p.timing.t_cwl_cycles),
+            t_burst_cycles: u64::from(p.timing.t_burst_cycles),
+            crypto: match encryption {
+                Encryption::Off => None,
+                Encryption::On => Some(CryptoStage::new(&p.crypto)),
+            },
+            banks: vec![BankState::Closed; banks],
+            timing: ChannelTiming::new(&p.timing, g),
+            refresh: RefreshScheduler::new(p.timing.t_refi_cycles, g.ranks),
+            read_queue: VecDeque::with_capacity(transaction_queue_entries),
+            write_buffer: VecDeque::with_capacity(transaction_queue_entries),
+            encrypting: VecDeque::with_capacity(transaction_queue_entries),
+            pending_reads: BTreeMap::new(),
+            coalesced_waiting: 0,
+            pending_writes: BTreeMap::new(),
+            queued_writes: BTreeMap::new(),
+            command_queues: (0..queues)
+                .map(|_| VecDeque::with_capacity(command_queue_entries))
+                .collect(),
+            // DRAMsim3 starts at 0 and advances before looking, so queue 1 is searched first.
+            queue_cursor: 0,
+            write_draining: 0,
+            flush_writes: false,
+            completions: EventQueue::new(),
+            outstanding: 0,
+            last_activity: Cycle::ZERO,
+            stats: DramStats::default(),
+        }
+    }
+
+    fn bank_index(&self, b: BankId) -> usize {
+        self.timing.bank_index(b)
+    }
+
+    fn queue_index(&self, b: BankId) -> usize {
+        match self.queue_structure {
+            QueueStructure::PerBank => self.bank_index(b),
+            QueueStructure::PerRank => b.rank as usize,
+        }
+    }
+
+    fn queue_rank(&self, queue: usize) -> u32 {
+        match self.queue_structure {
+            QueueStructure::PerBank => (queue as u32) / (self.bankgroups * self.banks_per_group),
+            QueueStructure::PerRank => queue as u32,
+        }
+    }
+
+    fn column_command(&self, op: MemOp) -> ColumnCommand {
+        match (self.page_policy, op) {
+            (PagePolicy::Open, MemOp::Read) => ColumnCommand::Read,
+            (PagePolicy::Open, MemOp::Write) => ColumnCommand::Write,
+            (PagePolicy::Closed, MemOp::Read) => ColumnCommand::ReadPrecharge,
+            (PagePolicy::Closed, MemOp::Write) => ColumnCommand::WritePrecharge,
+        }
+    }
+
+    fn drain_threshold(&self) -> usize {
+        if self.flush_writes {
+            1
+        } else {
+            self.write_drain_threshold
+        }
+    }
+
+    // ---- acceptance -------------------------------------------------------------------
+
+    fn try_submit(&mut self, now: Cycle, txn: Txn) -> Result<(), QueueFull> {
+        let line = txn.line.raw();
+        match txn.op {
+            MemOp::Read => {
+                if self.read_queue.len() + self.coalesced_waiting >= self.transaction_queue_entries
+                {
+                    return Err(QueueFull {
+                        channel: self.index,
+                        queue: "read queue",
+                        entries: self.transaction_queue_entries as u32,
+                    });
+                }
+                self.stats.reads.inc();
+                self.outstanding += 1;
+                self.last_activity = now;
+                if self.pending_writes.contains_key(&line) {
+                    // DRAMsim3 answers from the write buffer one cycle after acceptance.
+                    self.stats.reads_forwarded.inc();
+                    self.completions.push(
+                        txn.accepted.plus(1),
+                        PendingCompletion {
+                            txn,
+                            source: CompletionSource::ForwardedFromWrite,
+                        },
+                    );
+                } else if let Some(waiting) = self.pending_reads.get_mut(&line) {
+                    self.stats.reads_coalesced.inc();
+                    waiting.push(txn);
+                    self.coalesced_waiting += 1;
+                } else {
+                    self.pending_reads.insert(line, vec![txn]);
+                    self.read_queue.push_back(txn);
+                }
+            }
+            MemOp::Write => {
+                if self.write_buffer.len() + self.encrypting.len() >= self.transaction_queue_entries
+                {
+                    return Err(QueueFull {
+                        channel: self.index,
+                        queue: "write buffer",
+                        entries: self.transaction_queue_entries as u32,
+                    });
+                }
+                self.stats.writes.inc();
+                self.outstanding += 1;
+                self.last_activity = now;
+                *self.pending_writes.entry(line).or_insert(0) += 1;
+                match &mut self.crypto {
+                    Some(crypto) if txn.crypto => {
+                        let ready = crypto.encrypt.admit(txn.accepted);
+                        self.encrypting.push_back((ready, txn));
+                    }
+                    // A plaintext write skips the AES latency but not the writes ahead of it in
+                    // the write path: it may not overtake an earlier write to the same line.
+                    Some(_) => match self.encrypting.back() {
+                        Some(&(last_ready, _)) => {
+                            self.encrypting
+                                .push_back((txn.accepted.max(last_ready), txn));
+                        }
+                        None => self.enter_write_buffer(txn, txn.accepted),
+                    },
+                    None => self.enter_write_buffer(txn, txn.accepted),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A write reaches the write buffer at `at`: it merges into a queued write to the same line
+    /// (DRAMsim3 drops the younger write's DRAM access) or takes a slot.
+    fn enter_write_buffer(&mut self, txn: Txn, at: Cycle) {
+        let line = txn.line.raw();
+        if let Some(&into) = self.queued_writes.get(&line) {
+            self.stats.writes_merged.inc();
+            self.release_pending_write(line);
+            self.completions.push(
+                at,
+                PendingCompletion {
+                    txn,
+                    source: CompletionSource::MergedInto { into },
+                },
+            );
+        } else {
+            self.queued_writes.insert(line, txn.id);
+            self.write_buffer.push_back(txn);
+        }
+    }
+
+    fn release_pending_write(&mut self, line: u64) {
+        let n = self
+            .pending_writes
+            .get_mut(&line)
+            .unwrap_or_else(|| panic!("no pending write to line {line:#x}"));
+        *n -= 1;
+        if *n == 0 {
+            self.pending_writes.remove(&line);
+        }
+    }
+
+    // ---- one cycle --------------------------------------------------------------------
+
+    fn tick(
+        &mut self,
+        now: Cycle,
+        out: &mut Vec<DramCompletion>,
+        log: Option<&mut Vec<IssuedCommand>>,
+    ) {
+        // 1. Writes leaving the encrypt stage are added before this cycle's work, as DRAMsim3
+        //    adds transactions between two clock ticks.
+        while let Some(&(ready, txn)) = self.encrypting.front() {
+            if ready > now {
+                break;
+            }
+            self.encrypting.pop_front();
+            self.enter_write_buffer(txn, ready);
+        }
+
+        // 2. Deliver completions whose data cycle has come (DRAMsim3 `ReturnDoneTrans`).
+        while let Some((data_cycle, pending)) = self.completions.pop_due(now) {
+            self.deliver(data_cycle, pending, out);
+        }
+
+        // 3. Refresh bookkeeping.
+        self.refresh.on_cycle(now);
+
+        // 4. At most one command per cycle on the command bus; a due refresh comes first.
+        let mut selected = None;
+        if let Some(rank) = self.refresh.due() {
+            self.refresh.begin(rank);
+            selected = self.refresh_command(rank, now);
+        }
+        if selected.is_none() {
+            selected = self.select_from_queues(now);
+        }
+        if let Some(sel) = selected {
+            let issued = self.issue(sel, now);
+            if let Some(log) = log {
+                log.push(issued);
+            }
+        }
+
+        // 5. Move one transaction into its command queue.
+        self.schedule_transaction();
+    }
+
+    fn deliver(&mut self, data_cycle: Cycle, p: PendingCompletion, out: &mut Vec<DramCompletion>) {
+        let done = match (p.txn.op, &mut self.crypto) {
+            (MemOp::Read, Some(crypto)) if p.txn.crypto => crypto.decrypt.admit(data_cycle),
+            (MemOp::Read, _) | (MemOp::Write, _) => data_cycle,
+        };
+        match (p.txn.op, p.source) {
+            (MemOp::Read, _) => self.stats.read_latency.record(done.since(p.txn.accepted)),
+            (MemOp::Write, CompletionSource::Bus { .. }) => self
+                .stats
+                .write_latency
+                .record(data_cycle.since(p.txn.accepted)),
+            (MemOp::Write, CompletionSource::MergedInto { .. })
+            | (MemOp::Write, CompletionSource::ForwardedFromWrite) => {}
+        }
+        self.outstanding -= 1;
+        self.last_activity = data_cycle;
+        out.push(DramCompletion {
+            id: p.txn.id,
+            op: p.txn.op,
+            addr: p.txn.line,
+            accepted: p.txn.accepted,
+            data_cycle,
+            done,
+            source: p.source,
+        });
+    }
+
+    /// DRAMsim3 `CommandQueue::FinishRefresh` + `ChannelState::GetReadyCommand` for REF: the
+    /// first open bank of the rank (in bank-group, bank order) whose PRE is ready, else REF if
+    /// every bank is closed and ready for it, else nothing this cycle.
+    fn refresh_command(&self, rank: u32, now: Cycle) -> Option<Selected> {
+        let mut all_ready = true;
+        for bankgroup in 0..self.bankgroups {
+            for bank in 0..self.banks_per_group {
+                let b = BankId {
+                    rank,
+                    bankgroup,
+                    bank,
+                };
+                let command = bank::required_for_refresh(self.banks[self.bank_index(b)]);
+                if self.timing.ready(b, command.kind(), now) {
+                    if command == BankCommand::Precharge {
+                        return Some(Selected {
+                            bank: b,
+                            command,
+                            origin: Origin::Refresh,
+                        });
+                    }
+                } else {
+                    all_ready = false;
+                }
+            }
+        }
+        all_ready.then_some(Selected {
+            bank: BankId {
+                rank,
+                bankgroup: 0,
+                bank: 0,
+            },
+            command: BankCommand::Refresh,
+            origin: Origin::Refresh,
+        })
+    }
+
+    /// DRAMsim3 `CommandQueue::GetCommandToIssue`: round-robin over the command queues,
+    /// skipping those of a rank being refreshed.
+    fn select_from_queues(&mut self, now: Cycle) -> Option<Selected> {
+        let n = self.command_queues.len();
+        for _ in 0..n {
+            self.queue_cursor = (self.queue_cursor + 1) % n;
+            let q = self.queue_cursor;
+            if self.refresh.held_rank() == Some(self.queue_rank(q)) {
+                continue;
+            }
+            if let Some(sel) = self.first_ready_in_queue(q, now) {
+                return Some(sel);
+            }
+        }
+        None
+    }
+
+    /// FR-FCFS within one queue (DRAMsim3 `GetFirstReadyInQueue`): the oldest entry whose next
+    /// command meets its timing, where a PRE is only allowed for the oldest entry of its bank
+    /// and only when no queued row hit to the open row remains (or the row already served
+    /// `row_hit_cap` column commands), and a WRITE never passes an older READ of the same
+    /// location.
+    fn first_ready_in_queue(&self, q: usize, now: Cycle) -> Option<Selected> {
+        let queue = &self.command_queues[q];
+        for (index, qc) in queue.iter().enumerate() {
+            let b = qc.txn.bank();
+            let state = self.banks[self.bank_index(b)];
+            let command = bank::required_command(state, qc.txn.loc.row, qc.column);
+            if !self.timing.ready(b, command.kind(), now) {
+                continue;
+            }
+            let allowed = match command {
+                BankCommand::Precharge => self.arbitrate_precharge(q, index, state),
+                BankCommand::Write | BankCommand::WritePrecharge => {
+                    !self.has_rw_dependency(q, index)
+                }
+                BankCommand::Activate { .. }
+                | BankCommand::Read
+                | BankCommand::ReadPrecharge
+                | BankCommand::Refresh => true,
+            };
+            if allowed {
+                return Some(Selected {
+                    bank: b,
+                    command,
+                    origin: Origin::Queue { queue: q, index },
+                });
+            }
+        }
+        None
+    }
+
+    /// DRAMsim3 `ArbitratePrecharge`.
+    fn arbitrate_precharge(&self, q: usize, index: usize, state: BankState) -> bool {
+        let queue = &self.command_queues[q];
+        let b = queue[index].txn.bank();
+        if queue.iter().take(index).any(|p| p.txn.bank() == b) {
+            return false;
+        }
+        let (open_row, column_commands) = match state {
+            BankState::Open {
+                row,
+                column_commands,
+            } => (row, column_commands),
+            BankState::Closed => panic!("PRE requested for closed bank {b:?}"),
+        };
+        let pending_hits = queue
+            .iter()
+            .skip(index)
+            .any(|p| p.txn.bank() == b && p.txn.loc.row == open_row);
+        !pending_hits || column_commands >= self.row_hit_cap
+    }
+
+    /// DRAMsim3 `HasRWDependency`: an older READ of the same location in the same queue.
+    fn has_rw_dependency(&self, q: usize, index: usize) -> bool {
+        let queue = &self.command_queues[q];
+        let w = queue[index].txn;
+        queue.iter().take(index).any(|p| {
+            !p.column.is_write()
+                && p.txn.bank() == w.bank()
+                && p.txn.loc.row == w.loc.row
+                && p.txn.loc.column == w.loc.column
+        })
+    }
+
+    fn issue(&mut self, sel: Selected, now: Cycle) -> IssuedCommand {
+        let b = sel.bank;
+        let kind = sel.command.kind();
+        let mut row = None;
+        let mut request = None;
+        self.last_activity = now;
+        match sel.command {
+            BankCommand::Refresh => {
+                for bankgroup in 0..self.bankgroups {
+                    for bank in 0..self.banks_per_group {
+                        let id = BankId {
+                            rank: b.rank,
+                            bankgroup,
+                            bank,
+                        };
+                        let idx = self.bank_index(id);
+                        self.banks[idx] = self.apply(id, BankCommand::Refresh, now).next;
+                    }
+                }
+                self.stats.refs.inc();
+                self.refresh.done(b.rank);
+            }
+            BankCommand::Activate { row: r } => {
+                row = Some(r);
+                let idx = self.bank_index(b);
+                self.banks[idx] = self.apply(b, sel.command, now).next;
+                self.stats.acts.inc();
+            }
+            BankCommand::Precharge => {
+                let idx = self.bank_index(b);
+                self.banks[idx] = self.apply(b, sel.command, now).next;
+                self.stats.pres.inc();
+            }
+            BankCommand::Read
+            | BankCommand::ReadPrecharge
+            | BankCommand::Write
+            | BankCommand::WritePrecharge => {
+                let Origin::Queue { queue, index } = sel.origin else {
+                    panic!("cycle {now}: column command {kind} without a queued request");
+                };
+                let qc = self.command_queues[queue]
+                    .remove(index)
+                    .expect("selected entry exists");
+                row = Some(qc.txn.loc.row);
+                request = Some(qc.txn.id);
+                let idx = self.bank_index(b);
+                let t = self.apply(b, sel.command, now);
+                self.banks[idx] = t.next;
+                if kind.is_read() {
+                    self.stats.read_cmds.inc();
+                    if t.row_hit {
+                        self.stats.read_row_hits.inc();
+                    }
+                    self.read_issued(qc.txn, now);
+                } else {
+                    self.stats.write_cmds.inc();
+                    if t.row_hit {
+                        self.stats.write_row_hits.inc();
+                    }
+                    self.write_issued(qc.txn, now);
+                }
+            }
+        }
+        self.timing.record(b, kind, now);
+        IssuedCommand {
+            cycle: now,
+            channel: self.index,
+            rank: b.rank,
+            bankgroup: b.bankgroup,
+            bank: b.bank,
+            kind,
+            row,
+            request,
+        }
+    }
+
+    /// The bank state machine, with the model-bug assertion the style guide asks for.
+    fn apply(&self, b: BankId, command: BankCommand, now: Cycle) -> bank::Transition {
+        bank::transition(self.banks[self.bank_index(b)], command).unwrap_or_else(|e| {
+            panic!(
+                "cycle {now}: channel {} rank {} bg {} bank {}: {e}",
+                self.index, b.rank, b.bankgroup, b.bank
+            )
+        })
+    }
+
+    fn read_issued(&mut self, txn: Txn, now: Cycle) {
+        let waiting = self
+            .pending_reads
+            .remove(&txn.line.raw())
+            .unwrap_or_else(|| panic!("cycle {now}: READ for {} with no pending read", txn.line));
+        assert_eq!(
+            waiting[0].id, txn.id,
+            "the queued read heads its line's waiters"
+        );
+        self.coalesced_waiting -= waiting.len() - 1;
+        let burst_start = now.plus(self.t_cl_cycles);
+        let burst_end = burst_start.plus(self.t_burst_cycles);
+        for w in waiting {
+            self.completions.push(
+                burst_end,
+                PendingCompletion {
+                    txn: w,
+                    source: CompletionSource::Bus {
+                        burst_start,
+                        burst_end,
+                    },
+                },
+            );
+        }
+    }
+
+    fn write_issued(&mut self, txn: Txn, now: Cycle) {
+        let line = txn.line.raw();
+        let queued = self.queued_writes.remove(&line);
+        assert_eq!(
+            queued,
+            Some(txn.id),
+            "cycle {now}: WRITE for {} is not the queued write",
+            txn.line
+        );
+        self.release_pending_write(line);
+        let burst_start = now.plus(self.t_cwl_cycles);
+        let burst_end = burst_start.plus(self.t_burst_cycles);
+        self.completions.push(
+            burst_end,
+            PendingCompletion {
+                txn,
+                source: CompletionSource::Bus {
+                    burst_start,
+                    burst_end,
+                },
+            },
+        );
+    }
+
+    /// DRAMsim3 `ScheduleTransaction`.
+    fn schedule_transaction(&mut self) {
+        if self.write_draining == 0
+            && (self.write_buffer.len() >= self.transaction_queue_entries
+                || (self.read_queue.is_empty()
+                    && self.write_buffer.len() >= self.drain_threshold()))
+        {
+            self.write_draining = self.write_buffer.len();
+        }
+        let draining = self.write_draining > 0;
+        let len = if draining {
+            self.write_buffer.len()
+        } else {
+            self.read_queue.len()
+        };
+        for i in 0..len {
+            let txn = if draining {
+                self.write_buffer[i]
+            } else {
+                self.read_queue[i]
+            };
+            let q = self.queue_index(txn.bank());
+            if self.command_queues[q].len() >= self.command_queue_entries {
+                continue;
+            }
+            if draining {
+                // A write never overtakes a pending read of its line (DRAMsim3's R->W rule).
+                if self.pending_reads.contains_key(&txn.line.raw()) {
+                    self.write_draining = 0;
+                    return;
+                }
+                self.write_draining -= 1;
+                self.write_buffer.remove(i);
+            } else {
+                self.read_queue.remove(i);
+            }
+            let column = self.column_command(txn.op);
+            self.command_queues[q].push_back(QueuedCmd { txn, column });
+            return;
+        }
+    }
+
+    // ---- introspection -----------------------------------------------------------------
+
+    /// True when a tick could do something other than deliver a completion or start a refresh
+    /// that is not yet due.
+    fn has_work(&self) -> bool {
+        self.refresh.due().is_some()
+            || !self.read_queue.is_empty()
+            || self.write_draining > 0
+            || (!self.write_buffer.is_empty()
+                && (self.write_buffer.len() >= self.transaction_queue_entries
+                    || self.write_buffer.len() >= self.drain_threshold()))
+            || self.command_queues.iter().any(|q| !q.is_empty())
+    }
+
+    fn next_event_cycle(&self, now: Cycle) -> Cycle {
+        let mut next = self.refresh.next_trigger_after(now);
+        if let Some(c) = self.completions.peek_cycle() {
+            next = next.min(c);
+        }
+        if let Some(&(ready, _)) = self.encrypting.front() {
+            next = next.min(ready);
+        }
+        if self.has_work() {
+            next = next.min(now.plus(1));
+        }
+        next.max(now.plus(1))
+    }
+
+    fn describe(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "channel {}: read queue {}/{} (+{} coalesced), write buffer {}/{} (+{} encrypting), \
+             draining {}, flush {}, outstanding {}, completions pending {}, last activity {}",
+            self.index,
+            self.read_queue.len(),
+            self.transaction_queue_entries,
+            self.coalesced_waiting,
+            self.write_buffer.len(),
+            self.transaction_queue_entries,
+            self.encrypting.len(),
+            self.write_draining,
+            self.flush_writes,
+            self.outstanding,
+            self.completions.len(),
+            self.last_activity,
+        );
+        let _ = writeln!(
+            out,
+            "  refresh: {} due, first due rank {:?}, held rank {:?}",
+            self.refresh.pending_len(),
+            self.refresh.due(),
+            self.refresh.held_rank()
+        );
+        for rank in 0..self.ranks {
+            for bankgroup in 0..self.bankgroups {
+                for bank in 0..self.banks_per_group {
+                    let b = BankId {
+                        rank,
+                        bankgroup,
+                        bank,
+                    };
+                    let state = self.banks[self.bank_index(b)];
+                    if let BankState::Open { .. } = state {
+                        let _ = writeln!(out, "  rank {rank} bg {bankgroup} bank {bank}: {state}");
+                    }
+                }
+            }
+        }
+        for (q, queue) in self.command_queues.iter().enumerate() {
+            if let Some(head) = queue.front() {
+                let b = head.txn.bank();
+                let _ = writeln!(
+                    out,
+                    "  command queue {q}: {} entries; head {:?} {} ({}) accepted {}, bank {}, \
+                     earliest ACT/PRE/READ/WRITE {}/{}/{}/{}",
+                    queue.len(),
+                    head.column,
+                    head.txn.line,
+                    head.txn.loc,
+                    head.txn.accepted,
+                    self.banks[self.bank_index(b)],
+                    self.timing.earliest(b, CommandKind::Activate),
+                    self.timing.earliest(b, CommandKind::Precharge),
+                    self.timing.earliest(b, CommandKind::Read),
+                    self.timing.earliest(b, CommandKind::Write),
+                );
+            }
+        }
+    }
+}
+
+/// The DRAM timing model of one memory controller (all channels of one [`DramConfig`]).
+///
+/// Protocol, per DRAM cycle `now` (strictly increasing; idle cycles may be skipped up to
+/// [`DramController::next_event_cycle`]):
+///
+/// 1. `tick(now, &mut completions)`: advance the model through cycle `now`;
+/// 2. `try_submit(now, request)` for each request offered during `now` (each is accepted at
+///    `now + 1`, or refused with [`QueueFull`] and must be offered again later).
+///
+/// ```
+/// use mem_ctrl::dram::{DramConfig, DramController, DramRequest, Encryption};
+/// use sim_core::{Cycle, DramAddr, MemOp, RequestId};
+///
+/// let config = DramConfig::preset("ddr4-2400").unwrap();
+/// let mut mc = DramController::new(&config, Encryption::Off);
+/// let mut done = Vec::new();
+/// mc.tick(Cycle::new(0), &mut done);
+/// let req = DramRequest { id: RequestId(1), op: MemOp::Read, addr: DramAddr::new(0x40), crypto: true };
+/// mc.try_submit(Cycle::new(0), req).unwrap();
+/// // Skip idle cycles: tick only when something can happen.
+/// while done.is_empty() {
+///     let next = mc.next_event_cycle();
+///     mc.tick(next, &mut done);
+/// }
+/// // Accepted at 1, ACT at 2, READ at 2 + tRCD, data at READ + CL + tBurst.
+/// assert_eq!(done[0].accepted, Cycle::new(1));
+/// assert_eq!(done[0].data_cycle, Cycle::new(2 + 17 + 17 + 4));
+/// assert_eq!(done[0].done.since(done[0].accepted), 39); // the closed-bank latency
+/// ```
+pub struct DramController {
+    config: DramConfig,
+    encryption: Encryption,
+    channels: Vec<Channel>,
+    now: Option<Cycle>,
+}
+
+impl fmt::Debug for DramController {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DramController")
+            .field("config", &self.config.name())
+            .field("encryption", &self.encryption)
+            .field("now", &self.now)
+            .field("outstanding", &self.outstanding())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DramController {
+    /// A controller in its reset state (all banks closed, queues empty, cycle 0 next).
+    pub fn new(config: &DramConfig, encryption: Encryption) -> DramController {
+        let channels = (0..config.params().geometry.channels)
+            .map(|i| Channel::new(i, config, encryption))
+            .collect();
+        DramController {
+            config: config.clone(),
+            encryption,
+            channels,
+            now: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DramConfig {
+        &self.config
+    }
+
+    /// Whether the encryption stage's timing applies.
+    pub fn encryption(&self) -> Encryption {
+        self.encryption
+    }
+
+    /// The last cycle ticked, `None` before the first tick.
+    pub fn now(&self) -> Option<Cycle> {
+        self.now
+    }
+
+    /// Offers `request` during cycle `now`, which must be the cycle last ticked. On success the
+    /// request is accepted at `now + 1`; when its queue is full nothing changes and the caller
+    /// must offer it again on a later cycle.
+    ///
+    /// # Panics
+    ///
+    /// If `now` is not the last ticked cycle or the address lies beyond the DRAM (both are bugs
+    /// in the caller).
+    pub fn try_submit(&mut self, now: Cycle, request: DramRequest) -> Result<(), QueueFull> {
+        assert_eq!(
+            self.now,
+            Some(now),
+            "try_submit at cycle {now}: call tick({now}) first (last tick: {:?})",
+            self.now
+        );
+        let line = request.addr.line_base();
+        let loc = self
+            .config
+            .mapping()
+            .decode(line)
+            .unwrap_or_else(|e| panic!("try_submit({:?}): {e}", request.id));
+        let txn = Txn {
+            id: request.id,
+            op: request.op,
+            line,
+            loc,
+            accepted: now.plus(1),
+            crypto: request.crypto,
+        };
+        self.channels[loc.channel as usize].try_submit(now, txn)
+    }
+
+    /// Advances the model through cycle `now` and appends the completions delivered in it.
+    ///
+    /// # Panics
+    ///
+    /// If `now` is not later than the last ticked cycle.
+    pub fn tick(&mut self, now: Cycle, completions: &mut Vec<DramCompletion>) {
+        self.step(now, completions, None);
+    }
+
+    /// [`DramController::tick`], also appending every command issued in cycle `now` (at most
+    /// one per channel).
+    pub fn tick_with_commands(
+        &mut self,
+        now: Cycle,
+        completions: &mut Vec<DramCompletion>,
+        commands: &mut Vec<IssuedCommand>,
+    ) {
+        self.step(now, completions, Some(commands));
+    }
+
+    fn step(
+        &mut self,
+        now: Cycle,
+        completions: &mut Vec<DramCompletion>,
+        mut commands: Option<&mut Vec<IssuedCommand>>,
+    ) {
+        if let Some(last) = self.now {
+            assert!(
+                now > last,
+                "tick({now}) after tick({last}): time must advance"
+            );
+            let next = self.next_event_cycle();
+            assert!(
+                now <= next,
+                "tick({now}) skips the event due at cycle {next} (last tick {last})"
+            );
+        }
+        self.now = Some(now);
+        for ch in &mut self.channels {
+            ch.tick(now, completions, commands.as_deref_mut());
+        }
+    }
+
+    /// The first cycle after the last tick at which ticking can change anything (a command may
+    /// issue, a transaction may move, a completion is due, a refresh becomes due, a write leaves
+    /// the encrypt stage). Cycles before it may be skipped. Before the first tick: cycle 0.
+    pub fn next_event_cycle(&self) -> Cycle {
+        match self.now {
+            None => Cycle::ZERO,
+            Some(now) => self
+                .channels
+                .iter()
+                .map(|c| c.next_event_cycle(now))
+                .min()
+                .unwrap_or(Cycle::NEVER),
+        }
+    }
+
+    /// Requests accepted and not yet delivered.
+    pub fn outstanding(&self) -> usize {
+        self.channels.iter().map(|c| c.outstanding).sum()
+    }
+
+    /// True when the next tick could do work (a command or transaction is waiting, a refresh is
+    /// due). With outstanding requests but no work, the controller is waiting for a completion,
+    /// for the encrypt stage, or for enough writes to start draining.
+    pub fn has_work(&self) -> bool {
+        self.channels.iter().any(Channel::has_work)
+    }
+
+    /// The last cycle anything happened: a request accepted, a command issued or a completion
+    /// delivered.
+    pub fn last_activity(&self) -> Cycle {
+        self.channels
+            .iter()
+            .map(|c| c.last_activity)
+            .max()
+            .unwrap_or(Cycle::ZERO)
+    }
+
+    /// With `on`, writes drain whenever the read queue is empty, however few are buffered.
+    /// Drivers set it once their input is exhausted so buffered writes reach DRAM (DRAMsim3
+    /// leaves fewer than `write_drain_threshold` writes in the buffer indefinitely).
+    pub fn set_flush_writes(&mut self, on: bool) {
+        for ch in &mut self.channels {
+            ch.flush_writes = on;
+        }
+    }
+
+    /// Statistics of channel `channel`.
+    pub fn channel_stats(&self, channel: usize) -> &DramStats {
+        &self.channels[channel].stats
+    }
+
+    /// Statistics summed over all channels.
+    pub fn stats(&self) -> DramStats {
+        if let [only] = self.channels.as_slice() {
+            return only.stats.clone();
+        }
+        let mut total = DramStats::default();
+        for ch in &self.channels {
+            total.absorb(&ch.stats);
+        }
+        total
+    }
+
+    /// Writes the summed statistics into `report` under `prefix`.
+    pub fn report_stats(&self, prefix: &str, report: &mut StatsReport) {
+        self.stats().report(prefix, report);
+    }
+
+    /// A multi-line description of every queue, due refresh and open bank, for deadlock reports.
+    pub fn describe_state(&self) -> String {
+        let mut out = String::new();
+        let last_tick = match self.now {
+            Some(c) => c.to_string(),
+            None => "none".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "DRAM controller `{}`: last tick at cycle {last_tick}, encryption {:?}, next event at \
+             cycle {}",
+            self.config.name(),
+            self.encryption,
+            self.next_event_cycle()
+        );
+        for ch in &self.channels {
+            ch.describe(&mut out);
+        }
+        out
+    }
+}

@@ -1,0 +1,298 @@
+//! When each command may issue: the JEDEC constraints as a command-to-command table, and the
+//! per-bank "earliest cycle" bookkeeping it drives.
+//!
+//! Issuing a command at cycle `c` raises, for every bank in a scope, the earliest cycle of each
+//! following command kind to `c + delay`. The scopes and delays are DRAMsim3's
+//! (`src/timing.cc`), with RL = CL, WL = CWL (AL = 0) and BL = tBurst:
+//!
+//! ```text
+//!   issued   scope               following          delay
+//!   ACT      same bank           ACT                tRC
+//!                                READ(A)/WRITE(A)   tRCD
+//!                                PRE                tRAS
+//!            same bank group     ACT                tRRD_L
+//!            other bank groups   ACT                tRRD_S        (+ tFAW window per rank)
+//!   READ     same bank           PRE                tRTP
+//!            same bank group     READ(A)            max(BL, tCCD_L)
+//!            other bank groups   READ(A)            max(BL, tCCD_S)
+//!            same rank           WRITE(A)           RL + BL - WL + tRTRS
+//!            other ranks         READ(A)            BL + tRTRS
+//!                                WRITE(A)           RL + BL - WL + tRTRS
+//!   WRITE    same bank           PRE                WL + BL + tWR
+//!            same bank group     READ(A)            WL + BL + tWTR_L
+//!                                WRITE(A)           max(BL, tCCD_L)
+//!            other bank groups   READ(A)            WL + BL + tWTR_S
+//!                                WRITE(A)           max(BL, tCCD_S)
+//!            other ranks         READ(A)            WL + BL + tRTRS - RL
+//!                                WRITE(A)           BL
+//!   READA    same bank           ACT                BL + tRTP + tRP   (DRAMsim3's formula)
+//!                                REF                tRTP + tRP
+//!            other banks         as READ
+//!   WRITEA   same bank           ACT, REF           WL + BL + tWR + tRP
+//!            other banks         as WRITE
+//!   PRE      same bank           ACT, REF           tRP
+//!   REF      same rank           ACT, REF           tRFC
+//! ```
+//!
+//! With one bank group per rank the `_L` values are replaced by the `_S` ones, as DRAMsim3 does.
+
+use super::bank::CommandKind;
+use super::config::{Geometry, Timing};
+use sim_core::Cycle;
+
+/// Which banks an issued command constrains.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+enum Scope {
+    SameBank,
+    SameBankGroup,
+    OtherBankGroups,
+    OtherRanks,
+    /// Every bank of the rank, the issuing bank included (rank-level commands).
+    SameRank,
+}
+
+/// `delay[issued][scope]` is a list of `(following kind, cycles)`; delays may be negative
+/// (DRAMsim3's write-to-read across ranks) and then constrain nothing.
+#[derive(Clone, Debug)]
+pub(crate) struct TimingTable {
+    rules: Vec<Vec<(Scope, CommandKind, i64)>>,
+}
+
+impl TimingTable {
+    pub(crate) fn new(t: &Timing, g: &Geometry) -> TimingTable {
+        let i = i64::from;
+        let bl = i(t.t_burst_cycles);
+        let rl = i(t.t_cl_cycles);
+        let wl = i(t.t_cwl_cycles);
+        let one_group = g.bankgroups == 1;
+        let ccd_l = if one_group {
+            t.t_ccd_s_cycles
+        } else {
+            t.t_ccd_l_cycles
+        };
+        let wtr_l = if one_group {
+            t.t_wtr_s_cycles
+        } else {
+            t.t_wtr_l_cycles
+        };
+        let rrd_l = if one_group {
+            t.t_rrd_s_cycles
+        } else {
+            t.t_rrd_l_cycles
+        };
+
+        let read_to_read_l = bl.max(i(ccd_l));
+        let read_to_read_s = bl.max(i(t.t_ccd_s_cycles));
+        let read_to_read_o = bl + i(t.t_rtrs_cycles);
+        let read_to_write = rl + bl - wl + i(t.t_rtrs_cycles);
+        let read_to_precharge = i(t.t_rtp_cycles);
+        let readp_to_act = bl + i(t.t_rtp_cycles) + i(t.t_rp_cycles);
+        let read_to_activate = read_to_precharge + i(t.t_rp_cycles);
+        let write_to_read_l = wl + bl + i(wtr_l);
+        let write_to_read_s = wl + bl + i(t.t_wtr_s_cycles);
+        let write_to_read_o = wl + bl + i(t.t_rtrs_cycles) - rl;
+        let write_to_write_l = bl.max(i(ccd_l));
+        let write_to_write_s = bl.max(i(t.t_ccd_s_cycles));
+        let write_to_write_o = bl;
+        let write_to_precharge = wl + bl + i(t.t_wr_cycles);
+        let write_to_activate = write_to_precharge + i(t.t_rp_cycles);
+
+        use CommandKind::{
+            Activate as Act, Precharge as Pre, Read as Rd, ReadPrecharge as Rda, Refresh as Ref,
+            Write as Wr, WritePrecharge as Wra,
+        };
+        use Scope::{
+            OtherBankGroups as Obg, OtherRanks as Ork, SameBank as Sb, SameBankGroup as Sbg,
+            SameRank as Srk,
+        };
+
+        let read_others = |v: &mut Vec<(Scope, CommandKind, i64)>| {
+            for (scope, rr) in [
+                (Sbg, read_to_read_l),
+                (Obg, read_to_read_s),
+                (Ork, read_to_read_o),
+            ] {
+                v.push((scope, Rd, rr));
+                v.push((scope, Rda, rr));
+                v.push((scope, Wr, read_to_write));
+                v.push((scope, Wra, read_to_write));
+            }
+        };
+        let write_others = |v: &mut Vec<(Scope, CommandKind, i64)>| {
+            for (scope, wr, ww) in [
+                (Sbg, write_to_read_l, write_to_write_l),
+                (Obg, write_to_read_s, write_to_write_s),
+                (Ork, write_to_read_o, write_to_write_o),
+            ] {
+                v.push((scope, Rd, wr));
+                v.push((scope, Rda, wr));
+                v.push((scope, Wr, ww));
+                v.push((scope, Wra, ww));
+            }
+        };
+
+        let mut rules = vec![Vec::new(); CommandKind::COUNT];
+        // READ
+        {
+            let v = &mut rules[Rd.index()];
+            v.extend([
+                (Sb, Rd, read_to_read_l),
+                (Sb, Rda, read_to_read_l),
+                (Sb, Wr, read_to_write),
+                (Sb, Wra, read_to_write),
+                (Sb, Pre, read_to_precharge),
+            ]);
+            read_others(v);
+        }
+        // WRITE
+        {
+            let v = &mut rules[Wr.index()];
+            v.extend([
+                (Sb, Rd, write_to_read_l),
+                (Sb, Rda, write_to_read_l),
+                (Sb, Wr, write_to_write_l),
+                (Sb, Wra, write_to_write_l),
+                (Sb, Pre, write_to_precharge),
+            ]);
+            write_others(v);
+        }
+        // READA
+        {
+            let v = &mut rules[Rda.index()];
+            v.extend([(Sb, Act, readp_to_act), (Sb, Ref, read_to_activate)]);
+            read_others(v);
+        }
+        // WRITEA
+        {
+            let v = &mut rules[Wra.index()];
+            v.extend([(Sb, Act, write_to_activate), (Sb, Ref, write_to_activate)]);
+            write_others(v);
+        }
+        // ACT
+        rules[Act.index()].extend([
+            (Sb, Act, i(t.t_rc_cycles)),
+            (Sb, Rd, i(t.t_rcd_cycles)),
+            (Sb, Rda, i(t.t_rcd_cycles)),
+            (Sb, Wr, i(t.t_rcd_cycles)),
+            (Sb, Wra, i(t.t_rcd_cycles)),
+            (Sb, Pre, i(t.t_ras_cycles)),
+            (Sbg, Act, i(rrd_l)),
+            (Obg, Act, i(t.t_rrd_s_cycles)),
+        ]);
+        // PRE
+        rules[Pre.index()].extend([(Sb, Act, i(t.t_rp_cycles)), (Sb, Ref, i(t.t_rp_cycles))]);
+        // REF
+        rules[Ref.index()].extend([(Srk, Act, i(t.t_rfc_cycles)), (Srk, Ref, i(t.t_rfc_cycles))]);
+        TimingTable { rules }
+    }
+}
+
+/// Bank coordinates inside one channel, flattened.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct BankId {
+    pub rank: u32,
+    pub bankgroup: u32,
+    pub bank: u32,
+}
+
+/// The earliest cycle at which each command kind may issue to each bank of one channel, and the
+/// four-activate window of each rank.
+#[derive(Clone, Debug)]
+pub(crate) struct ChannelTiming {
+    table: TimingTable,
+    ranks: u32,
+    bankgroups: u32,
+    banks_per_group: u32,
+    /// `earliest[bank_index][kind]`.
+    earliest: Vec<[Cycle; CommandKind::COUNT]>,
+    t_faw_cycles: u64,
+    /// Per rank: the cycles of the last (up to) four ACTs, oldest first.
+    recent_acts: Vec<[Cycle; 4]>,
+    recent_len: Vec<u8>,
+}
+
+impl ChannelTiming {
+    pub(crate) fn new(t: &Timing, g: &Geometry) -> ChannelTiming {
+        let banks = (g.ranks * g.banks_per_rank()) as usize;
+        ChannelTiming {
+            table: TimingTable::new(t, g),
+            ranks: g.ranks,
+            bankgroups: g.bankgroups,
+            banks_per_group: g.banks_per_group,
+            earliest: vec![[Cycle::ZERO; CommandKind::COUNT]; banks],
+            t_faw_cycles: u64::from(t.t_faw_cycles),
+            recent_acts: vec![[Cycle::ZERO; 4]; g.ranks as usize],
+            recent_len: vec![0; g.ranks as usize],
+        }
+    }
+
+    pub(crate) fn bank_index(&self, b: BankId) -> usize {
+        ((b.rank * self.bankgroups + b.bankgroup) * self.banks_per_group + b.bank) as usize
+    }
+
+    /// The earliest cycle `kind` may issue to bank `b`, from the command-to-command table alone.
+    pub(crate) fn earliest(&self, b: BankId, kind: CommandKind) -> Cycle {
+        self.earliest[self.bank_index(b)][kind.index()]
+    }
+
+    /// True when a fifth ACT to `rank` at `now` respects tFAW: fewer than four ACTs in the
+    /// window, or the fourth most recent one at least tFAW ago. (DRAMsim3 keeps a lazily pruned
+    /// list of expiry times; it admits exactly the same ACTs.)
+    pub(crate) fn faw_allows(&self, rank: u32, now: Cycle) -> bool {
+        let r = rank as usize;
+        self.recent_len[r] < 4 || now >= self.recent_acts[r][0].plus(self.t_faw_cycles)
+    }
+
+    /// True when `kind` may issue to `b` at `now` (ACT also checks tFAW).
+    pub(crate) fn ready(&self, b: BankId, kind: CommandKind, now: Cycle) -> bool {
+        self.earliest(b, kind) <= now
+            && (kind != CommandKind::Activate || self.faw_allows(b.rank, now))
+    }
+
+    /// Records that `kind` issued to `b` (for REF: to `b.rank`) at `now`.
+    pub(crate) fn record(&mut self, b: BankId, kind: CommandKind, now: Cycle) {
+        if kind == CommandKind::Activate {
+            let r = b.rank as usize;
+            let len = self.recent_len[r] as usize;
+            if len < 4 {
+                self.recent_acts[r][len] = now;
+                self.recent_len[r] += 1;
+            } else {
+                self.recent_acts[r].rotate_left(1);
+                self.recent_acts[r][3] = now;
+            }
+        }
+        let base = now.get() as i64;
+        // Split the borrow: the rules are read while `earliest` is written.
+        let rules = &self.table.rules[kind.index()];
+        for &(scope, following, delay) in rules {
+            let at = base + delay;
+            if at <= 0 {
+                continue;
+            }
+            let at = Cycle::new(at as u64);
+            for rank in 0..self.ranks {
+                for bg in 0..self.bankgroups {
+                    for bank in 0..self.banks_per_group {
+                        let same_rank = rank == b.rank;
+                        let same_bg = same_rank && bg == b.bankgroup;
+                        let same_bank = same_bg && bank == b.bank;
+                        let applies = match scope {
+                            Scope::SameBank => same_bank,
+                            Scope::SameBankGroup => same_bg && !same_bank,
+                            Scope::OtherBankGroups => same_rank && !same_bg,
+                            Scope::OtherRanks => !same_rank,
+                            Scope::SameRank => same_rank,
+                        };
+                        if applies {
+                            let idx = ((rank * self.bankgroups + bg) * self.banks_per_group + bank)
+                                as usize;
+                            let slot = &mut self.earliest[idx][following.index()];
+                            *slot = (*slot).max(at);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

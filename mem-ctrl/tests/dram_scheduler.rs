@@ -1,0 +1,323 @@
+//! Scheduling order (FR-FCFS: row hits first, then oldest), back-pressure of bounded queues,
+//! same-line ordering (forwarding, coalescing, merging, read-before-write), write draining and
+//! the closed-page policy.
+
+#[path = "dram_common.rs"]
+mod common;
+
+use common::*;
+use mem_ctrl::dram::{
+    CommandKind, CompletionSource, DramController, DramRequest, Encryption, PagePolicy, QueueFull,
+    QueueStructure,
+};
+use sim_core::{Cycle, MemOp, RequestId};
+
+const ACT: CommandKind = CommandKind::Activate;
+const RD: CommandKind = CommandKind::Read;
+const WR: CommandKind = CommandKind::Write;
+const PRE: CommandKind = CommandKind::Precharge;
+
+/// (cycle, kind, request) of every command.
+fn order(r: &Run) -> Vec<(u64, CommandKind, Option<u64>)> {
+    r.rec
+        .commands
+        .iter()
+        .map(|c| (c.cycle.get(), c.kind, c.request.map(|id| id.0)))
+        .collect()
+}
+
+#[test]
+fn a_younger_row_hit_goes_before_an_older_row_conflict() {
+    let r = run_params(
+        ddr4(),
+        &[
+            read(0, loc(0, 0, 0, 1, 0)),
+            read(1, loc(0, 0, 0, 2, 0)), // older, conflicts with row 1
+            read(2, loc(0, 0, 0, 1, 1)), // younger, hits row 1
+        ],
+    );
+    assert_eq!(
+        order(&r),
+        [
+            (2, ACT, None),
+            (19, RD, Some(0)),
+            (25, RD, Some(2)),
+            (41, PRE, None),
+            (58, ACT, None),
+            (75, RD, Some(1)),
+        ]
+    );
+}
+
+#[test]
+fn ready_requests_go_oldest_first() {
+    let r = run_params(
+        ddr4(),
+        &[
+            read(0, loc(0, 0, 0, 1, 0)),
+            read(1, loc(0, 0, 0, 1, 1)),
+            read(2, loc(0, 0, 0, 1, 2)),
+        ],
+    );
+    let reads: Vec<(u64, Option<u64>)> = order(&r)
+        .into_iter()
+        .filter(|c| c.1 == RD)
+        .map(|c| (c.0, c.2))
+        .collect();
+    assert_eq!(reads, [(19, Some(0)), (25, Some(1)), (31, Some(2))]);
+}
+
+/// An old conflict (request 1) behind a stream of six younger row hits, with tRTP short
+/// enough that the PRE could go between two hits.
+fn hit_streak(cap: u32) -> Run {
+    let mut p = ddr4();
+    p.timing.t_rtp_cycles = 4;
+    p.controller.row_hit_cap = cap;
+    let mut reqs = vec![read(0, loc(0, 0, 0, 1, 0)), read(1, loc(0, 0, 0, 2, 0))];
+    reqs.extend((1..=6).map(|col| read(1 + u64::from(col), loc(0, 0, 0, 1, col))));
+    run_params(p, &reqs)
+}
+
+#[test]
+fn an_open_row_serves_at_most_row_hit_cap_columns_before_an_older_conflict() {
+    for (cap, first_pre) in [(4, 41), (6, 53)] {
+        let r = hit_streak(cap);
+        let log = order(&r);
+        let pre_at = log.iter().position(|c| c.1 == PRE).expect("a PRE");
+        let hits_before = log[..pre_at].iter().filter(|c| c.1 == RD).count();
+        assert_eq!(hits_before, cap as usize, "cap {cap}: {log:?}");
+        assert_eq!(log[pre_at].0, first_pre, "cap {cap}: {log:?}");
+        // The conflict is served right after the PRE.
+        assert_eq!(log[pre_at + 1], (first_pre + 17, ACT, None));
+        assert_eq!(log[pre_at + 2], (first_pre + 34, RD, Some(1)));
+    }
+}
+
+#[test]
+fn full_transaction_queues_refuse_requests() {
+    let cfg = config(ddr4());
+    let req = |id: u64, op: MemOp, col: u32| DramRequest {
+        id: RequestId(id),
+        op,
+        addr: addr(&cfg, loc(0, 0, 0, 1, col)),
+        crypto: true,
+    };
+    let mut done = Vec::new();
+    for (op, queue) in [(MemOp::Read, "read queue"), (MemOp::Write, "write buffer")] {
+        let mut mc = DramController::new(&cfg, Encryption::Off);
+        mc.tick(Cycle::ZERO, &mut done);
+        for i in 0..32 {
+            mc.try_submit(Cycle::ZERO, req(i, op, i as u32)).unwrap();
+        }
+        assert_eq!(
+            mc.try_submit(Cycle::ZERO, req(99, op, 40)),
+            Err(QueueFull {
+                channel: 0,
+                queue,
+                entries: 32
+            })
+        );
+        // Cycle 1 moves one transaction into its command queue (a full write buffer drains),
+        // which frees exactly one slot.
+        mc.tick(Cycle::new(1), &mut done);
+        mc.try_submit(Cycle::new(1), req(100, op, 41)).unwrap();
+        assert!(mc.try_submit(Cycle::new(1), req(101, op, 42)).is_err());
+        assert_eq!(mc.outstanding(), 33);
+    }
+    assert!(done.is_empty());
+}
+
+#[test]
+fn a_full_queue_stalls_the_trace_and_everything_behind_it() {
+    let mut p = ddr4();
+    p.controller.transaction_queue_entries = 1;
+    p.controller.command_queue_entries = 1;
+    p.controller.write_drain_threshold = 1;
+    let r = run_params(
+        p,
+        &[
+            read(0, loc(0, 0, 0, 1, 0)),
+            read(0, loc(0, 0, 0, 1, 1)), // waits in the read queue for bank 0's command queue
+            read(0, loc(0, 1, 0, 1, 0)), // idle bank, but the read queue is full
+        ],
+    );
+    assert_eq!(r.completion(0).accepted, Cycle::new(1));
+    assert_eq!(r.completion(1).accepted, Cycle::new(2));
+    // The READ at 19 frees bank 0's command queue; request 1 moves; request 2 gets in at 20.
+    assert_eq!(r.column_cycle(0), 19);
+    assert_eq!(r.completion(2).accepted, Cycle::new(20));
+    assert_eq!(r.cycles_at(ACT, 0, 1, 0), [21]);
+}
+
+#[test]
+fn a_read_of_a_line_with_a_pending_write_is_forwarded() {
+    let r = run_params(
+        ddr4(),
+        &[write(0, loc(0, 0, 0, 1, 0)), read(1, loc(0, 0, 0, 1, 0))],
+    );
+    let c = r.completion(1);
+    assert_eq!(c.source, CompletionSource::ForwardedFromWrite);
+    assert_eq!((c.accepted, c.data_cycle), (Cycle::new(2), Cycle::new(3)));
+    assert_eq!(r.latency(1), 1);
+    assert_eq!(r.report.stats.read_cmds.get(), 0);
+    assert_eq!(r.report.stats.reads_forwarded.get(), 1);
+    // The write still reaches DRAM (once the trace ends and the buffer is flushed).
+    assert_eq!(r.report.stats.write_cmds.get(), 1);
+}
+
+#[test]
+fn a_write_never_overtakes_an_older_read_of_its_line() {
+    let mut p = ddr4();
+    p.controller.write_drain_threshold = 1;
+    let r = run_params(
+        p,
+        &[read(0, loc(0, 0, 0, 1, 0)), write(1, loc(0, 0, 0, 1, 0))],
+    );
+    // READ at 19; the write waits for it, then READ-to-WRITE = CL + tBurst - CWL + tRTRS.
+    assert_eq!(r.cycles_of(RD), [19]);
+    assert_eq!(r.cycles_of(WR), [19 + 17 + 4 - 12 + 1]);
+    assert!(matches!(
+        r.completion(0).source,
+        CompletionSource::Bus { .. }
+    ));
+}
+
+#[test]
+fn identical_pending_reads_share_one_read_command() {
+    let r = run_params(
+        ddr4(),
+        &[read(0, loc(0, 0, 0, 1, 0)), read(1, loc(0, 0, 0, 1, 0))],
+    );
+    assert_eq!(r.cycles_of(RD), [19]);
+    assert_eq!(r.completion(0).data_cycle, r.completion(1).data_cycle);
+    assert_eq!(r.report.stats.reads_coalesced.get(), 1);
+    assert_eq!(r.report.stats.read_cmds.get(), 1);
+}
+
+#[test]
+fn a_write_to_a_line_with_a_queued_write_merges_into_it() {
+    let r = run_params(
+        ddr4(),
+        &[write(0, loc(0, 0, 0, 1, 0)), write(1, loc(0, 0, 0, 1, 0))],
+    );
+    let merged = r.completion(1);
+    assert_eq!(
+        merged.source,
+        CompletionSource::MergedInto { into: RequestId(0) }
+    );
+    assert_eq!(merged.data_cycle, Cycle::new(2));
+    assert_eq!(r.report.stats.write_cmds.get(), 1);
+    assert_eq!(r.report.stats.writes_merged.get(), 1);
+    assert!(matches!(
+        r.completion(0).source,
+        CompletionSource::Bus { .. }
+    ));
+}
+
+#[test]
+fn writes_wait_for_the_drain_threshold_while_reads_are_absent() {
+    let writes = |n: u32| -> Vec<Req> {
+        let mut reqs: Vec<Req> = (0..n)
+            .map(|i| write(u64::from(i), loc(0, 0, 0, 1, i)))
+            .collect();
+        reqs.push(read(1000, loc(0, 1, 0, 1, 0)));
+        reqs
+    };
+    // 15 buffered writes stay below the threshold (16) until the trace ends after the read.
+    let r = run_params(ddr4(), &writes(15));
+    assert!(r.cycles_of(WR)[0] > 1000, "{}", r.log());
+    // The 16th write (accepted at 16) starts draining at once.
+    let r = run_params(ddr4(), &writes(16));
+    assert_eq!(r.cycles_of(ACT)[0], 17);
+    assert_eq!(r.cycles_of(WR)[0], 34);
+}
+
+#[test]
+fn closed_page_precharges_with_every_access() {
+    let mut p = ddr4();
+    p.controller.page_policy = PagePolicy::Closed;
+    let r = run_params(
+        p,
+        &[read(0, loc(0, 0, 0, 1, 0)), read(200, loc(0, 0, 0, 1, 1))],
+    );
+    assert_eq!(r.cycles_of(CommandKind::ReadPrecharge), [19, 219]);
+    assert_eq!(r.cycles_of(ACT), [2, 202]);
+    assert!(r.cycles_of(PRE).is_empty());
+    assert_eq!((r.latency(0), r.latency(1)), (39, 39));
+    assert_eq!(r.report.stats.read_row_hits.get(), 0);
+}
+
+#[test]
+fn closed_page_back_to_back_acts_respect_t_rc() {
+    let mut p = ddr4();
+    p.controller.page_policy = PagePolicy::Closed;
+    let r = run_params(
+        p,
+        &[read(0, loc(0, 0, 0, 1, 0)), read(1, loc(0, 0, 0, 1, 1))],
+    );
+    // READA at 19 allows ACT at 19 + tBurst + tRTP + tRP = 49 (DRAMsim3); tRC from 2 binds.
+    assert_eq!(r.cycles_of(ACT), [2, 58]);
+}
+
+#[test]
+fn per_rank_queues_serve_banks_of_a_rank_from_one_queue() {
+    let mut p = ddr4();
+    p.controller.queue_structure = QueueStructure::PerRank;
+    let r = run_params(
+        p,
+        &[
+            read(0, loc(0, 0, 0, 1, 0)),
+            read(1, loc(0, 1, 0, 1, 0)),
+            read(2, loc(1, 0, 0, 1, 0)),
+        ],
+    );
+    assert_eq!(r.cycles_at(ACT, 0, 0, 0), [2]);
+    assert_eq!(r.cycles_at(ACT, 0, 1, 0), [6]);
+    assert_eq!(r.cycles_at(ACT, 1, 0, 0), [4]);
+}
+
+#[test]
+fn channels_are_independent() {
+    // Two channels interleaved on bit 6; everything else moves up one bit.
+    let mut p = ddr4();
+    p.geometry.channels = 2;
+    p.mapping.addr_bits = 35;
+    p.mapping.channel = sim_core::BitRange::new(6, 1).unwrap();
+    p.mapping.column = sim_core::BitRange::new(7, 7).unwrap();
+    p.mapping.bankgroup = sim_core::BitRange::new(14, 2).unwrap();
+    p.mapping.bank = sim_core::BitRange::new(16, 2).unwrap();
+    p.mapping.rank = sim_core::BitRange::new(18, 1).unwrap();
+    p.mapping.row = sim_core::BitRange::new(19, 16).unwrap();
+    let cfg = config(p);
+    let on = |channel: u32| mem_ctrl::dram::DramLocation {
+        channel,
+        ..loc(0, 0, 0, 1, 0)
+    };
+    let r = run(&cfg, Encryption::Off, &[read(0, on(0)), read(0, on(1))]);
+    let acts: Vec<(u32, u64)> = r
+        .rec
+        .commands
+        .iter()
+        .filter(|c| c.kind == ACT)
+        .map(|c| (c.channel, c.cycle.get()))
+        .collect();
+    // On one channel the second read would hit the row the first opened; here each channel
+    // opens its own bank, and the second ACT follows one cycle later (the trace offers one
+    // request per cycle) with no tRRD between channels.
+    assert_eq!(acts, [(0, 2), (1, 3)]);
+    assert_eq!((r.latency(0), r.latency(1)), (39, 39));
+    // Each channel refreshes on its own.
+    let cfg_refs = {
+        let mut mc = DramController::new(&cfg, Encryption::Off);
+        let (mut done, mut cmds) = (Vec::new(), Vec::new());
+        let mut now = Cycle::ZERO;
+        while now.get() <= 5000 {
+            mc.tick_with_commands(now, &mut done, &mut cmds);
+            now = mc.next_event_cycle();
+        }
+        cmds.iter()
+            .map(|c| (c.channel, c.cycle.get()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(cfg_refs, [(0, 4680), (1, 4680)]);
+}
