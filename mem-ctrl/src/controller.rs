@@ -1,0 +1,637 @@
+//! Memory controllers and the package's memory system: where the functional path (keys,
+//! encryption, DIMM contents, bus) meets the DRAM timing model.
+//!
+//! ```text
+//!          MemRequest (PhysAddr = KeyID | DRAM address), core clock
+//!                     |
+//!              MemorySystem ---- PCONFIG unit (lock, RNG) --> every KeyTable, whole entries
+//!           /         |        \            (interleave bits pick the controller)
+//!   MemoryController  ...  MemoryController
+//!     KeyTable     KeyID -> key; the write is encrypted when it enters the controller
+//!     DramController  timing: queues, banks, refresh, AES stage (DRAM clock)
+//!     BusPort      probes see (cycle, R/W, DRAM address, bytes) when the burst is on the bus
+//!     DramStore    ciphertext (or plaintext for unencrypted KeyIDs)
+//! ```
+//!
+//! Timed path ([`MemorySystem::try_submit`], [`MemorySystem::tick`]): a write is encrypted with
+//! the key in force when the controller accepts it, crosses the bus and lands in the store when
+//! the DRAM model puts its burst on the bus. A read takes the store's bytes when its burst
+//! crosses the bus (or a pending write's bytes, when the controller forwards them), decrypts
+//! them with the key in force then, and is answered at the cycle the model says (after the AES
+//! stage). Completions are applied in bus order, so the store always holds what the bus last
+//! carried. Every cycle in this interface is a core cycle.
+//!
+//! Untimed path ([`MemorySystem::write_line_untimed`], [`MemorySystem::read_line_untimed`]): the
+//! same functional steps at a cycle the caller chooses, without the DRAM model, for tests and
+//! for setting up memory contents.
+
+use crate::bus::{BusPort, BusTransaction};
+use crate::config::{MemCtrlConfig, MemCtrlConfigError};
+use crate::dram::{
+    CompletionSource, DramCompletion, DramController, DramRequest, Encryption, QueueFull,
+};
+use crate::key_table::{
+    Key, KeyMode, KeyTable, LineTransform, PconfigResult, PconfigUnit, PendingUpdate, TmeState,
+};
+use crate::pconfig::PconfigCall;
+use crate::store::DramStore;
+use rustc_hash::FxHashMap;
+use sim_core::{
+    AddressLayout, BitRange, ClockRatio, Counter, Cycle, DramAddr, EventQueue, KeyId, LineBytes,
+    MemOp, MemRequest, MemResponse, PhysAddr, RequestId, RngFactory, StatsReport,
+};
+use std::sync::Arc;
+
+/// Per-controller counts.
+#[derive(Clone, Default, Debug)]
+pub struct ControllerStats {
+    /// Lines read from DRAM (timed reads answered by forwarding included).
+    pub reads: Counter,
+    /// Lines written to DRAM.
+    pub writes: Counter,
+    /// Lines encrypted on the way out.
+    pub lines_encrypted: Counter,
+    /// Lines decrypted on the way in.
+    pub lines_decrypted: Counter,
+    /// Lines that crossed the bus as plaintext (NO_ENCRYPT, bypass, exclusion, TME off).
+    pub lines_plaintext: Counter,
+    /// Timed requests refused because their DRAM queue was full.
+    pub queue_full: Counter,
+}
+
+/// A timed read waiting for its data.
+#[derive(Copy, Clone, Debug)]
+struct PendingRead {
+    keyid: KeyId,
+    addr: DramAddr,
+}
+
+/// The bytes a timed write will put on the bus, already encrypted.
+#[derive(Copy, Clone, Debug)]
+struct PendingWrite {
+    addr: DramAddr,
+    bytes: LineBytes,
+}
+
+/// One memory controller: its key table, its DRAM (contents and timing) and its bus.
+#[derive(Debug)]
+pub struct MemoryController {
+    index: usize,
+    keys: KeyTable,
+    store: DramStore,
+    bus: BusPort,
+    dram: DramController,
+    reads: FxHashMap<RequestId, PendingRead>,
+    writes: FxHashMap<RequestId, PendingWrite>,
+    /// Per DRAM line with writes in flight: how many, and the newest one's bytes (what a read
+    /// forwarded from the write queue returns).
+    newest_write: FxHashMap<u64, (u32, LineBytes)>,
+    completions: Vec<DramCompletion>,
+    stats: ControllerStats,
+}
+
+impl MemoryController {
+    fn new(index: usize, keys: KeyTable, dram: DramController) -> MemoryController {
+        MemoryController {
+            index,
+            keys,
+            store: DramStore::new(),
+            bus: BusPort::new(),
+            dram,
+            reads: FxHashMap::default(),
+            writes: FxHashMap::default(),
+            newest_write: FxHashMap::default(),
+            completions: Vec::new(),
+            stats: ControllerStats::default(),
+        }
+    }
+
+    /// This controller's number in the package.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The key table.
+    pub fn keys(&self) -> &KeyTable {
+        &self.keys
+    }
+
+    /// The DIMMs' contents.
+    pub fn store(&self) -> &DramStore {
+        &self.store
+    }
+
+    /// The DIMMs' contents, for someone holding the DIMMs (cold boot, DIMM swap).
+    pub fn store_mut(&mut self) -> &mut DramStore {
+        &mut self.store
+    }
+
+    /// The DIMM bus.
+    pub fn bus(&self) -> &BusPort {
+        &self.bus
+    }
+
+    /// The DIMM bus, to attach or query probes.
+    pub fn bus_mut(&mut self) -> &mut BusPort {
+        &mut self.bus
+    }
+
+    /// The DRAM timing model.
+    pub fn dram(&self) -> &DramController {
+        &self.dram
+    }
+
+    /// Counts.
+    pub fn stats(&self) -> &ControllerStats {
+        &self.stats
+    }
+
+    /// Encrypts a line for `keyid` (or leaves it plaintext), counting which.
+    fn encrypt(&mut self, keyid: KeyId, addr: DramAddr, bytes: &mut LineBytes) {
+        match self.keys.transform(keyid, addr) {
+            LineTransform::Encrypt(cipher) => {
+                cipher.encrypt_line(addr, bytes);
+                self.stats.lines_encrypted.inc();
+            }
+            LineTransform::Plaintext(_) => self.stats.lines_plaintext.inc(),
+        }
+    }
+
+    /// Decrypts a line for `keyid` (or leaves it plaintext), counting which.
+    fn decrypt(&mut self, keyid: KeyId, addr: DramAddr, bytes: &mut LineBytes) {
+        match self.keys.transform(keyid, addr) {
+            LineTransform::Encrypt(cipher) => {
+                cipher.decrypt_line(addr, bytes);
+                self.stats.lines_decrypted.inc();
+            }
+            LineTransform::Plaintext(_) => self.stats.lines_plaintext.inc(),
+        }
+    }
+
+    /// Puts `bytes` on the bus at `cycle`, lets the probes see and change them, and stores the
+    /// result.
+    fn bus_write(&mut self, cycle: Cycle, addr: DramAddr, bytes: LineBytes) {
+        let mut txn = BusTransaction {
+            cycle,
+            op: MemOp::Write,
+            addr,
+            data: bytes,
+        };
+        self.bus.carry(&mut txn);
+        self.store.write(addr, &txn.data);
+        self.stats.writes.inc();
+    }
+
+    /// Takes the stored bytes onto the bus at `cycle` and returns what the probes let through.
+    fn bus_read(&mut self, cycle: Cycle, addr: DramAddr) -> LineBytes {
+        let mut txn = BusTransaction {
+            cycle,
+            op: MemOp::Read,
+            addr,
+            data: self.store.read(addr),
+        };
+        self.bus.carry(&mut txn);
+        self.stats.reads.inc();
+        txn.data
+    }
+
+    /// Untimed: encrypts `plaintext` for `keyid` and writes it to the line at `addr`; the bus
+    /// carries it at cycle `at`.
+    pub fn write_line_untimed(
+        &mut self,
+        at: Cycle,
+        keyid: KeyId,
+        addr: DramAddr,
+        plaintext: &LineBytes,
+    ) {
+        debug_assert!(
+            addr.is_line_aligned(),
+            "controller write at unaligned {addr}"
+        );
+        let mut bytes = *plaintext;
+        self.encrypt(keyid, addr, &mut bytes);
+        self.bus_write(at, addr, bytes);
+    }
+
+    /// Untimed: reads the line at `addr` (the bus carries it at cycle `at`) and decrypts it for
+    /// `keyid`.
+    pub fn read_line_untimed(&mut self, at: Cycle, keyid: KeyId, addr: DramAddr) -> LineBytes {
+        debug_assert!(
+            addr.is_line_aligned(),
+            "controller read at unaligned {addr}"
+        );
+        let mut bytes = self.bus_read(at, addr);
+        self.decrypt(keyid, addr, &mut bytes);
+        bytes
+    }
+
+    fn report_stats(&self, report: &mut StatsReport) {
+        let prefix = format!("mc{}", self.index);
+        let s = &self.stats;
+        report.count(&prefix, "reads", s.reads.get());
+        report.count(&prefix, "writes", s.writes.get());
+        report.count(&prefix, "lines_encrypted", s.lines_encrypted.get());
+        report.count(&prefix, "lines_decrypted", s.lines_decrypted.get());
+        report.count(&prefix, "lines_plaintext", s.lines_plaintext.get());
+        report.count(&prefix, "queue_full", s.queue_full.get());
+        report.count(&prefix, "bus_transactions", self.bus.transactions());
+        report.count(
+            &prefix,
+            "dram_lines_touched",
+            self.store.touched_lines() as u64,
+        );
+        self.dram.report_stats(&format!("{prefix}.dram"), report);
+    }
+}
+
+/// The memory system of one package: its controllers and the PCONFIG machinery that programs
+/// all their key tables at once.
+#[derive(Debug)]
+pub struct MemorySystem {
+    layout: AddressLayout,
+    tme: Arc<TmeState>,
+    controllers: Vec<MemoryController>,
+    controller_field: BitRange,
+    dram_bytes: u64,
+    /// Core cycles : DRAM cycles.
+    clock: ClockRatio,
+    pconfig: PconfigUnit,
+    pending: Option<PendingUpdate>,
+    /// Timed responses waiting for their `done` cycle (core clock).
+    responses: EventQueue<MemResponse>,
+}
+
+impl MemorySystem {
+    /// Boots the memory system: validates the configuration, activates TME (generating the
+    /// platform key from the `mem.tme` stream of `rng`) and puts every KeyID in TME behaviour.
+    pub fn new(
+        config: &MemCtrlConfig,
+        rng: RngFactory,
+    ) -> Result<MemorySystem, MemCtrlConfigError> {
+        config.validate()?;
+        let layout = config.layout;
+        let tme = Arc::new(TmeState::activate(config.tme, &mut rng.fork("mem.tme")));
+        // The AES stage's timing applies whenever the hardware encrypts at all; lines that
+        // cross the bus as plaintext skip it request by request.
+        let encryption = if config.tme.enabled {
+            Encryption::On
+        } else {
+            Encryption::Off
+        };
+        let controllers = (0..config.controllers as usize)
+            .map(|i| {
+                MemoryController::new(
+                    i,
+                    KeyTable::new(tme.clone(), layout.max_keyid()),
+                    DramController::new(&config.dram, encryption),
+                )
+            })
+            .collect();
+        Ok(MemorySystem {
+            layout,
+            tme,
+            controllers,
+            controller_field: config.controller_field(),
+            dram_bytes: config.dram_bytes(),
+            clock: config
+                .dram
+                .core_clock_ratio(config.core_clock_mhz)
+                .expect("validated: non-zero clocks"),
+            pconfig: PconfigUnit::new(
+                config,
+                rng.fork("mem.pconfig.keys"),
+                rng.fork("mem.pconfig.entropy"),
+            ),
+            pending: None,
+            responses: EventQueue::new(),
+        })
+    }
+
+    /// The address layout.
+    pub fn layout(&self) -> AddressLayout {
+        self.layout
+    }
+
+    /// Bytes of DRAM installed: DRAM addresses run from 0 to this.
+    pub fn dram_bytes(&self) -> u64 {
+        self.dram_bytes
+    }
+
+    /// Core cycles : DRAM cycles.
+    pub fn clock_ratio(&self) -> ClockRatio {
+        self.clock
+    }
+
+    /// TME activation state (and the platform key).
+    pub fn tme(&self) -> &TmeState {
+        &self.tme
+    }
+
+    /// The controllers.
+    pub fn controllers(&self) -> &[MemoryController] {
+        &self.controllers
+    }
+
+    /// Controller `i`, mutably (to attach bus probes or reach its DIMMs).
+    pub fn controller_mut(&mut self, i: usize) -> &mut MemoryController {
+        &mut self.controllers[i]
+    }
+
+    /// Which controller serves a DRAM address.
+    pub fn controller_of(&self, addr: DramAddr) -> usize {
+        self.controller_field.extract(addr.raw()) as usize
+    }
+
+    /// The address a controller's DRAM sees for a package-wide DRAM address: the
+    /// controller-select bits squeezed out.
+    pub fn local_addr(&self, addr: DramAddr) -> DramAddr {
+        DramAddr::new(self.controller_field.squeeze(addr.raw()))
+    }
+
+    /// The PCONFIG unit (limits, busy state, statistics).
+    pub fn pconfig_unit(&mut self) -> &mut PconfigUnit {
+        &mut self.pconfig
+    }
+
+    /// Executes PCONFIG at `now`. On success the new entry reaches every controller's key table
+    /// at `result.done`, whole; until then the old entry is in force.
+    pub fn pconfig(&mut self, now: Cycle, call: &PconfigCall) -> PconfigResult {
+        self.settle(now);
+        let (result, update) = self.pconfig.execute(now, call);
+        if let Some(update) = update {
+            // The key-table lock guarantees at most one programming in flight.
+            assert!(
+                self.pending.is_none(),
+                "PCONFIG at {now:?} succeeded while another update was pending"
+            );
+            self.pending = Some(update);
+        }
+        result
+    }
+
+    /// Applies a completed PCONFIG update whose cycle has come.
+    pub fn settle(&mut self, now: Cycle) {
+        if self.pending.as_ref().is_some_and(|p| p.at <= now) {
+            let update = self.pending.take().expect("checked above");
+            for mc in &mut self.controllers {
+                mc.keys.install(update.keyid, update.mode.clone());
+            }
+        }
+    }
+
+    /// The current entry of `keyid` (as of the last [`MemorySystem::settle`]).
+    pub fn key_mode(&self, keyid: KeyId) -> &KeyMode {
+        self.controllers[0].keys.mode(keyid)
+    }
+
+    /// The key `keyid` encrypts with, if it has its own (KeyID 0: the platform key). Secret:
+    /// reports show it only when the user asks.
+    pub fn key(&self, keyid: KeyId) -> Option<&Arc<Key>> {
+        if keyid.is_tme() {
+            return self.tme.platform_key();
+        }
+        match self.key_mode(keyid) {
+            KeyMode::Keyed(key) => Some(key),
+            KeyMode::Tme | KeyMode::NoEncrypt => None,
+        }
+    }
+
+    fn route(&self, pa: PhysAddr) -> (usize, KeyId, DramAddr) {
+        let (keyid, addr) = (self.layout.keyid(pa), self.layout.dram_addr(pa));
+        assert!(
+            addr.raw() < self.dram_bytes,
+            "memory access at {pa} (DRAM address {addr}) beyond the {:#x} bytes installed",
+            self.dram_bytes
+        );
+        (self.controller_of(addr), keyid, addr)
+    }
+
+    /// Untimed: writes a whole line of plaintext through physical address `pa` (line-aligned)
+    /// at cycle `now`, bypassing the DRAM timing model.
+    pub fn write_line_untimed(&mut self, now: Cycle, pa: PhysAddr, plaintext: &LineBytes) {
+        self.settle(now);
+        let (mc, keyid, addr) = self.route(pa);
+        self.controllers[mc].write_line_untimed(now, keyid, addr, plaintext);
+    }
+
+    /// Untimed: reads a whole line through physical address `pa` (line-aligned) at cycle
+    /// `now`, bypassing the DRAM timing model.
+    pub fn read_line_untimed(&mut self, now: Cycle, pa: PhysAddr) -> LineBytes {
+        self.settle(now);
+        let (mc, keyid, addr) = self.route(pa);
+        self.controllers[mc].read_line_untimed(now, keyid, addr)
+    }
+
+    /// Timed: offers `request` at core cycle `now`. A write is encrypted now, with the key in
+    /// force. When the controller's queue is full nothing changes and the request comes back,
+    /// to be offered again later (back-pressure).
+    ///
+    /// # Panics
+    /// When the address is beyond the installed DRAM, a write carries no data, or `now` is
+    /// earlier than a cycle already passed to [`MemorySystem::tick`] (caller bugs).
+    pub fn try_submit(&mut self, now: Cycle, request: MemRequest) -> Result<(), MemRequest> {
+        // Completions before `now` first (each at its own cycle), then the key table as of now.
+        let dram_now = self.advance_dram(now);
+        self.settle(now);
+        let (mc_index, keyid, addr) = self.route(request.addr);
+        debug_assert!(addr.is_line_aligned(), "memory request at unaligned {addr}");
+        let local = self.local_addr(addr);
+        let mc = &mut self.controllers[mc_index];
+        let crypto = matches!(mc.keys.transform(keyid, addr), LineTransform::Encrypt(_));
+        let dram_request = DramRequest {
+            id: request.id,
+            op: request.op,
+            addr: local,
+            crypto,
+        };
+        if let Err(QueueFull { .. }) = mc.dram.try_submit(dram_now, dram_request) {
+            mc.stats.queue_full.inc();
+            return Err(request);
+        }
+        match request.op {
+            MemOp::Read => {
+                mc.reads.insert(request.id, PendingRead { keyid, addr });
+            }
+            MemOp::Write => {
+                let mut bytes = request
+                    .data
+                    .unwrap_or_else(|| panic!("write {:?} to {addr} without data", request.id));
+                mc.encrypt(keyid, addr, &mut bytes);
+                mc.writes.insert(request.id, PendingWrite { addr, bytes });
+                let newest = mc
+                    .newest_write
+                    .entry(addr.line_index())
+                    .or_insert((0, bytes));
+                *newest = (newest.0 + 1, bytes);
+            }
+        }
+        Ok(())
+    }
+
+    /// Advances every controller's DRAM model up to the DRAM cycle containing core cycle
+    /// `now`, applying completions as they happen; returns that DRAM cycle.
+    ///
+    /// Controllers advance in lockstep, earliest step first (ties by controller number), so
+    /// completions are applied in global time order: a key-table update that lands between two
+    /// completions on different controllers is seen by exactly the later one.
+    fn advance_dram(&mut self, now: Cycle) -> Cycle {
+        let target = self.clock.to_slow(now);
+        loop {
+            let mut earliest: Option<(Cycle, usize)> = None;
+            for (i, mc) in self.controllers.iter().enumerate() {
+                let next = match mc.dram.now() {
+                    None => Cycle::ZERO,
+                    Some(last) if last >= target => continue,
+                    // Idle cycles are skipped: nothing happens before the model's next event.
+                    Some(last) => mc.dram.next_event_cycle().max(last.plus(1)),
+                };
+                let step = (next.min(target), i);
+                if earliest.is_none_or(|e| step < e) {
+                    earliest = Some(step);
+                }
+            }
+            let Some((step, i)) = earliest else {
+                return target;
+            };
+            let mut completions = std::mem::take(&mut self.controllers[i].completions);
+            self.controllers[i].dram.tick(step, &mut completions);
+            for c in completions.drain(..) {
+                self.complete(i, c);
+            }
+            self.controllers[i].completions = completions;
+        }
+    }
+
+    /// Applies one DRAM completion: the functional half of the transaction.
+    fn complete(&mut self, mc_index: usize, c: DramCompletion) {
+        // The key table as of the cycle the data moves.
+        let at = self.clock.to_fast(c.data_cycle);
+        self.settle(at);
+        let done = self.clock.to_fast(c.done);
+        let mc = &mut self.controllers[mc_index];
+        match (c.op, c.source) {
+            (MemOp::Read, source) => {
+                let read = mc
+                    .reads
+                    .remove(&c.id)
+                    .unwrap_or_else(|| panic!("DRAM completed unknown read {:?}", c.id));
+                let mut bytes = match source {
+                    CompletionSource::Bus { burst_start, .. } => {
+                        mc.bus_read(self.clock.to_fast(burst_start), read.addr)
+                    }
+                    // Answered from the write queue: no bus transaction.
+                    CompletionSource::ForwardedFromWrite => {
+                        mc.stats.reads.inc();
+                        mc.newest_write
+                            .get(&read.addr.line_index())
+                            .unwrap_or_else(|| {
+                                panic!("read {:?} forwarded with no write in flight", c.id)
+                            })
+                            .1
+                    }
+                    CompletionSource::MergedInto { .. } => {
+                        unreachable!("reads are never merged ({:?})", c.id)
+                    }
+                };
+                mc.decrypt(read.keyid, read.addr, &mut bytes);
+                self.responses.push(
+                    done,
+                    MemResponse {
+                        id: c.id,
+                        data: Some(bytes),
+                        done,
+                    },
+                );
+            }
+            (MemOp::Write, source) => {
+                let write = mc
+                    .writes
+                    .remove(&c.id)
+                    .unwrap_or_else(|| panic!("DRAM completed unknown write {:?}", c.id));
+                match source {
+                    CompletionSource::Bus { burst_start, .. } => {
+                        mc.bus_write(self.clock.to_fast(burst_start), write.addr, write.bytes);
+                    }
+                    // Its bytes travel with the later burst of `into` (the newest data).
+                    CompletionSource::MergedInto { into } => {
+                        mc.writes
+                            .get_mut(&into)
+                            .unwrap_or_else(|| panic!("{:?} merged into unknown {into:?}", c.id))
+                            .bytes = write.bytes;
+                    }
+                    CompletionSource::ForwardedFromWrite => {
+                        unreachable!("writes are never forwarded ({:?})", c.id)
+                    }
+                }
+                let line = write.addr.line_index();
+                let entry = mc.newest_write.get_mut(&line).expect("counted at submit");
+                entry.0 -= 1;
+                if entry.0 == 0 {
+                    mc.newest_write.remove(&line);
+                }
+                self.responses.push(
+                    done,
+                    MemResponse {
+                        id: c.id,
+                        data: None,
+                        done,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Timed: advances the memory system through core cycle `now` and appends the responses
+    /// due by then, in order of their `done` cycle.
+    pub fn tick(&mut self, now: Cycle, responses: &mut Vec<MemResponse>) {
+        self.advance_dram(now);
+        self.settle(now);
+        while let Some((_, response)) = self.responses.pop_due(now) {
+            responses.push(response);
+        }
+    }
+
+    /// The next core cycle at which [`MemorySystem::tick`] can produce a response or the DRAM
+    /// model has something to do; [`Cycle::NEVER`] when idle.
+    pub fn next_event_cycle(&self) -> Cycle {
+        // A controller with requests in flight has an event coming even when it has no command
+        // to issue (a burst in progress); an idle one only refreshes, which answers nobody.
+        let dram = self
+            .controllers
+            .iter()
+            .filter(|mc| mc.dram.outstanding() > 0 || mc.dram.has_work())
+            .map(|mc| self.clock.to_fast(mc.dram.next_event_cycle()))
+            .min()
+            .unwrap_or(Cycle::NEVER);
+        let response = self.responses.peek_cycle().unwrap_or(Cycle::NEVER);
+        dram.min(response)
+    }
+
+    /// Drain buffered writes without waiting for the write buffer to fill (`true`), or wait
+    /// for enough writes as DRAMsim3 does (`false`, the default). A run turns this on when it
+    /// has no more requests to offer, so that every write reaches DRAM.
+    pub fn set_flush_writes(&mut self, on: bool) {
+        for mc in &mut self.controllers {
+            mc.dram.set_flush_writes(on);
+        }
+    }
+
+    /// True while any request is in flight or any response is waiting. Writes parked in a
+    /// write buffer count: they finish only when the buffer drains (see
+    /// [`MemorySystem::set_flush_writes`]).
+    pub fn has_work(&self) -> bool {
+        !self.responses.is_empty()
+            || self
+                .controllers
+                .iter()
+                .any(|mc| mc.dram.outstanding() > 0 || mc.dram.has_work())
+    }
+
+    /// Writes every controller's and PCONFIG's counts into `report`.
+    pub fn report_stats(&self, report: &mut StatsReport) {
+        for mc in &self.controllers {
+            mc.report_stats(report);
+        }
+        self.pconfig.report_stats("pconfig", report);
+    }
+}
