@@ -5,6 +5,7 @@
 
 mod bench_crypto;
 mod dram_trace;
+mod trace_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -26,6 +27,8 @@ enum Command {
     BenchCrypto(bench_crypto::Args),
     /// Drive one memory controller alone from a DRAMsim3/Ramulator-style request trace.
     DramTrace(dram_trace::Args),
+    /// Drive the cache hierarchy from a memory trace (mtrace, valgrind Lackey, ChampSim).
+    Trace(trace_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::BenchCrypto(args) => bench_crypto::run(args),
         Command::DramTrace(args) => dram_trace::run(args),
+        Command::Trace(args) => trace_cmd::run(args),
     };
     match result {
         Ok(code) => code,
