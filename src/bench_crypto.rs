@@ -422,6 +422,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         OpenSsl::find()
     };
+    if cfg!(debug_assertions) {
+        // Figures from an unoptimised build are 50-100x too slow and mean nothing.
+        eprintln!(
+            "warning: this is a debug build; measure with `cargo run --release -- bench-crypto`"
+        );
+    }
     if !args.json {
         eprintln!(
             "measuring: {} rounds of ~{:.1} s ...",
