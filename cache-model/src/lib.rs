@@ -44,6 +44,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod events;
 pub mod replacement;
 pub mod single_level;
 pub mod trace;
@@ -51,6 +52,10 @@ pub mod trace;
 pub use cache::{AccessOutcome, Cache, Evicted, Inserted, LineRef, Slot};
 pub use config::{
     CacheConfig, CacheConfigError, CacheParams, WriteHitPolicy, WriteMissPolicy, WritePolicy,
+};
+pub use events::{
+    CacheEvent, CacheId, CacheObserver, EventLog, FillCause, FlushKind, Level, RemoveCause,
+    WritebackCause,
 };
 pub use replacement::ReplacementPolicy;
 pub use single_level::{LevelStats, SingleLevelSim, TraceCounts};
