@@ -1,7 +1,7 @@
-//! KeyID-tagged set-associative caches for mktme-sim, the memory-trace readers that drive them,
-//! and a single-level trace simulator with DineroIV's counting rules. The coherent hierarchy
-//! (MESI), cache-control instructions, prefetchers and the coherency checker build on the
-//! [`Cache`] container here (issue 4).
+//! KeyID-tagged caches for mktme-sim: the set-associative [`Cache`] container, the coherent
+//! MESI [`hierarchy`] built on it (cache-control instructions, prefetchers, the alias knobs),
+//! the checker (coming) that watches the hierarchy for KeyID-aliasing rule violations, the
+//! memory-trace readers, and a single-level trace simulator with DineroIV's counting rules.
 //!
 //! ```text
 //!                     physical address (KeyID bits included)
@@ -11,7 +11,10 @@
 //!   |<------------ tag = whole block address (KeyID included) -->|
 //!
 //!   trace file --> trace::open --> Access* --> SingleLevelSim --> Cache<()> --> LevelStats
-//!                                              (hierarchy)    --> Cache<MESI + line data>
+//!   cores --> Hierarchy (Cache<MESI + line data> per level) --> MemRequest --> memory
+//!                 |  CacheEvent
+//!                 v
+//!          CoherencyChecker --> Violation (kind, cycle, DRAM line, KeyIDs, chain)
 //! ```
 //!
 //! The cache tags each line with its whole block address, KeyID bits included: the same DRAM
@@ -45,6 +48,7 @@
 pub mod cache;
 pub mod config;
 pub mod events;
+pub mod hierarchy;
 pub mod replacement;
 pub mod single_level;
 pub mod trace;
@@ -56,6 +60,11 @@ pub use config::{
 pub use events::{
     CacheEvent, CacheId, CacheObserver, EventLog, FillCause, FlushKind, Level, RemoveCause,
     WritebackCause,
+};
+pub use hierarchy::{
+    AliasPolicy, CoreOp, CoreRequest, CoreResponse, Hierarchy, HierarchyConfig,
+    HierarchyConfigError, HierarchyParams, LevelConfig, LineView, MesiState, ObserverId,
+    PrefetchConfig, PrefetchLevel,
 };
 pub use replacement::ReplacementPolicy;
 pub use single_level::{LevelStats, SingleLevelSim, TraceCounts};

@@ -1,0 +1,2235 @@
+//! The protocol: planning requests, completing them atomically, fills, evictions, snoops,
+//! flushes, the write-back buffer, and the events observers see.
+//!
+//! Two rules hold everything together:
+//!
+//! 1. Every change to cache contents happens in one atomic step at one cycle (a request's
+//!    completion, a fill from memory, a flush), and emits its events in the order it makes
+//!    the changes. The step's cycle is when the thing happened.
+//! 2. A step that may write lines back to memory runs only when the write-back buffer has room
+//!    for the most it can write (and no earlier step is waiting for room); otherwise it waits,
+//!    in order, for the memory side to take write-backs.
+
+use super::index::cores_in;
+use super::mesi::{MesiEvent, MesiState, transition};
+use super::mshr::{Access, AcquireKind, Kind, L1Entry, L2Entry, LlcEntry};
+use super::request::{CoreOp, CoreRequest, CoreResponse};
+use super::{AliasPolicy, Hierarchy, LlcLine, PrefetchLevel, PrivateLine};
+use crate::cache::Evicted;
+use crate::events::{
+    CacheEvent, CacheId, FillCause, FlushKind, Level, RemoveCause, WritebackCause,
+};
+use sim_core::{
+    CoreId, Cycle, LineAddr, LineBytes, MemOp, MemRequest, MemResponse, PhysAddr, RequestId,
+};
+
+/// Something scheduled for a later cycle.
+#[derive(Copy, Clone, Debug)]
+pub(super) enum Ev {
+    /// An L1D miss that hit the L2: fill the L1D from the L2 and complete.
+    L1Complete { core: usize, slot: usize, gen_: u32 },
+    /// A miss served on chip (the LLC or another core): complete through the directory.
+    L2Complete { core: usize, slot: usize, gen_: u32 },
+    /// An LLC miss reaches the memory side: its read enters the outbox.
+    MemIssue { slot: usize, gen_: u32 },
+    /// Memory answered a read.
+    MemFill { slot: usize, gen_: u32 },
+    /// A CLFLUSH, CLFLUSHOPT or CLWB reaches the LLC.
+    Flush { op: usize },
+    /// A WBINVD reaches the LLC.
+    WalkStart { walk: usize },
+    /// The write-back buffer has room again: run the steps waiting for it.
+    Resume,
+}
+
+/// A step that may write back to memory, and so may have to wait for room.
+#[derive(Copy, Clone, Debug)]
+pub(super) enum Step {
+    L2Complete {
+        core: usize,
+        slot: usize,
+        gen_: u32,
+        via_memory: bool,
+    },
+    MemFill {
+        slot: usize,
+        gen_: u32,
+    },
+    Flush {
+        op: usize,
+    },
+    Walk {
+        walk: usize,
+    },
+}
+
+enum StepResult {
+    Done,
+    /// Out of write-back room part-way (a walk): run again when there is room.
+    Blocked,
+}
+
+/// An L1D hit in flight: the request without its store bytes (those wait, for stores only,
+/// in `Hierarchy::hit_data`, in the same order), so that the fast path moves little.
+#[derive(Copy, Clone, Debug)]
+pub(super) struct Hit {
+    id: u64,
+    addr: PhysAddr,
+    done: Cycle,
+    seq: u64,
+    core: CoreId,
+    kind: Kind,
+    len: u8,
+}
+
+impl Hit {
+    pub(super) fn done(&self) -> Cycle {
+        self.done
+    }
+}
+
+/// A request being performed, however it was stored.
+struct Perform<'a> {
+    id: u64,
+    core: CoreId,
+    addr: PhysAddr,
+    kind: Kind,
+    len: u8,
+    /// Store bytes, packed at the start.
+    data: &'a LineBytes,
+}
+
+impl<'a> Perform<'a> {
+    fn of(a: &'a Access) -> Perform<'a> {
+        Perform {
+            id: a.id,
+            core: a.core,
+            addr: a.addr,
+            kind: a.kind,
+            len: a.len,
+            data: &a.data,
+        }
+    }
+}
+
+const NO_DATA: LineBytes = [0; sim_core::LINE_BYTES];
+
+/// A CLFLUSH, CLFLUSHOPT or CLWB in flight.
+#[derive(Debug)]
+pub(super) struct FlushOp {
+    id: u64,
+    core: usize,
+    kind: FlushKind,
+    line: LineAddr,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum WalkMode {
+    Wbinvd,
+    Drain,
+}
+
+/// A walk over every line of the socket: WBINVD (write back and invalidate) or the end-of-run
+/// drain (write back, keep clean). Phase 0 is the LLC, phase `1 + c` core `c`'s L2 (which
+/// includes its L1D); each set's lines are snapshotted when the walk reaches it, so the walk
+/// ends even while other cores keep filling.
+#[derive(Debug)]
+pub(super) struct Walk {
+    mode: WalkMode,
+    /// The WBINVD's core and request id.
+    op: Option<(usize, u64)>,
+    phase: usize,
+    set: usize,
+    lines: Vec<LineAddr>,
+    pos: usize,
+}
+
+/// What a flush does to every copy of a line.
+#[derive(Copy, Clone, Debug)]
+enum FlushMode {
+    /// Write back the newest data if dirty, invalidate every copy.
+    Invalidate {
+        remove: RemoveCause,
+        writeback: WritebackCause,
+    },
+    /// Write back the newest data if dirty, keep every copy, clean (CLWB, drain).
+    Clean {
+        writeback: WritebackCause,
+        at_end: bool,
+    },
+}
+
+/// What a fill brings, where, and why.
+#[derive(Copy, Clone, Debug)]
+struct Acquire {
+    kind: AcquireKind,
+    /// Fill the L1D too (otherwise only the L2: a hardware prefetch into the L2).
+    to_l1: bool,
+    l2_cause: FillCause,
+    l1_cause: FillCause,
+    /// Mark the new L2 / L1D copy as brought in by a hardware prefetch.
+    l2_prefetched: bool,
+    l1_prefetched: bool,
+}
+
+impl Acquire {
+    fn l2_copy(&self, data: LineBytes, state: MesiState) -> NewCopy {
+        NewCopy {
+            data,
+            state,
+            cause: self.l2_cause,
+            prefetched: self.l2_prefetched,
+        }
+    }
+
+    fn l1_copy(&self, data: LineBytes, state: MesiState) -> NewCopy {
+        NewCopy {
+            data,
+            state,
+            cause: self.l1_cause,
+            prefetched: self.l1_prefetched,
+        }
+    }
+}
+
+/// A copy about to be filled into a private cache.
+#[derive(Copy, Clone, Debug)]
+struct NewCopy {
+    data: LineBytes,
+    state: MesiState,
+    cause: FillCause,
+    /// Brought in by a hardware prefetch (for the usefulness count).
+    prefetched: bool,
+}
+
+/// A core's copies of a line, dropped.
+struct Dropped {
+    /// Some copy was dirty.
+    dirty: bool,
+    /// A committed store contributed to the dirty data.
+    stored: bool,
+    /// The core's newest data (its L1D copy if it had one).
+    data: LineBytes,
+}
+
+#[inline]
+fn sufficient(write: bool, state: MesiState) -> bool {
+    if write {
+        state.is_exclusive()
+    } else {
+        state.is_valid()
+    }
+}
+
+/// Fills a prefetch or a speculative load made: dirty on arrival under the counterfactual knob.
+#[inline]
+fn speculative_cause(cause: FillCause) -> bool {
+    matches!(cause, FillCause::Prefetch | FillCause::Speculative)
+}
+
+const fn private(c: usize, level: Level) -> CacheId {
+    CacheId {
+        core: Some(CoreId::new(c as u32)),
+        level,
+    }
+}
+
+const LLC: CacheId = CacheId {
+    core: None,
+    level: Level::Llc,
+};
+
+impl Hierarchy {
+    // ---------------------------------------------------------------------------------------
+    // Time.
+
+    pub(super) fn push_event(&mut self, at: Cycle, ev: Ev) {
+        self.queue.push(at, ev);
+    }
+
+    /// Processes everything due up to and including `now`: L1D hits and scheduled events in
+    /// cycle order (at one cycle, hits first, then events in the order they were scheduled).
+    #[inline]
+    pub(super) fn advance(&mut self, now: Cycle) {
+        assert!(
+            now >= self.clock && now < Cycle::NEVER,
+            "hierarchy: called at cycle {now}, after cycle {} was processed",
+            self.clock
+        );
+        // Most calls find nothing due: keep them cheap.
+        let hit_at = self.hits.front().map_or(Cycle::NEVER, Hit::done);
+        if hit_at > now && self.queue.peek_cycle().is_none_or(|at| at > now) {
+            self.clock = now;
+            return;
+        }
+        self.advance_due(now);
+    }
+
+    fn advance_due(&mut self, now: Cycle) {
+        loop {
+            let hit_at = self.hits.front().map_or(Cycle::NEVER, Hit::done);
+            let ev_at = self.queue.peek_cycle().unwrap_or(Cycle::NEVER);
+            let at = hit_at.min(ev_at);
+            if at > now {
+                break;
+            }
+            self.clock = at;
+            if hit_at <= ev_at {
+                let hit = self.hits.pop_front().expect("a hit is due");
+                self.complete_hit(hit);
+            } else {
+                let (at, ev) = self.queue.pop().expect("an event is due");
+                self.handle(at, ev);
+            }
+            if self.mshr_freed {
+                self.mshr_freed = false;
+                self.retry_stalled(at);
+            }
+            if self.drain_pending {
+                self.try_start_drain(at);
+            }
+        }
+        self.clock = now;
+    }
+
+    fn handle(&mut self, t: Cycle, ev: Ev) {
+        match ev {
+            Ev::L1Complete { core, slot, gen_ } => {
+                self.l1_mshr[core].check(slot, gen_, "L1D completion");
+                self.complete_l1(t, core, slot);
+            }
+            Ev::L2Complete { core, slot, gen_ } => {
+                self.l2_mshr[core].check(slot, gen_, "L2 completion");
+                self.run_step(
+                    t,
+                    Step::L2Complete {
+                        core,
+                        slot,
+                        gen_,
+                        via_memory: false,
+                    },
+                );
+            }
+            Ev::MemIssue { slot, gen_ } => {
+                self.llc_mshr.check(slot, gen_, "memory read issue");
+                self.issue_read(t, slot);
+            }
+            Ev::MemFill { slot, gen_ } => {
+                self.llc_mshr.check(slot, gen_, "memory fill");
+                self.run_step(t, Step::MemFill { slot, gen_ });
+            }
+            Ev::Flush { op } => self.run_step(t, Step::Flush { op }),
+            Ev::WalkStart { walk } => self.run_step(t, Step::Walk { walk }),
+            Ev::Resume => {
+                if self.resume_at == Some(t) {
+                    self.resume_at = None;
+                }
+                self.resume(t);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // The write-back buffer.
+
+    /// Free write-back buffer entries.
+    fn room(&self) -> usize {
+        self.wb_capacity.saturating_sub(self.outbox_writes)
+    }
+
+    /// The most write-backs a step can make (an upper bound, decided before the step runs:
+    /// the LLC's victim is chosen only as the line is installed).
+    fn step_room(&self, step: Step) -> usize {
+        match step {
+            Step::L2Complete { .. } => self.acquire_room(),
+            Step::MemFill { slot, .. } => {
+                self.install_room(self.llc_mshr.get(slot).line) + self.acquire_room()
+            }
+            Step::Flush { op } => {
+                let line = self.flush_op(op).line;
+                usize::from(self.line_dirty(line).0)
+            }
+            Step::Walk { .. } => 1,
+        }
+    }
+
+    /// Write-backs a fill through the directory can cause: none with an inclusive LLC (every
+    /// line moving outward lands on an LLC copy); with a non-inclusive one, dirty data moving
+    /// into the LLC can evict up to two LLC victims (a remote owner's data, the requester's L2
+    /// victim).
+    fn acquire_room(&self) -> usize {
+        if self.inclusive { 0 } else { 2 }
+    }
+
+    /// Write-backs installing `line` from memory can cause: the LLC victim when its set is
+    /// full, and a dirty other-KeyID copy under `evict_other_keyids`.
+    fn install_room(&self, line: LineAddr) -> usize {
+        let set = self.llc.params().set_of(line.base());
+        let full = self.llc.set_lines(set).count() == self.llc.params().ways() as usize;
+        let alias_dirty = self
+            .alias_on_chip(line)
+            .is_some_and(|a| self.line_dirty(a).0);
+        usize::from(full) + usize::from(alias_dirty)
+    }
+
+    /// Runs `step` now if it has room and nothing is waiting ahead of it; otherwise queues it.
+    fn run_step(&mut self, t: Cycle, step: Step) {
+        let need = self.step_room(step);
+        if need == 0 || (self.blocked.is_empty() && self.room() >= need) {
+            if let StepResult::Blocked = self.exec_step(t, step) {
+                self.blocked.push_back(step);
+                self.stats.global.writeback_buffer_waits.inc();
+            }
+        } else {
+            self.blocked.push_back(step);
+            self.stats.global.writeback_buffer_waits.inc();
+        }
+    }
+
+    /// Runs the waiting steps that now have room, in order.
+    fn resume(&mut self, t: Cycle) {
+        while let Some(&step) = self.blocked.front() {
+            if self.step_room(step) > self.room() {
+                break;
+            }
+            self.blocked.pop_front();
+            if let StepResult::Blocked = self.exec_step(t, step) {
+                self.blocked.push_front(step);
+                break;
+            }
+        }
+    }
+
+    fn exec_step(&mut self, t: Cycle, step: Step) -> StepResult {
+        match step {
+            Step::L2Complete {
+                core,
+                slot,
+                gen_,
+                via_memory,
+            } => {
+                self.l2_mshr[core].check(slot, gen_, "L2 completion step");
+                self.complete_l2(t, core, slot, via_memory);
+                StepResult::Done
+            }
+            Step::MemFill { slot, gen_ } => {
+                self.llc_mshr.check(slot, gen_, "memory fill step");
+                self.fill_from_memory(t, slot);
+                StepResult::Done
+            }
+            Step::Flush { op } => {
+                self.finish_flush(t, op);
+                StepResult::Done
+            }
+            Step::Walk { walk } => self.run_walk(t, walk),
+        }
+    }
+
+    /// Puts a write-back in the buffer (it leaves for memory in order) and tells observers.
+    fn mem_write(
+        &mut self,
+        t: Cycle,
+        line: LineAddr,
+        data: LineBytes,
+        cause: WritebackCause,
+        stored: bool,
+    ) {
+        assert!(
+            self.outbox_writes < self.wb_capacity,
+            "write-back buffer overflow at cycle {t}: {line:?} ({cause:?}) with {} of {} entries \
+             used; a step wrote back more than it reserved",
+            self.outbox_writes,
+            self.wb_capacity
+        );
+        let id = RequestId(self.next_mem_id);
+        self.next_mem_id += 1;
+        self.outbox.push_back(MemRequest {
+            id,
+            op: MemOp::Write,
+            addr: line.base(),
+            data: Some(data),
+            issued: t,
+        });
+        self.outbox_writes += 1;
+        self.stats.global.mem_writes.inc();
+        if !stored {
+            self.stats.global.mem_writes_not_by_store.inc();
+        }
+        self.emit(|| CacheEvent::MemWriteback {
+            cycle: t,
+            line,
+            data,
+            cause,
+            dirtied_by_store: stored,
+        });
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Events.
+
+    #[inline]
+    fn emit(&mut self, event: impl FnOnce() -> CacheEvent) {
+        if self.observers.any() {
+            let e = event();
+            self.observers.notify(&e);
+        }
+    }
+
+    fn fill_event(
+        &mut self,
+        t: Cycle,
+        cache: CacheId,
+        line: LineAddr,
+        cause: FillCause,
+        dirty: bool,
+    ) {
+        if self.alias_policy == AliasPolicy::EvictOtherKeyIds {
+            let dram = self.layout.line_dram_addr(line).line_index();
+            self.aliases.add(dram, self.layout.line_keyid(line));
+        }
+        self.emit(|| CacheEvent::Fill {
+            cycle: t,
+            cache,
+            line,
+            cause,
+            dirty,
+        });
+    }
+
+    fn remove_event(
+        &mut self,
+        t: Cycle,
+        cache: CacheId,
+        line: LineAddr,
+        cause: RemoveCause,
+        dirty: bool,
+    ) {
+        if self.alias_policy == AliasPolicy::EvictOtherKeyIds {
+            let dram = self.layout.line_dram_addr(line).line_index();
+            self.aliases.remove(dram, self.layout.line_keyid(line));
+        }
+        self.emit(|| CacheEvent::Remove {
+            cycle: t,
+            cache,
+            line,
+            cause,
+            dirty,
+        });
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Looking at lines.
+
+    pub(super) fn l1_occupied(&self, c: usize) -> usize {
+        self.l1_mshr[c].used() + self.flushes_in_flight[c]
+    }
+
+    fn on_chip(&self, line: LineAddr) -> bool {
+        self.dir.sharers(line) != 0 || self.llc.contains(line.base())
+    }
+
+    /// Core `c`'s MESI state for `line` (its L2 copy's; the L1D copy, if any, agrees).
+    fn core_state(&self, c: usize, line: LineAddr) -> MesiState {
+        self.l2[c]
+            .probe(line.base())
+            .map_or(MesiState::Invalid, |s| self.l2[c].payload(s).state)
+    }
+
+    fn set_core_state(&mut self, c: usize, line: LineAddr, state: MesiState) {
+        let pa = line.base();
+        let s2 = self.l2[c]
+            .probe(pa)
+            .unwrap_or_else(|| panic!("core {c} changes the state of {line:?}, not in its L2"));
+        self.l2[c].payload_mut(s2).state = state;
+        if let Some(s1) = self.l1[c].probe(pa) {
+            self.l1[c].payload_mut(s1).state = state;
+        }
+    }
+
+    /// Core `c`'s newest copy of `line`: its L1D copy if it has one (never older than the L2's),
+    /// else its L2 copy.
+    fn core_data(&self, c: usize, line: LineAddr) -> LineBytes {
+        let pa = line.base();
+        if let Some(s1) = self.l1[c].probe(pa) {
+            return self.l1[c].payload(s1).data;
+        }
+        let s2 = self.l2[c]
+            .probe(pa)
+            .unwrap_or_else(|| panic!("directory lists core {c} for {line:?}, not in its L2"));
+        self.l2[c].payload(s2).data
+    }
+
+    /// The line's current data on chip: any holder's newest copy (MESI keeps every valid copy
+    /// current, an owner's being the newest), else the LLC's. `None` when the line is off
+    /// chip.
+    fn newest_data(&self, line: LineAddr) -> Option<LineBytes> {
+        let sharers = self.dir.sharers(line);
+        if let Some(first) = cores_in(sharers).next() {
+            let data = self.core_data(first, line);
+            if cfg!(debug_assertions) {
+                for o in cores_in(sharers).skip(1) {
+                    assert_eq!(
+                        self.core_data(o, line),
+                        data,
+                        "incoherent copies of {line:?} in cores {first} and {o}"
+                    );
+                }
+            }
+            return Some(data);
+        }
+        self.llc
+            .probe(line.base())
+            .map(|s| self.llc.payload(s).data)
+    }
+
+    /// Whether any copy of `line` is dirty, and whether a committed store made any of them so.
+    fn line_dirty(&self, line: LineAddr) -> (bool, bool) {
+        let pa = line.base();
+        let mut dirty = false;
+        let mut stored = false;
+        let mut look = |d: bool, s: bool| {
+            dirty |= d;
+            stored |= d && s;
+        };
+        for c in cores_in(self.dir.sharers(line)) {
+            if let Some(s) = self.l1[c].probe(pa) {
+                look(self.l1[c].is_dirty(s), self.l1[c].payload(s).stored);
+            }
+            if let Some(s) = self.l2[c].probe(pa) {
+                look(self.l2[c].is_dirty(s), self.l2[c].payload(s).stored);
+            }
+        }
+        if let Some(s) = self.llc.probe(pa) {
+            look(self.llc.is_dirty(s), self.llc.payload(s).stored);
+        }
+        (dirty, stored)
+    }
+
+    /// Another KeyID's copy of `line`'s DRAM line on chip (tracked under `evict_other_keyids`
+    /// only).
+    fn alias_on_chip(&self, line: LineAddr) -> Option<LineAddr> {
+        if self.alias_policy != AliasPolicy::EvictOtherKeyIds {
+            return None;
+        }
+        let dram = self.layout.line_dram_addr(line).line_index();
+        let other = self.aliases.keyid_on_chip(dram)?;
+        if other == self.layout.line_keyid(line) {
+            return None;
+        }
+        let pa = self
+            .layout
+            .with_keyid(line.base(), other)
+            .expect("a KeyID found in a cache fits the layout");
+        Some(pa.line())
+    }
+
+    /// True when a directory transaction of core `c` for `line` must snoop another core: a
+    /// store with other holders, or a read with an E/M owner or with the data only in another
+    /// core (a non-inclusive LLC without the line).
+    fn snoop_needed(&self, c: usize, line: LineAddr, write: bool) -> bool {
+        let others = self.dir.sharers(line) & !(1u64 << c);
+        if others == 0 {
+            return false;
+        }
+        write
+            || !self.llc.contains(line.base())
+            || cores_in(others).any(|o| self.core_state(o, line).is_exclusive())
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Admitting requests.
+
+    pub(super) fn submit_now(
+        &mut self,
+        now: Cycle,
+        request: CoreRequest,
+    ) -> Result<(), CoreRequest> {
+        let c = request.core.index();
+        assert!(
+            c < self.cores,
+            "request {} from core {c}: the hierarchy has {} cores",
+            request.id,
+            self.cores
+        );
+        if let Err(e) = self.layout.check_phys_addr(request.addr.raw()) {
+            panic!("request {} from core {c}: {e}", request.id);
+        }
+        if let Some(kind) = request.op.flush_kind() {
+            return self.submit_flush(now, request, kind);
+        }
+        if let Some(len) = request.op.access_len() {
+            let offset = request.addr.line_offset();
+            assert!(
+                len >= 1 && offset + usize::from(len) <= sim_core::LINE_BYTES,
+                "request {} from core {c}: {len} bytes at {} cross its line (the core splits \
+                 accesses at line boundaries)",
+                request.id,
+                request.addr
+            );
+        }
+        if self.stalled_per_core[c] > 0 {
+            // A replayed request of this core waits for an MSHR: nothing overtakes it.
+            self.stats.at(Some(c), Level::L1d).mshr_full.inc();
+            return Err(request);
+        }
+        let (kind, len, data) = match &request.op {
+            CoreOp::Load { len } => (Kind::Load, *len, &NO_DATA),
+            CoreOp::Store { len, data } => (Kind::Store, *len, data),
+            CoreOp::SpeculativeLoad { len } => (Kind::Speculative, *len, &NO_DATA),
+            CoreOp::Prefetch => (Kind::SwPrefetch, 0, &NO_DATA),
+            CoreOp::Clflush | CoreOp::Clflushopt | CoreOp::Clwb | CoreOp::Wbinvd => {
+                unreachable!("flushes were handled above")
+            }
+        };
+        let seq = self.next_seq;
+        let hit = Hit {
+            id: request.id,
+            addr: request.addr,
+            done: now.plus(self.lat_l1),
+            seq,
+            core: request.core,
+            kind,
+            len,
+        };
+        if self.try_hit(hit, data, true, false) {
+            self.next_seq += 1;
+            return Ok(());
+        }
+        let data = *data;
+        let access = Access {
+            id: request.id,
+            core: request.core,
+            addr: request.addr,
+            kind,
+            len,
+            data,
+            seq: self.next_seq,
+        };
+        match self.start(now, access, true, false) {
+            Ok(()) => {
+                self.next_seq += 1;
+                Ok(())
+            }
+            Err(_) => Err(request),
+        }
+    }
+
+    /// Plans request `a` at cycle `t` and takes the MSHR entries it needs, or gives it back
+    /// when one is busy. `fresh`: the request comes from the core now (it is counted and trains
+    /// the prefetchers); otherwise it is a replay. `write_hint`: plan as if it were a store
+    /// (a replayed batch that contains one, so that its fill brings M at once).
+    fn start(&mut self, t: Cycle, a: Access, fresh: bool, write_hint: bool) -> Result<(), Access> {
+        debug_assert!(a.kind != Kind::HwPrefetch);
+        let c = a.core.index();
+        let line = a.line();
+        let pa = a.addr;
+        let write = a.kind == Kind::Store || write_hint;
+        let is_store = a.kind == Kind::Store;
+        let demand = a.kind.is_demand();
+
+        // 1. An L1D hit: the fast path, no MSHR, no event.
+        let hit = Hit {
+            id: a.id,
+            addr: a.addr,
+            done: t.plus(self.lat_l1),
+            seq: a.seq,
+            core: a.core,
+            kind: a.kind,
+            len: a.len,
+        };
+        if self.try_hit(hit, &a.data, fresh, write_hint) {
+            return Ok(());
+        }
+
+        // 2. A miss already outstanding at the L1D: wait for its fill.
+        if let Some(s1) = self.l1_mshr[c].find(line) {
+            let e = self.l1_mshr[c].get_mut(s1);
+            let late_prefetch = demand && e.hw_prefetch_only() && !e.prefetch_used;
+            e.prefetch_used |= late_prefetch;
+            e.insert(a);
+            if fresh {
+                let s = self.stats.at(Some(c), Level::L1d);
+                s.access(is_store, false);
+                s.mshr_merges.inc();
+                if late_prefetch {
+                    s.prefetches_useful.inc();
+                }
+                if demand {
+                    self.train(t, c, line, PrefetchLevel::L1d, true);
+                }
+            }
+            return Ok(());
+        }
+        if self.l1_occupied(c) >= self.l1_mshr[c].capacity() {
+            if fresh {
+                self.stats.at(Some(c), Level::L1d).mshr_full.inc();
+            }
+            return Err(a);
+        }
+        let entry = |a: Access, attached: bool| L1Entry {
+            line,
+            need_write: write,
+            reqs: vec![a],
+            attached,
+            prefetch_used: false,
+        };
+
+        // 3. An L2 hit.
+        let l2_hit = self.l2[c]
+            .probe(pa)
+            .filter(|&s| sufficient(write, self.l2[c].payload(s).state));
+        if let Some(s2) = l2_hit {
+            self.l2[c].touch(s2);
+            let first_use = demand && std::mem::take(&mut self.l2[c].payload_mut(s2).prefetched);
+            let (slot, gen_) = self.l1_mshr[c].alloc(entry(a, false));
+            let at = t.plus(self.lat_l1 + self.lat_l2);
+            self.push_event(
+                at,
+                Ev::L1Complete {
+                    core: c,
+                    slot,
+                    gen_,
+                },
+            );
+            if fresh {
+                self.stats.at(Some(c), Level::L1d).access(is_store, false);
+                let s = self.stats.at(Some(c), Level::L2);
+                s.access(is_store, true);
+                if first_use {
+                    s.prefetches_useful.inc();
+                }
+                if demand {
+                    self.train(t, c, line, PrefetchLevel::L1d, true);
+                    self.train(t, c, line, PrefetchLevel::L2, first_use);
+                }
+            }
+            return Ok(());
+        }
+
+        // 4. A fill into the L2 already outstanding (a hardware prefetch): wait for it.
+        if let Some(s2) = self.l2_mshr[c].find(line) {
+            let e2 = self.l2_mshr[c].get_mut(s2);
+            assert!(
+                !e2.has_l1,
+                "core {c}: L2 MSHR for {line:?} already serves an L1D entry"
+            );
+            e2.has_l1 = true;
+            let late_prefetch = demand && e2.hw_prefetch && !e2.prefetch_used;
+            e2.prefetch_used |= late_prefetch;
+            self.l1_mshr[c].alloc(entry(a, true));
+            if fresh {
+                self.stats.at(Some(c), Level::L1d).access(is_store, false);
+                let s = self.stats.at(Some(c), Level::L2);
+                s.access(is_store, false);
+                s.mshr_merges.inc();
+                if late_prefetch {
+                    s.prefetches_useful.inc();
+                }
+                if demand {
+                    self.train(t, c, line, PrefetchLevel::L1d, true);
+                    self.train(t, c, line, PrefetchLevel::L2, true);
+                }
+            }
+            return Ok(());
+        }
+        if self.l2_mshr[c].is_full() {
+            if fresh {
+                self.stats.at(Some(c), Level::L2).mshr_full.inc();
+            }
+            return Err(a);
+        }
+        let l2_entry = |waits_on_llc| L2Entry {
+            line,
+            has_l1: true,
+            hw_prefetch: false,
+            prefetch_used: false,
+            waits_on_llc,
+        };
+
+        // 5. On chip: through the directory.
+        let to_llc = t.plus(self.lat_l1 + self.lat_l2 + self.lat_llc);
+        if self.on_chip(line) {
+            let snoop = self.snoop_needed(c, line, write);
+            let at = if snoop {
+                to_llc.plus(self.lat_snoop)
+            } else {
+                to_llc
+            };
+            self.l1_mshr[c].alloc(entry(a, true));
+            let (slot, gen_) = self.l2_mshr[c].alloc(l2_entry(false));
+            self.push_event(
+                at,
+                Ev::L2Complete {
+                    core: c,
+                    slot,
+                    gen_,
+                },
+            );
+            if fresh {
+                self.stats.at(Some(c), Level::L1d).access(is_store, false);
+                self.stats.at(Some(c), Level::L2).access(is_store, false);
+                self.stats.at(Some(c), Level::Llc).access(is_store, true);
+                if demand {
+                    self.train(t, c, line, PrefetchLevel::L1d, true);
+                    self.train(t, c, line, PrefetchLevel::L2, true);
+                }
+            }
+            return Ok(());
+        }
+
+        // 6. Off chip, already being fetched: wait for that fill.
+        if let Some(s3) = self.llc_mshr.find(line) {
+            self.l1_mshr[c].alloc(entry(a, true));
+            self.l2_mshr[c].alloc(l2_entry(true));
+            self.llc_mshr.get_mut(s3).cores.push(c);
+            if fresh {
+                self.stats.at(Some(c), Level::L1d).access(is_store, false);
+                self.stats.at(Some(c), Level::L2).access(is_store, false);
+                let s = self.stats.at(Some(c), Level::Llc);
+                s.access(is_store, false);
+                s.mshr_merges.inc();
+                if demand {
+                    self.train(t, c, line, PrefetchLevel::L1d, true);
+                    self.train(t, c, line, PrefetchLevel::L2, true);
+                }
+            }
+            return Ok(());
+        }
+        if self.llc_mshr.is_full() {
+            if fresh {
+                self.stats.at(Some(c), Level::Llc).mshr_full.inc();
+            }
+            return Err(a);
+        }
+
+        // 7. Off chip: a read to memory.
+        let cause = if write {
+            FillCause::Store
+        } else {
+            a.kind.fill_cause()
+        };
+        self.l1_mshr[c].alloc(entry(a, true));
+        self.l2_mshr[c].alloc(l2_entry(true));
+        self.open_llc_miss(to_llc, c, line, cause);
+        if fresh {
+            self.stats.at(Some(c), Level::L1d).access(is_store, false);
+            self.stats.at(Some(c), Level::L2).access(is_store, false);
+            self.stats.at(Some(c), Level::Llc).access(is_store, false);
+            if demand {
+                self.train(t, c, line, PrefetchLevel::L1d, true);
+                self.train(t, c, line, PrefetchLevel::L2, true);
+            }
+        }
+        Ok(())
+    }
+
+    /// The fast path: when the L1D holds the line with the permission needed, the request
+    /// completes `l1` cycles after `hit.done - l1`, with no MSHR and no event. Returns false
+    /// (changing nothing) otherwise.
+    #[inline]
+    fn try_hit(&mut self, hit: Hit, data: &LineBytes, fresh: bool, write_hint: bool) -> bool {
+        let c = hit.core.index();
+        let is_store = hit.kind == Kind::Store;
+        let Some(s1) = self.l1[c].probe(hit.addr) else {
+            return false;
+        };
+        if !sufficient(is_store || write_hint, self.l1[c].payload(s1).state) {
+            return false;
+        }
+        self.l1[c].touch(s1);
+        let demand = hit.kind.is_demand();
+        let first_use = demand && std::mem::take(&mut self.l1[c].payload_mut(s1).prefetched);
+        if fresh {
+            let s = self.stats.at(Some(c), Level::L1d);
+            s.access(is_store, true);
+            if first_use {
+                s.prefetches_useful.inc();
+            }
+        }
+        if is_store {
+            self.hit_data.push_back(*data);
+        }
+        self.hits.push_back(hit);
+        if fresh && demand && self.pf_train == Some(PrefetchLevel::L1d) {
+            let t = Cycle::new(hit.done.get() - self.lat_l1);
+            self.train(t, c, hit.addr.line(), PrefetchLevel::L1d, first_use);
+        }
+        true
+    }
+
+    /// Opens an LLC MSHR entry for `line`, whose read leaves at `at`.
+    fn open_llc_miss(&mut self, at: Cycle, c: usize, line: LineAddr, cause: FillCause) {
+        let id = RequestId(self.next_mem_id);
+        self.next_mem_id += 1;
+        let (slot, gen_) = self.llc_mshr.alloc(LlcEntry {
+            line,
+            id,
+            cores: vec![c],
+            cause,
+            charge: c,
+            issued: false,
+            data: None,
+        });
+        self.push_event(at, Ev::MemIssue { slot, gen_ });
+    }
+
+    /// Trains core `c`'s prefetchers on a demand access at `level`, if they train there, and
+    /// issues what they ask for.
+    fn train(&mut self, t: Cycle, c: usize, line: LineAddr, level: PrefetchLevel, trigger: bool) {
+        if self.pf_train != Some(level) {
+            return;
+        }
+        let mut wanted = std::mem::take(&mut self.pf_buf);
+        wanted.clear();
+        self.prefetchers[c].train(line, trigger, &mut wanted);
+        for &target in &wanted {
+            self.start_prefetch(t, c, target);
+        }
+        self.pf_buf = wanted;
+    }
+
+    /// Issues a hardware prefetch of `line` into core `c`'s fill level, as if the core had
+    /// loaded it at `t`; dropped when the line is there or on its way, or an MSHR is busy.
+    fn start_prefetch(&mut self, t: Cycle, c: usize, line: LineAddr) {
+        let pa = line.base();
+        let fill_l1 = self.pf_fill == PrefetchLevel::L1d;
+        let level = self.pf_fill.level();
+        if self.l1_mshr[c].find(line).is_some() || self.l2_mshr[c].find(line).is_some() {
+            return;
+        }
+        let present = if fill_l1 {
+            self.l1[c].contains(pa)
+        } else {
+            self.l2[c].contains(pa)
+        };
+        if present {
+            return;
+        }
+        if fill_l1 && self.l1_occupied(c) >= self.l1_mshr[c].capacity() {
+            self.stats.at(Some(c), level).mshr_full.inc();
+            return;
+        }
+        let access = Access {
+            id: 0,
+            core: CoreId::new(c as u32),
+            addr: pa,
+            kind: Kind::HwPrefetch,
+            len: 0,
+            data: [0; sim_core::LINE_BYTES],
+            seq: self.next_seq,
+        };
+        self.next_seq += 1;
+        let l1_entry = |access| L1Entry {
+            line,
+            reqs: vec![access],
+            need_write: false,
+            attached: true,
+            prefetch_used: false,
+        };
+        if fill_l1 && self.l2[c].contains(pa) {
+            let (slot, gen_) = self.l1_mshr[c].alloc(L1Entry {
+                attached: false,
+                ..l1_entry(access)
+            });
+            self.push_event(
+                t.plus(self.lat_l1 + self.lat_l2),
+                Ev::L1Complete {
+                    core: c,
+                    slot,
+                    gen_,
+                },
+            );
+            self.stats.at(Some(c), level).prefetches_issued.inc();
+            return;
+        }
+        let on_chip = self.on_chip(line);
+        let llc_pending = self.llc_mshr.find(line);
+        if self.l2_mshr[c].is_full()
+            || (!on_chip && llc_pending.is_none() && self.llc_mshr.is_full())
+        {
+            let full = if self.l2_mshr[c].is_full() {
+                Level::L2
+            } else {
+                Level::Llc
+            };
+            self.stats.at(Some(c), full).mshr_full.inc();
+            return;
+        }
+        if fill_l1 {
+            self.l1_mshr[c].alloc(l1_entry(access));
+        }
+        let (slot, gen_) = self.l2_mshr[c].alloc(L2Entry {
+            line,
+            has_l1: fill_l1,
+            hw_prefetch: !fill_l1,
+            prefetch_used: false,
+            waits_on_llc: !on_chip,
+        });
+        let to_llc = t.plus(self.lat_l1 + self.lat_l2 + self.lat_llc);
+        if on_chip {
+            let at = if self.snoop_needed(c, line, false) {
+                to_llc.plus(self.lat_snoop)
+            } else {
+                to_llc
+            };
+            self.push_event(
+                at,
+                Ev::L2Complete {
+                    core: c,
+                    slot,
+                    gen_,
+                },
+            );
+        } else if let Some(s3) = llc_pending {
+            self.llc_mshr.get_mut(s3).cores.push(c);
+        } else {
+            self.open_llc_miss(to_llc, c, line, FillCause::Prefetch);
+        }
+        self.stats.at(Some(c), level).prefetches_issued.inc();
+    }
+
+    /// A request whose plan no longer holds starts over at `t`, or waits for an MSHR.
+    #[cold]
+    fn restart(&mut self, t: Cycle, a: Access, write_hint: bool) {
+        if a.kind == Kind::HwPrefetch {
+            return; // a prefetch that lost its race is not worth another try
+        }
+        self.stats.global.replays.inc();
+        let c = a.core.index();
+        if self.stalled_per_core[c] > 0 {
+            self.stalled.push_back(a);
+            self.stalled_per_core[c] += 1;
+            return;
+        }
+        if let Err(a) = self.start(t, a, false, write_hint) {
+            self.stalled.push_back(a);
+            self.stalled_per_core[c] += 1;
+        }
+    }
+
+    /// Retries replayed requests waiting for MSHRs, oldest first, until one is refused.
+    fn retry_stalled(&mut self, t: Cycle) {
+        while let Some(a) = self.stalled.pop_front() {
+            let c = a.core.index();
+            match self.start(t, a, false, false) {
+                Ok(()) => self.stalled_per_core[c] -= 1,
+                Err(a) => {
+                    self.stalled.push_front(a);
+                    break;
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Completing requests.
+
+    fn complete_hit(&mut self, hit: Hit) {
+        let c = hit.core.index();
+        let write = hit.kind == Kind::Store;
+        let stored = if write {
+            Some(
+                self.hit_data
+                    .pop_front()
+                    .expect("a store hit has its bytes queued"),
+            )
+        } else {
+            None
+        };
+        let data = stored.as_ref().unwrap_or(&NO_DATA);
+        if let Some(s1) = self.l1[c].probe(hit.addr) {
+            let st = self.l1[c].payload(s1).state;
+            if sufficient(write, st) {
+                if write && st != MesiState::Modified {
+                    // E -> M, silently.
+                    let next = transition(st, MesiEvent::LocalStore).next;
+                    self.set_core_state(c, hit.addr.line(), next);
+                }
+                let r = Perform {
+                    id: hit.id,
+                    core: hit.core,
+                    addr: hit.addr,
+                    kind: hit.kind,
+                    len: hit.len,
+                    data,
+                };
+                self.perform(hit.done, &r, Some(Level::L1d));
+                return;
+            }
+        }
+        // The line left (or lost its permission) since the request was planned.
+        let a = Access {
+            id: hit.id,
+            core: hit.core,
+            addr: hit.addr,
+            kind: hit.kind,
+            len: hit.len,
+            data: *data,
+            seq: hit.seq,
+        };
+        self.restart(hit.done, a, false);
+    }
+
+    /// Applies request `a` to its L1D copy at `t`: returns a load's value, applies a store.
+    fn perform(&mut self, t: Cycle, a: &Perform<'_>, from: Option<Level>) {
+        let c = a.core.index();
+        let line = a.addr.line();
+        let s1 = self.l1[c].probe(a.addr).unwrap_or_else(|| {
+            panic!(
+                "request {} of core {c} performed at {t} without {line:?} in its L1D",
+                a.id
+            )
+        });
+        let offset = a.addr.line_offset();
+        let len = usize::from(a.len);
+        let core = a.core;
+        match a.kind {
+            Kind::Load | Kind::Speculative => {
+                let data = self.l1[c].payload(s1).data;
+                if a.kind == Kind::Load {
+                    self.emit(|| CacheEvent::Load {
+                        cycle: t,
+                        core,
+                        line,
+                        offset: offset as u8,
+                        len: a.len,
+                        data,
+                        from,
+                    });
+                }
+                self.ready.push(CoreResponse {
+                    id: a.id,
+                    core,
+                    done: t,
+                    data: Some(data),
+                    from,
+                });
+            }
+            Kind::SwPrefetch => self.ready.push(CoreResponse {
+                id: a.id,
+                core,
+                done: t,
+                data: None,
+                from,
+            }),
+            Kind::HwPrefetch => {}
+            Kind::Store => {
+                let p = self.l1[c].payload_mut(s1);
+                assert_eq!(
+                    p.state,
+                    MesiState::Modified,
+                    "store {} of core {c} to {line:?} performed at {t} without ownership",
+                    a.id
+                );
+                p.data[offset..offset + len].copy_from_slice(&a.data[..len]);
+                p.stored = true;
+                let data = p.data;
+                self.l1[c].set_dirty(s1, true);
+                self.emit(|| CacheEvent::Store {
+                    cycle: t,
+                    core,
+                    line,
+                    offset: offset as u8,
+                    len: a.len,
+                    data,
+                });
+                self.ready.push(CoreResponse {
+                    id: a.id,
+                    core,
+                    done: t,
+                    data: None,
+                    from,
+                });
+            }
+        }
+    }
+
+    /// The fill an L1D MSHR entry asks for.
+    fn l1_acquire(&self, c: usize, slot: usize) -> Acquire {
+        let e = self.l1_mshr[c].get(slot);
+        Acquire {
+            kind: e.acquire_kind(),
+            to_l1: true,
+            l2_cause: e.cause(),
+            l1_cause: e.cause(),
+            l2_prefetched: false,
+            l1_prefetched: e.hw_prefetch_only(),
+        }
+    }
+
+    /// An L1D miss planned as an L2 hit reaches its cycle.
+    fn complete_l1(&mut self, t: Cycle, c: usize, slot: usize) {
+        let (line, write) = {
+            let e = self.l1_mshr[c].get(slot);
+            debug_assert!(!e.attached);
+            (e.line, e.need_write)
+        };
+        let still_there = self.l2[c]
+            .probe(line.base())
+            .is_some_and(|s| sufficient(write, self.l2[c].payload(s).state));
+        if still_there {
+            let req = self.l1_acquire(c, slot);
+            let from = self.acquire(t, c, line, req);
+            self.finish_l1(t, c, slot, Some(from));
+        } else {
+            self.replay_l1(t, c, slot);
+        }
+    }
+
+    /// Closes an L1D entry whose line is now in the L1D with the permission it needs, and
+    /// performs its requests in order.
+    fn finish_l1(&mut self, t: Cycle, c: usize, slot: usize, from: Option<Level>) {
+        let e = self.l1_mshr[c].free(slot);
+        self.mshr_freed = true;
+        for a in &e.reqs {
+            self.perform(t, &Perform::of(a), from);
+        }
+    }
+
+    /// Closes an L1D entry whose plan failed and starts its requests over.
+    fn replay_l1(&mut self, t: Cycle, c: usize, slot: usize) {
+        let e = self.l1_mshr[c].free(slot);
+        self.mshr_freed = true;
+        let write_hint = e.need_write;
+        for a in e.reqs {
+            self.restart(t, a, write_hint);
+        }
+    }
+
+    /// An L2 MSHR entry's line is available on chip (an on-chip plan reached its cycle, or
+    /// memory answered): bring it in through the directory and complete what waits.
+    fn complete_l2(&mut self, t: Cycle, c: usize, slot: usize, via_memory: bool) {
+        let (line, has_l1, hw_prefetch, prefetch_used) = {
+            let e = self.l2_mshr[c].get(slot);
+            debug_assert!(!e.waits_on_llc);
+            (e.line, e.has_l1, e.hw_prefetch, e.prefetch_used)
+        };
+        if !self.on_chip(line) {
+            // It left the chip since the request was planned: start over.
+            let e = self.l2_mshr[c].free(slot);
+            self.mshr_freed = true;
+            if e.has_l1 {
+                let s1 = self.l1_mshr[c].find(line).expect("an attached L1D entry");
+                self.replay_l1(t, c, s1);
+            }
+            return;
+        }
+        let l1_slot = has_l1.then(|| self.l1_mshr[c].find(line).expect("an attached L1D entry"));
+        let req = match l1_slot {
+            Some(s1) => Acquire {
+                l2_cause: if hw_prefetch {
+                    FillCause::Prefetch
+                } else {
+                    self.l1_mshr[c].get(s1).cause()
+                },
+                l2_prefetched: hw_prefetch && !prefetch_used,
+                ..self.l1_acquire(c, s1)
+            },
+            None => Acquire {
+                kind: AcquireKind::Speculative,
+                to_l1: false,
+                l2_cause: FillCause::Prefetch,
+                l1_cause: FillCause::Prefetch,
+                l2_prefetched: true,
+                l1_prefetched: false,
+            },
+        };
+        let from = self.acquire(t, c, line, req);
+        self.l2_mshr[c].free(slot);
+        self.mshr_freed = true;
+        let from = if via_memory { None } else { Some(from) };
+        if let Some(s1) = l1_slot {
+            self.finish_l1(t, c, s1, from);
+        }
+    }
+
+    fn issue_read(&mut self, t: Cycle, slot: usize) {
+        let e = self.llc_mshr.get_mut(slot);
+        e.issued = true;
+        let (id, line, cause) = (e.id, e.line, e.cause);
+        self.outbox.push_back(MemRequest {
+            id,
+            op: MemOp::Read,
+            addr: line.base(),
+            data: None,
+            issued: t,
+        });
+        self.stats.global.mem_reads.inc();
+        self.emit(|| CacheEvent::MemRead {
+            cycle: t,
+            line,
+            cause,
+        });
+    }
+
+    pub(super) fn accept_mem_response(&mut self, now: Cycle, response: MemResponse) {
+        let Some(data) = response.data else {
+            self.stats.global.mem_write_acks.inc();
+            return;
+        };
+        let slot = self.llc_mshr_slot_of(response.id).unwrap_or_else(|| {
+            panic!(
+                "memory answered {:?}, which is no outstanding read",
+                response.id
+            )
+        });
+        let e = self.llc_mshr.get_mut(slot);
+        assert!(
+            e.issued && e.data.is_none(),
+            "memory answered {:?} twice or before it was sent",
+            response.id
+        );
+        e.data = Some(data);
+        let gen_ = self.llc_mshr_gen(slot);
+        self.stats.global.mem_read_responses.inc();
+        self.push_event(response.done.max(now), Ev::MemFill { slot, gen_ });
+    }
+
+    fn llc_mshr_slot_of(&self, id: RequestId) -> Option<usize> {
+        self.llc_mshr.position(|e| e.id == id)
+    }
+
+    fn llc_mshr_gen(&self, slot: usize) -> u32 {
+        self.llc_mshr.gen_of(slot)
+    }
+
+    /// Memory's data for an LLC miss: install it, complete the first waiting core with it (in
+    /// the same step, so that it always makes progress), then the others in arrival order.
+    fn fill_from_memory(&mut self, t: Cycle, slot: usize) {
+        let e = self.llc_mshr.free(slot);
+        self.mshr_freed = true;
+        let data = e.data.expect("a memory fill carries data");
+        self.install(t, e.line, data, e.cause, e.charge);
+        for (i, &c) in e.cores.iter().enumerate() {
+            let s2 = self.l2_mshr[c]
+                .find(e.line)
+                .expect("a core waiting on a memory fill has an L2 MSHR entry");
+            self.l2_mshr[c].get_mut(s2).waits_on_llc = false;
+            if i == 0 {
+                self.complete_l2(t, c, s2, true);
+            } else {
+                let gen_ = self.l2_mshr[c].gen_of(s2);
+                self.run_step(
+                    t,
+                    Step::L2Complete {
+                        core: c,
+                        slot: s2,
+                        gen_,
+                        via_memory: true,
+                    },
+                );
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Fills, evictions, snoops.
+
+    /// Puts a line read from memory into the LLC (first evicting other-KeyID copies under
+    /// `evict_other_keyids`).
+    fn install(
+        &mut self,
+        t: Cycle,
+        line: LineAddr,
+        data: LineBytes,
+        cause: FillCause,
+        charge: usize,
+    ) {
+        if let Some(alias) = self.alias_on_chip(line) {
+            // mktme-facts.md 4.1: some processors force evictions of older aliased data.
+            self.flush_line(
+                t,
+                alias,
+                FlushMode::Invalidate {
+                    remove: RemoveCause::AliasEviction,
+                    writeback: WritebackCause::AliasEviction,
+                },
+                Some(charge),
+            );
+            self.stats.global.alias_evictions.inc();
+        }
+        assert!(
+            !self.on_chip(line),
+            "memory fill of {line:?} at {t}, which is already on chip"
+        );
+        let dirty = self.knob && speculative_cause(cause);
+        let ins = self.llc.insert(
+            line.base(),
+            LlcLine {
+                data,
+                stored: false,
+            },
+            dirty,
+        );
+        if let Some(v) = ins.victim {
+            self.evict_llc_victim(t, v, Some(charge));
+        }
+        self.fill_event(t, LLC, line, cause, dirty);
+        self.stats.at(Some(charge), Level::Llc).lines_fetched.inc();
+    }
+
+    /// Brings `line` into core `c`'s L2 (and L1D when asked) with the permission `req` needs,
+    /// atomically at `t`: from its own caches if they have it, otherwise through the directory,
+    /// snooping other cores. Returns the level that supplied the data. The line must be on
+    /// chip.
+    fn acquire(&mut self, t: Cycle, c: usize, line: LineAddr, req: Acquire) -> Level {
+        let pa = line.base();
+        let write = req.kind == AcquireKind::Store;
+        let local = |others_hold| match req.kind {
+            AcquireKind::Load => MesiEvent::LocalLoad { others_hold },
+            AcquireKind::Store => MesiEvent::LocalStore,
+            AcquireKind::Speculative => MesiEvent::SpeculativeFill { others_hold },
+        };
+        if req.to_l1
+            && let Some(s1) = self.l1[c].probe(pa)
+        {
+            let st = self.l1[c].payload(s1).state;
+            let tr = transition(st, local(false));
+            if !tr.actions.fetch && !tr.actions.invalidate_others {
+                if tr.next != st {
+                    self.set_core_state(c, line, tr.next);
+                }
+                return Level::L1d;
+            }
+        }
+        if let Some(s2) = self.l2[c].probe(pa) {
+            let st = self.l2[c].payload(s2).state;
+            let tr = transition(st, local(false));
+            if !tr.actions.fetch && !tr.actions.invalidate_others {
+                if tr.next != st {
+                    self.set_core_state(c, line, tr.next);
+                }
+                self.l2[c].touch(s2);
+                if req.to_l1 && !self.l1[c].contains(pa) {
+                    let data = self.l2[c].payload(s2).data;
+                    self.fill_l1(t, c, line, req.l1_copy(data, tr.next));
+                }
+                return Level::L2;
+            }
+        }
+
+        // The directory.
+        let data = self.newest_data(line).unwrap_or_else(|| {
+            panic!("core {c} acquires {line:?} at {t} through the directory, but it is off chip")
+        });
+        if let Some(s) = self.llc.probe(pa) {
+            self.llc.touch(s);
+        }
+        let others = self.dir.sharers(line) & !(1u64 << c);
+        let mut snooped = false;
+        if write {
+            for o in cores_in(others) {
+                snooped = true;
+                let d = self.drop_core_copies(
+                    t,
+                    o,
+                    line,
+                    RemoveCause::CoherenceInvalidation,
+                    MesiEvent::RemoteReadForOwnership,
+                );
+                if d.dirty {
+                    self.write_to_llc(t, line, d.data, d.stored, Some(c));
+                }
+            }
+        } else {
+            let llc_has = self.llc.contains(pa);
+            for o in cores_in(others) {
+                if self.core_state(o, line).is_exclusive() {
+                    snooped = true;
+                    self.snoop_read(t, o, line, data, c);
+                } else if !llc_has {
+                    // The data comes from a sharer's copy.
+                    snooped = true;
+                    self.count_snoop(o, line);
+                }
+            }
+        }
+        if snooped {
+            self.stats.at(Some(c), Level::Llc).snoops.inc();
+        }
+        let others_hold = self.dir.sharers(line) & !(1u64 << c) != 0;
+        let mine = self.core_state(c, line);
+        let tr = transition(mine, local(others_hold));
+        debug_assert_eq!(tr.actions.fetch, mine == MesiState::Invalid);
+        if mine.is_valid() {
+            // An upgrade: the data is here already.
+            self.set_core_state(c, line, tr.next);
+        } else {
+            self.fill_l2(t, c, line, req.l2_copy(data, tr.next));
+        }
+        if req.to_l1 && !self.l1[c].contains(pa) {
+            self.fill_l1(t, c, line, req.l1_copy(data, tr.next));
+        }
+        Level::Llc
+    }
+
+    /// Counts a snoop at core `o`'s caches.
+    fn count_snoop(&mut self, o: usize, line: LineAddr) {
+        if self.l1[o].contains(line.base()) {
+            self.stats.at(Some(o), Level::L1d).snoops.inc();
+        }
+        self.stats.at(Some(o), Level::L2).snoops.inc();
+    }
+
+    /// Another core reads: core `o`, an E or M owner, keeps a shared copy; M data goes to the
+    /// LLC first, so that every copy and the LLC agree.
+    fn snoop_read(
+        &mut self,
+        t: Cycle,
+        o: usize,
+        line: LineAddr,
+        data: LineBytes,
+        requester: usize,
+    ) {
+        let st = self.core_state(o, line);
+        let tr = transition(st, MesiEvent::RemoteRead);
+        self.count_snoop(o, line);
+        if tr.actions.write_back {
+            let pa = line.base();
+            let mut dirty = false;
+            let mut stored = false;
+            if let Some(s1) = self.l1[o].probe(pa) {
+                dirty |= self.l1[o].is_dirty(s1);
+                stored |= self.l1[o].is_dirty(s1) && self.l1[o].payload(s1).stored;
+                let p = self.l1[o].payload_mut(s1);
+                p.data = data;
+                p.stored = false;
+                self.l1[o].set_dirty(s1, false);
+            }
+            let s2 = self.l2[o]
+                .probe(pa)
+                .expect("an owner holds its line in its L2");
+            dirty |= self.l2[o].is_dirty(s2);
+            stored |= self.l2[o].is_dirty(s2) && self.l2[o].payload(s2).stored;
+            let p = self.l2[o].payload_mut(s2);
+            p.data = data;
+            p.stored = false;
+            self.l2[o].set_dirty(s2, false);
+            debug_assert!(dirty, "core {o} holds {line:?} in M with no dirty copy");
+            self.write_to_llc(t, line, data, stored, Some(requester));
+        }
+        self.set_core_state(o, line, tr.next);
+    }
+
+    /// Removes core `o`'s copies of `line` (L1D then L2), updating the directory; returns what
+    /// they held. `event` is the MESI event behind it.
+    fn drop_core_copies(
+        &mut self,
+        t: Cycle,
+        o: usize,
+        line: LineAddr,
+        cause: RemoveCause,
+        event: MesiEvent,
+    ) -> Dropped {
+        let pa = line.base();
+        let tr = transition(self.core_state(o, line), event);
+        debug_assert_eq!(tr.next, MesiState::Invalid);
+        let mut dirty = false;
+        let mut stored = false;
+        let mut data = None;
+        if let Some(e1) = self.l1[o].invalidate(pa) {
+            dirty |= e1.dirty;
+            stored |= e1.dirty && e1.payload.stored;
+            data = Some(e1.payload.data);
+            self.remove_event(t, private(o, Level::L1d), line, cause, e1.dirty);
+            self.count_removal(o, Level::L1d, cause, e1.dirty);
+        }
+        let e2 = self.l2[o]
+            .invalidate(pa)
+            .unwrap_or_else(|| panic!("directory lists core {o} for {line:?}, not in its L2"));
+        dirty |= e2.dirty;
+        stored |= e2.dirty && e2.payload.stored;
+        let data = data.unwrap_or(e2.payload.data);
+        // The L2 copy carries out whatever the L1D copy wrote back into it.
+        self.remove_event(t, private(o, Level::L2), line, cause, dirty);
+        self.count_removal(o, Level::L2, cause, dirty);
+        self.dir.remove(line, o);
+        debug_assert!(
+            !tr.actions.write_back || dirty,
+            "core {o} held {line:?} in M with no dirty copy"
+        );
+        Dropped {
+            dirty,
+            stored,
+            data,
+        }
+    }
+
+    fn count_removal(&mut self, c: usize, level: Level, cause: RemoveCause, dirty: bool) {
+        let s = self.stats.at(Some(c), level);
+        match cause {
+            RemoveCause::CoherenceInvalidation => {
+                s.coherence_invalidations.inc();
+                s.snoops.inc();
+            }
+            RemoveCause::BackInvalidation => {
+                s.back_invalidations.inc();
+                if dirty {
+                    s.writebacks_evicted.inc();
+                }
+            }
+            RemoveCause::Evicted => {
+                if dirty {
+                    s.writebacks_evicted.inc();
+                }
+            }
+            RemoveCause::Flush | RemoveCause::Wbinvd | RemoveCause::AliasEviction => {}
+        }
+    }
+
+    /// Dirty data of `line` moving out of a private cache into the LLC: onto its LLC copy, or
+    /// (non-inclusive LLC without one) into a new LLC line.
+    fn write_to_llc(
+        &mut self,
+        t: Cycle,
+        line: LineAddr,
+        data: LineBytes,
+        stored: bool,
+        charge: Option<usize>,
+    ) {
+        let pa = line.base();
+        if let Some(s) = self.llc.probe(pa) {
+            let p = self.llc.payload_mut(s);
+            p.data = data;
+            p.stored |= stored;
+            self.llc.set_dirty(s, true);
+            return;
+        }
+        assert!(
+            !self.inclusive,
+            "inclusive LLC lacks {line:?}, written back from a private cache at {t}"
+        );
+        let ins = self.llc.insert(pa, LlcLine { data, stored }, true);
+        if let Some(v) = ins.victim {
+            self.evict_llc_victim(t, v, charge);
+        }
+        self.fill_event(t, LLC, line, FillCause::InnerWriteback, true);
+    }
+
+    fn fill_l2(&mut self, t: Cycle, c: usize, line: LineAddr, new: NewCopy) {
+        let NewCopy {
+            cause, prefetched, ..
+        } = new;
+        let dirty = self.knob && speculative_cause(cause);
+        let copy = PrivateLine {
+            state: new.state,
+            data: new.data,
+            stored: false,
+            prefetched,
+        };
+        let ins = self.l2[c].insert(line.base(), copy, dirty);
+        self.dir.add(line, c);
+        if let Some(v) = ins.victim {
+            self.evict_l2_victim(t, c, v);
+        }
+        self.fill_event(t, private(c, Level::L2), line, cause, dirty);
+        self.stats.at(Some(c), Level::L2).lines_fetched.inc();
+    }
+
+    fn fill_l1(&mut self, t: Cycle, c: usize, line: LineAddr, new: NewCopy) {
+        let NewCopy {
+            cause, prefetched, ..
+        } = new;
+        let dirty = self.knob && speculative_cause(cause);
+        let copy = PrivateLine {
+            state: new.state,
+            data: new.data,
+            stored: false,
+            prefetched,
+        };
+        let ins = self.l1[c].insert(line.base(), copy, dirty);
+        if let Some(v) = ins.victim {
+            self.evict_l1_victim(t, c, v);
+        }
+        self.fill_event(t, private(c, Level::L1d), line, cause, dirty);
+        self.stats.at(Some(c), Level::L1d).lines_fetched.inc();
+    }
+
+    /// An L1D victim: its dirty data goes into the L2 copy (posted: no latency).
+    fn evict_l1_victim(&mut self, t: Cycle, c: usize, v: Evicted<PrivateLine>) {
+        let line = v.addr.line();
+        self.remove_event(
+            t,
+            private(c, Level::L1d),
+            line,
+            RemoveCause::Evicted,
+            v.dirty,
+        );
+        self.count_removal(c, Level::L1d, RemoveCause::Evicted, v.dirty);
+        if v.dirty {
+            let s2 = self.l2[c]
+                .probe(v.addr)
+                .unwrap_or_else(|| panic!("core {c}: L1D victim {line:?} is not in the L2"));
+            let p = self.l2[c].payload_mut(s2);
+            p.data = v.payload.data;
+            p.stored |= v.payload.stored;
+            self.l2[c].set_dirty(s2, true);
+        }
+    }
+
+    /// An L2 victim: back-invalidate the L1D copy, leave the directory, and send dirty data to
+    /// the LLC (posted).
+    fn evict_l2_victim(&mut self, t: Cycle, c: usize, v: Evicted<PrivateLine>) {
+        let line = v.addr.line();
+        let mut dirty = v.dirty;
+        let mut stored = v.dirty && v.payload.stored;
+        let mut data = v.payload.data;
+        if let Some(e1) = self.l1[c].invalidate(v.addr) {
+            self.remove_event(
+                t,
+                private(c, Level::L1d),
+                line,
+                RemoveCause::BackInvalidation,
+                e1.dirty,
+            );
+            self.count_removal(c, Level::L1d, RemoveCause::BackInvalidation, e1.dirty);
+            dirty |= e1.dirty;
+            stored |= e1.dirty && e1.payload.stored;
+            data = e1.payload.data;
+        }
+        let tr = transition(v.payload.state, MesiEvent::LocalEviction);
+        debug_assert!(
+            !tr.actions.write_back || dirty,
+            "core {c} evicts {line:?} in M with no dirty copy"
+        );
+        self.remove_event(t, private(c, Level::L2), line, RemoveCause::Evicted, dirty);
+        self.count_removal(c, Level::L2, RemoveCause::Evicted, dirty);
+        self.dir.remove(line, c);
+        if dirty {
+            self.write_to_llc(t, line, data, stored, Some(c));
+        }
+    }
+
+    /// An LLC victim. Inclusive: back-invalidate every private copy first (their newest dirty
+    /// data goes with it). Then a dirty line goes to memory.
+    fn evict_llc_victim(&mut self, t: Cycle, v: Evicted<LlcLine>, charge: Option<usize>) {
+        let line = v.addr.line();
+        let mut dirty = v.dirty;
+        let mut stored = v.dirty && v.payload.stored;
+        let mut data = v.payload.data;
+        if self.inclusive {
+            for o in cores_in(self.dir.sharers(line)) {
+                let d = self.drop_core_copies(
+                    t,
+                    o,
+                    line,
+                    RemoveCause::BackInvalidation,
+                    MesiEvent::LocalEviction,
+                );
+                dirty |= d.dirty;
+                stored |= d.stored;
+                // Private copies are never older than the LLC's.
+                data = d.data;
+            }
+        }
+        self.remove_event(t, LLC, line, RemoveCause::Evicted, dirty);
+        if dirty {
+            self.stats.at(charge, Level::Llc).writebacks_evicted.inc();
+            self.mem_write(t, line, data, WritebackCause::Eviction, stored);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Flushes.
+
+    fn flush_op(&self, op: usize) -> &FlushOp {
+        self.flush_ops[op].as_ref().expect("a flush in flight")
+    }
+
+    fn submit_flush(
+        &mut self,
+        now: Cycle,
+        request: CoreRequest,
+        kind: FlushKind,
+    ) -> Result<(), CoreRequest> {
+        let c = request.core.index();
+        if self.stalled_per_core[c] > 0 || self.l1_occupied(c) >= self.l1_mshr[c].capacity() {
+            self.stats.at(Some(c), Level::L1d).mshr_full.inc();
+            return Err(request);
+        }
+        self.flushes_in_flight[c] += 1;
+        let core = request.core;
+        // The instruction reaches the LLC (and its directory) after the three lookups.
+        let to_llc = now.plus(self.lat_l1 + self.lat_l2 + self.lat_llc);
+        if kind == FlushKind::Wbinvd {
+            self.emit(|| CacheEvent::FlushStart {
+                cycle: now,
+                core,
+                kind,
+                line: None,
+            });
+            let walk = Walk {
+                mode: WalkMode::Wbinvd,
+                op: Some((c, request.id)),
+                phase: 0,
+                set: 0,
+                lines: Vec::new(),
+                pos: 0,
+            };
+            let w = put(&mut self.walks, walk);
+            self.push_event(to_llc, Ev::WalkStart { walk: w });
+            return Ok(());
+        }
+        let line = request.addr.line();
+        self.emit(|| CacheEvent::FlushStart {
+            cycle: now,
+            core,
+            kind,
+            line: Some(line),
+        });
+        // Other cores holding the line must be snooped.
+        let snoop = self.dir.sharers(line) & !(1u64 << c) != 0;
+        let at = if snoop {
+            to_llc.plus(self.lat_snoop)
+        } else {
+            to_llc
+        };
+        let op = put(
+            &mut self.flush_ops,
+            FlushOp {
+                id: request.id,
+                core: c,
+                kind,
+                line,
+            },
+        );
+        self.push_event(at, Ev::Flush { op });
+        Ok(())
+    }
+
+    fn finish_flush(&mut self, t: Cycle, op: usize) {
+        let f = self.flush_ops[op].take().expect("a flush in flight");
+        let mode = match f.kind {
+            FlushKind::Clwb => FlushMode::Clean {
+                writeback: WritebackCause::Clwb,
+                at_end: false,
+            },
+            FlushKind::Clflush | FlushKind::Clflushopt | FlushKind::Wbinvd => {
+                FlushMode::Invalidate {
+                    remove: RemoveCause::Flush,
+                    writeback: WritebackCause::Flush,
+                }
+            }
+        };
+        self.flush_line(t, f.line, mode, Some(f.core));
+        match f.kind {
+            FlushKind::Clflush => self.stats.global.clflush.inc(),
+            FlushKind::Clflushopt => self.stats.global.clflushopt.inc(),
+            FlushKind::Clwb => self.stats.global.clwb.inc(),
+            FlushKind::Wbinvd => unreachable!("WBINVD walks"),
+        }
+        self.flush_done(t, f.core, f.id, f.kind, Some(f.line));
+    }
+
+    fn flush_done(&mut self, t: Cycle, c: usize, id: u64, kind: FlushKind, line: Option<LineAddr>) {
+        let core = CoreId::new(c as u32);
+        self.emit(|| CacheEvent::FlushDone {
+            cycle: t,
+            core,
+            kind,
+            line,
+        });
+        self.ready.push(CoreResponse {
+            id,
+            core,
+            done: t,
+            data: None,
+            from: None,
+        });
+        self.flushes_in_flight[c] -= 1;
+        self.mshr_freed = true;
+    }
+
+    /// Writes back `line`'s newest data if any copy is dirty, then invalidates or cleans every
+    /// copy (that KeyID's line only). Returns whether it wrote back.
+    fn flush_line(
+        &mut self,
+        t: Cycle,
+        line: LineAddr,
+        mode: FlushMode,
+        charge: Option<usize>,
+    ) -> bool {
+        let Some(data) = self.newest_data(line) else {
+            return false;
+        };
+        let (dirty, stored) = self.line_dirty(line);
+        let pa = line.base();
+        match mode {
+            FlushMode::Invalidate { remove, writeback } => {
+                for o in cores_in(self.dir.sharers(line)) {
+                    self.drop_core_copies(t, o, line, remove, MesiEvent::Flush);
+                }
+                if let Some(_e) = self.llc.invalidate(pa) {
+                    // The LLC copy is the last to go: the line's dirty data leaves with it.
+                    self.remove_event(t, LLC, line, remove, dirty);
+                }
+                if dirty {
+                    self.mem_write(t, line, data, writeback, stored);
+                }
+            }
+            FlushMode::Clean { writeback, at_end } => {
+                for o in cores_in(self.dir.sharers(line)) {
+                    let tr = transition(self.core_state(o, line), MesiEvent::Clwb);
+                    for level in [Level::L1d, Level::L2] {
+                        let cache = if level == Level::L1d {
+                            &mut self.l1[o]
+                        } else {
+                            &mut self.l2[o]
+                        };
+                        if let Some(s) = cache.probe(pa) {
+                            let was_dirty = cache.is_dirty(s);
+                            let p = cache.payload_mut(s);
+                            p.data = data;
+                            p.stored = false;
+                            cache.set_dirty(s, false);
+                            if at_end && was_dirty {
+                                self.stats.at(Some(o), level).writebacks_at_end.inc();
+                            }
+                        }
+                    }
+                    self.set_core_state(o, line, tr.next);
+                }
+                if let Some(s) = self.llc.probe(pa) {
+                    let was_dirty = self.llc.is_dirty(s);
+                    let p = self.llc.payload_mut(s);
+                    p.data = data;
+                    p.stored = false;
+                    self.llc.set_dirty(s, false);
+                    if at_end && was_dirty {
+                        self.stats.at(charge, Level::Llc).writebacks_at_end.inc();
+                    }
+                }
+                if dirty {
+                    self.mem_write(t, line, data, writeback, stored);
+                }
+            }
+        }
+        dirty
+    }
+
+    /// Starts the drain's walk if nothing is in flight.
+    pub(super) fn try_start_drain(&mut self, now: Cycle) {
+        let quiet = self.hits.is_empty()
+            && self.stalled.is_empty()
+            && self.llc_mshr.used() == 0
+            && (0..self.cores).all(|c| self.l1_occupied(c) == 0 && self.l2_mshr[c].used() == 0);
+        if !quiet {
+            return;
+        }
+        self.drain_pending = false;
+        let walk = Walk {
+            mode: WalkMode::Drain,
+            op: None,
+            phase: 0,
+            set: 0,
+            lines: Vec::new(),
+            pos: 0,
+        };
+        let w = put(&mut self.walks, walk);
+        self.run_step(now, Step::Walk { walk: w });
+    }
+
+    fn run_walk(&mut self, t: Cycle, w: usize) -> StepResult {
+        let mut walk = self.walks[w].take().expect("a walk in progress");
+        let (mode, charge) = match walk.mode {
+            WalkMode::Wbinvd => (
+                FlushMode::Invalidate {
+                    remove: RemoveCause::Wbinvd,
+                    writeback: WritebackCause::Wbinvd,
+                },
+                walk.op.map(|(c, _)| c),
+            ),
+            WalkMode::Drain => (
+                FlushMode::Clean {
+                    writeback: WritebackCause::Drain,
+                    at_end: true,
+                },
+                None,
+            ),
+        };
+        loop {
+            if walk.pos < walk.lines.len() {
+                let line = walk.lines[walk.pos];
+                if self.line_dirty(line).0 && self.room() == 0 {
+                    self.walks[w] = Some(walk);
+                    return StepResult::Blocked;
+                }
+                self.flush_line(t, line, mode, charge);
+                walk.pos += 1;
+                continue;
+            }
+            if !self.walk_next_set(&mut walk) {
+                break;
+            }
+        }
+        if let Some((c, id)) = walk.op {
+            self.stats.global.wbinvd.inc();
+            self.flush_done(t, c, id, FlushKind::Wbinvd, None);
+        }
+        StepResult::Done
+    }
+
+    /// Moves `walk` to its next non-empty set and snapshots its lines; false when done.
+    fn walk_next_set(&self, walk: &mut Walk) -> bool {
+        loop {
+            if walk.phase > self.cores {
+                return false;
+            }
+            let params = if walk.phase == 0 {
+                self.llc.params()
+            } else {
+                self.l2[walk.phase - 1].params()
+            };
+            if walk.set as u64 >= params.sets() {
+                walk.phase += 1;
+                walk.set = 0;
+                continue;
+            }
+            walk.lines.clear();
+            if walk.phase == 0 {
+                walk.lines
+                    .extend(self.llc.set_lines(walk.set).map(|l| l.addr.line()));
+            } else {
+                walk.lines.extend(
+                    self.l2[walk.phase - 1]
+                        .set_lines(walk.set)
+                        .map(|l| l.addr.line()),
+                );
+            }
+            walk.set += 1;
+            walk.pos = 0;
+            if !walk.lines.is_empty() {
+                return true;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Self-check.
+
+    pub(super) fn check_invariants(&self) -> Result<(), String> {
+        use std::collections::BTreeSet;
+        let mut private_lines = BTreeSet::new();
+        for c in 0..self.cores {
+            for l in self.l1[c].lines() {
+                let line = l.addr.line();
+                let Some(s2) = self.l2[c].probe(l.addr) else {
+                    return Err(format!("core {c}: {line:?} in the L1D but not the L2"));
+                };
+                let st2 = self.l2[c].payload(s2).state;
+                if l.payload.state != st2 {
+                    return Err(format!(
+                        "core {c}: {line:?} is {} in the L1D and {st2} in the L2",
+                        l.payload.state
+                    ));
+                }
+            }
+            for l in self.l2[c].lines() {
+                let line = l.addr.line();
+                private_lines.insert(line);
+                if !l.payload.state.is_valid() {
+                    return Err(format!("core {c}: {line:?} cached in state I"));
+                }
+                if self.dir.sharers(line) & (1 << c) == 0 {
+                    return Err(format!(
+                        "core {c}: {line:?} cached but not in the directory"
+                    ));
+                }
+                if self.inclusive && !self.llc.contains(l.addr) {
+                    return Err(format!(
+                        "core {c}: {line:?} in the L2 but not the inclusive LLC"
+                    ));
+                }
+                if l.payload.state == MesiState::Modified {
+                    let l1_dirty = self.l1[c]
+                        .probe(l.addr)
+                        .is_some_and(|s| self.l1[c].is_dirty(s));
+                    if !l.dirty && !l1_dirty {
+                        return Err(format!("core {c}: {line:?} in M with no dirty copy"));
+                    }
+                }
+            }
+        }
+        if self.dir.len() != private_lines.len() {
+            return Err(format!(
+                "directory tracks {} lines; the L2s hold {}",
+                self.dir.len(),
+                private_lines.len()
+            ));
+        }
+        for &line in &private_lines {
+            let sharers = self.dir.sharers(line);
+            let mut exclusive = 0;
+            for o in cores_in(sharers) {
+                let st = self.core_state(o, line);
+                if !st.is_valid() {
+                    return Err(format!(
+                        "directory lists core {o} for {line:?}, not cached there"
+                    ));
+                }
+                exclusive += usize::from(st.is_exclusive());
+            }
+            if exclusive > 0 && sharers.count_ones() > 1 {
+                return Err(format!(
+                    "{line:?} is held exclusively by one core and by others too (sharers {sharers:#x})"
+                ));
+            }
+            let first = cores_in(sharers)
+                .next()
+                .expect("a private line has a sharer");
+            let data = self.core_data(first, line);
+            for o in cores_in(sharers) {
+                if self.core_data(o, line) != data {
+                    return Err(format!("cores {first} and {o} disagree on {line:?}'s data"));
+                }
+            }
+            if (exclusive == 0 || self.core_state(first, line) == MesiState::Exclusive)
+                && let Some(s) = self.llc.probe(line.base())
+                && self.llc.payload(s).data != data
+            {
+                return Err(format!("the LLC's copy of {line:?} is stale"));
+            }
+        }
+        if self.alias_policy == AliasPolicy::EvictOtherKeyIds {
+            let mut seen = std::collections::BTreeMap::new();
+            let all = self
+                .llc
+                .lines()
+                .map(|l| l.addr.line())
+                .chain(private_lines.iter().copied());
+            for line in all {
+                let dram = self.layout.line_dram_addr(line).line_index();
+                let keyid = self.layout.line_keyid(line);
+                if let Some(other) = seen.insert(dram, keyid)
+                    && other != keyid
+                {
+                    return Err(format!(
+                        "DRAM line {dram:#x} cached through KeyIDs {other} and {keyid} under \
+                         evict_other_keyids"
+                    ));
+                }
+            }
+        }
+        if self.outbox_writes > self.wb_capacity {
+            return Err(format!(
+                "{} write-backs in a {}-entry buffer",
+                self.outbox_writes, self.wb_capacity
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Stores `item` in the first free slot of `slots`; returns its index.
+fn put<T>(slots: &mut Vec<Option<T>>, item: T) -> usize {
+    match slots.iter().position(Option::is_none) {
+        Some(i) => {
+            slots[i] = Some(item);
+            i
+        }
+        None => {
+            slots.push(Some(item));
+            slots.len() - 1
+        }
+    }
+}
