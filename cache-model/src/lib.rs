@@ -1,6 +1,6 @@
 //! KeyID-tagged caches for mktme-sim: the set-associative [`Cache`] container, the coherent
 //! MESI [`hierarchy`] built on it (cache-control instructions, prefetchers, the alias knobs),
-//! the checker (coming) that watches the hierarchy for KeyID-aliasing rule violations, the
+//! the [`checker`] that watches the hierarchy for KeyID-aliasing rule violations, the
 //! memory-trace readers, and a single-level trace simulator with DineroIV's counting rules.
 //!
 //! ```text
@@ -46,6 +46,7 @@
 //! ```
 
 pub mod cache;
+pub mod checker;
 pub mod config;
 pub mod events;
 pub mod hierarchy;
@@ -54,6 +55,10 @@ pub mod single_level;
 pub mod trace;
 
 pub use cache::{AccessOutcome, Cache, Evicted, Inserted, LineRef, Slot};
+pub use checker::{
+    ChainEntry, ChainEvent, CheckerConfig, CoherencyChecker, LostData, ModelError, ModelErrorKind,
+    Version, Violation, ViolationKind,
+};
 pub use config::{
     CacheConfig, CacheConfigError, CacheParams, WriteHitPolicy, WriteMissPolicy, WritePolicy,
 };
