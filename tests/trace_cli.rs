@@ -22,11 +22,12 @@ fn mktme_sim(args: &[&str]) -> Output {
         .expect("run mktme-sim")
 }
 
-/// Runs `trace` with `args` and `--json`, expecting success; returns the report.
+/// Runs `trace` in cache-only mode (`--no-memory`: the default 32k:8:64 cache unless `args`
+/// give `--cache`) with `args` and `--json`, expecting success; returns the report.
 fn report(args: &[&str]) -> Value {
     let mut all = vec!["trace"];
     all.extend_from_slice(args);
-    all.push("--json");
+    all.extend(["--no-memory", "--json"]);
     let out = mktme_sim(&all);
     assert!(
         out.status.success(),
@@ -40,6 +41,7 @@ fn report(args: &[&str]) -> Value {
 fn usage_error(args: &[&str]) -> String {
     let mut all = vec!["trace"];
     all.extend_from_slice(args);
+    all.push("--no-memory");
     let out = mktme_sim(&all);
     assert_eq!(
         out.status.code(),
@@ -149,7 +151,7 @@ fn strided_phases_reproduce_dinero() {
 #[test]
 fn the_table_shows_the_same_counts() {
     let strided = data("strided.mtrace.gz");
-    let out = mktme_sim(&["trace", strided.to_str().unwrap()]);
+    let out = mktme_sim(&["trace", strided.to_str().unwrap(), "--no-memory"]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let row = |label: &str| -> Vec<String> {

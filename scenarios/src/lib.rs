@@ -1,5 +1,9 @@
-//! The RON scenario format, its validation into typed configs, the runner, expectations and the
-//! JSON report.
+//! RON files of mktme-sim: today the machine description ([`machine_file`]); the scenario
+//! format, its runner, expectations and the JSON report arrive with issue 5.
 //!
-//! Not built yet: this crate is delivered by issue 5. It sits at the top of the dependency
-//! chain: `scenarios -> cpu-model -> {cache-model, mem-ctrl} -> sim-core`.
+//! It sits at the top of the dependency chain:
+//! `scenarios -> cpu-model -> {cache-model, mem-ctrl} -> sim-core`. Model crates have no
+//! serde: files are read here into plain structs close to the file (`deny_unknown_fields`),
+//! then turned into the validated configs the model crates take.
+
+pub mod machine_file;

@@ -29,8 +29,8 @@ pub mod stats;
 pub mod time;
 
 pub use addr::{
-    AddressLayout, BitRange, DramAddr, KeyId, LINE_BYTES, LayoutError, LineAddr, LineBytes,
-    PAGE_BYTES, PhysAddr,
+    AddressLayout, BitRange, DramAddr, KeyId, LINE_BYTES, LINE_SHIFT, LINES_PER_PAGE, LayoutError,
+    LineAddr, LineBytes, PAGE_BYTES, PAGE_SHIFT, PhysAddr,
 };
 pub use event::EventQueue;
 pub use msg::{CoreId, MemOp, MemRequest, MemResponse, RequestId};

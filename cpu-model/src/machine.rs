@@ -1,0 +1,200 @@
+//! A whole machine: the coherent cache hierarchy wired to the package's memory system.
+//!
+//! ```text
+//!   cores ──CoreRequest──► Hierarchy ──MemRequest──► MemorySystem (controllers, DRAM, AES-XTS)
+//!         ◄─CoreResponse──           ◄─MemResponse──
+//! ```
+//!
+//! This is the only place `cache-model` and `mem-ctrl` meet. Both count core cycles; the
+//! machine moves requests and responses between them every step, and a full memory-controller
+//! queue sends a request back to the hierarchy's outbox (back-pressure), never drops it.
+
+use cache_model::ReplacementPolicy;
+use cache_model::hierarchy::{CoreRequest, CoreResponse};
+use cache_model::hierarchy::{Hierarchy, HierarchyConfig, HierarchyConfigError};
+use mem_ctrl::dram::{DramConfig, DramConfigError};
+use mem_ctrl::{MemCtrlConfig, MemCtrlConfigError, MemorySystem};
+use sim_core::{Cycle, MemResponse, RngFactory, StatsReport};
+
+/// Everything that describes a machine.
+#[derive(Clone, Debug)]
+pub struct MachineConfig {
+    /// Cores and their caches.
+    pub caches: HierarchyConfig,
+    /// Memory controllers, DRAM, TME/MKTME and PCONFIG.
+    pub memory: MemCtrlConfig,
+}
+
+/// A machine that cannot be built. Every variant names what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MachineConfigError {
+    /// No preset with this name.
+    #[error("unknown machine preset `{name}`; known presets: {known}")]
+    UnknownPreset {
+        /// The name asked for.
+        name: String,
+        /// The presets that exist.
+        known: String,
+    },
+    /// The caches are impossible.
+    #[error("caches: {0}")]
+    Caches(#[from] HierarchyConfigError),
+    /// The memory system is impossible.
+    #[error("memory: {0}")]
+    Memory(#[from] MemCtrlConfigError),
+    /// The DRAM is impossible.
+    #[error("memory.dram: {0}")]
+    Dram(#[from] DramConfigError),
+}
+
+impl MachineConfig {
+    /// The built-in machines.
+    pub const PRESETS: [&'static str; 2] = ["default", "server"];
+
+    /// A built-in machine.
+    ///
+    /// - `default`: two cores, each with a 32 KiB 8-way L1D (4 cycles) and a 1 MiB 16-way L2
+    ///   (14 cycles); a shared inclusive 8 MiB 16-way LLC (40 cycles); next-line and stride
+    ///   prefetchers at the L2; one memory controller with one DDR4-2400 channel (16 GiB); a
+    ///   3.2 GHz core clock; 52-bit physical addresses with 6 KeyID bits (63 keys); TME on.
+    /// - `server`: eight cores, 48 KiB 12-way L1D (5 cycles), 2 MiB 16-way L2 (16 cycles), a
+    ///   non-inclusive 32 MiB 16-way LLC (50 cycles, tree-PLRU); two controllers of DDR4-3200
+    ///   interleaved every 4 KiB; a 2.6 GHz core clock; otherwise as `default`.
+    pub fn preset(name: &str) -> Result<MachineConfig, MachineConfigError> {
+        match name {
+            "default" => Ok(MachineConfig {
+                caches: HierarchyConfig::default(),
+                memory: MemCtrlConfig::default(),
+            }),
+            "server" => {
+                let mut caches = HierarchyConfig {
+                    cores: 8,
+                    llc_inclusive: false,
+                    ..HierarchyConfig::default()
+                };
+                set_level(&mut caches.l1d.cache, 48 * 1024, 12, 5);
+                set_level(&mut caches.l2.cache, 2 * 1024 * 1024, 16, 16);
+                set_level(&mut caches.llc.cache, 32 * 1024 * 1024, 16, 50);
+                caches.llc.cache.replacement = ReplacementPolicy::TreePlru;
+                caches.llc.mshr_entries = 128;
+                let memory = MemCtrlConfig {
+                    controllers: 2,
+                    interleave_bytes: 4096,
+                    dram: DramConfig::preset("ddr4-3200")?,
+                    core_clock_mhz: 2600,
+                    ..MemCtrlConfig::default()
+                };
+                Ok(MachineConfig { caches, memory })
+            }
+            _ => Err(MachineConfigError::UnknownPreset {
+                name: name.to_owned(),
+                known: Self::PRESETS.join(", "),
+            }),
+        }
+    }
+
+    /// Checks the whole configuration.
+    pub fn validate(&self) -> Result<(), MachineConfigError> {
+        self.caches.validate()?;
+        self.memory.validate()?;
+        Ok(())
+    }
+}
+
+/// Resizes one cache level, keeping 64-byte lines.
+fn set_level(cache: &mut cache_model::CacheConfig, size_bytes: u64, ways: u32, latency: u64) {
+    cache.size_bytes = size_bytes;
+    cache.ways = ways;
+    cache.sets = size_bytes / (u64::from(ways) * cache.line_bytes);
+    cache.hit_latency_cycles = latency;
+}
+
+/// A running machine: caches and memory, stepped together in core cycles.
+#[derive(Debug)]
+pub struct Machine {
+    caches: Hierarchy,
+    memory: MemorySystem,
+    mem_responses: Vec<MemResponse>,
+}
+
+impl Machine {
+    /// Boots a machine. Every random stream (the platform key, PCONFIG's random keys, random
+    /// replacement) is forked from `seed`.
+    pub fn new(config: &MachineConfig, seed: u64) -> Result<Machine, MachineConfigError> {
+        config.validate()?;
+        let rng = RngFactory::new(seed);
+        Ok(Machine {
+            caches: Hierarchy::new(&config.caches, config.memory.layout, rng)?,
+            memory: MemorySystem::new(&config.memory, rng)?,
+            mem_responses: Vec::new(),
+        })
+    }
+
+    /// The cache hierarchy.
+    pub fn caches(&self) -> &Hierarchy {
+        &self.caches
+    }
+
+    /// The cache hierarchy, to attach observers.
+    pub fn caches_mut(&mut self) -> &mut Hierarchy {
+        &mut self.caches
+    }
+
+    /// The memory system.
+    pub fn memory(&self) -> &MemorySystem {
+        &self.memory
+    }
+
+    /// The memory system, for PCONFIG, bus probes and the DIMMs.
+    pub fn memory_mut(&mut self) -> &mut MemorySystem {
+        &mut self.memory
+    }
+
+    /// Offers a core's request at `now`; refused (and handed back) while the MSHRs it needs are
+    /// busy.
+    pub fn submit(&mut self, now: Cycle, request: CoreRequest) -> Result<(), CoreRequest> {
+        self.caches.submit(now, request)
+    }
+
+    /// Advances the machine through cycle `now`: memory responses due go to the caches, the
+    /// caches answer the cores, and the caches' requests go to memory while its queues accept
+    /// them.
+    pub fn step(&mut self, now: Cycle, responses: &mut Vec<CoreResponse>) {
+        self.memory.tick(now, &mut self.mem_responses);
+        for response in self.mem_responses.drain(..) {
+            self.caches.mem_response(now, response);
+        }
+        self.caches.tick(now, responses);
+        while let Some(request) = self.caches.pop_mem_request(now) {
+            if let Err(refused) = self.memory.try_submit(now, request) {
+                self.caches.return_mem_request(refused);
+                break;
+            }
+        }
+    }
+
+    /// The next cycle at which stepping can change anything ([`Cycle::NEVER`] when idle).
+    pub fn next_event_cycle(&self) -> Cycle {
+        self.caches
+            .next_event_cycle()
+            .min(self.memory.next_event_cycle())
+    }
+
+    /// True while anything is in flight anywhere.
+    pub fn has_work(&self) -> bool {
+        self.caches.has_work() || self.memory.has_work()
+    }
+
+    /// Starts the end of a run: every dirty line is written back and the memory controllers
+    /// drain their write buffers. Step until [`Machine::has_work`] is false to finish.
+    pub fn drain(&mut self, now: Cycle) {
+        self.caches.drain(now);
+        self.memory.set_flush_writes(true);
+    }
+
+    /// The statistics of every component.
+    pub fn report_stats(&self, report: &mut StatsReport) {
+        self.caches.report_stats(report);
+        self.memory.report_stats(report);
+    }
+}

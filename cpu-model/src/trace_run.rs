@@ -1,0 +1,271 @@
+//! Full-system trace mode: one trace-driven core feeding a whole machine (MESI hierarchy,
+//! memory controllers with AES-XTS, DRAM timing).
+//!
+//! ```text
+//!   trace ──► address translation ──► split into line pieces ──► core 0 ──► Machine
+//!             (first touch: page -> frame)      (one per cycle,           (caches,
+//!                                                at most N in flight)      memory, DRAM)
+//! ```
+//!
+//! The trace core is deliberately simple, because a memory trace carries no dependencies or
+//! timing: it issues the trace's accesses in order, one line piece per cycle, keeping at most
+//! `max_outstanding` in flight (1 gives a blocking in-order core), and waits while the caches
+//! refuse a request (MSHRs full). Stores write zero bytes (a trace has no data). At the end the
+//! caches are drained (dirty lines written back) and the memory controllers' write buffers
+//! flushed.
+//!
+//! Traces record virtual addresses (valgrind Lackey) or addresses from another machine, so by
+//! default each 4 KiB page gets a physical frame on first touch, in order of first touch
+//! (deterministic; memory grows with the pages touched). [`Translation::Identity`] takes trace
+//! addresses as DRAM addresses instead; they must then lie inside the installed DRAM.
+
+use crate::machine::Machine;
+use cache_model::hierarchy::{CoreOp, CoreRequest, CoreResponse};
+use cache_model::trace::{Access, AccessKind};
+use rustc_hash::FxHashMap;
+use sim_core::{CoreId, Cycle, DramAddr, KeyId, LINE_BYTES, PAGE_BYTES, PAGE_SHIFT};
+use std::collections::VecDeque;
+
+/// How trace addresses become physical addresses.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Translation {
+    /// Each 4 KiB page of the trace gets the next free DRAM frame when first touched.
+    FirstTouch,
+    /// Trace addresses are DRAM addresses.
+    Identity,
+}
+
+/// How to run a trace.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct TraceRunConfig {
+    /// Line pieces in flight at once (at least 1).
+    pub max_outstanding: usize,
+    /// The KeyID every access goes through.
+    pub keyid: KeyId,
+    /// How trace addresses become physical addresses.
+    pub translation: Translation,
+    /// Stop with an error (and a dump of the machine's state) past this cycle.
+    pub cycles_max: u64,
+}
+
+impl Default for TraceRunConfig {
+    /// 8 outstanding pieces, KeyID 0, first-touch translation, at most 10^12 cycles.
+    fn default() -> TraceRunConfig {
+        TraceRunConfig {
+            max_outstanding: 8,
+            keyid: KeyId::TME,
+            translation: Translation::FirstTouch,
+            cycles_max: 1_000_000_000_000,
+        }
+    }
+}
+
+/// What a trace run did.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct TraceRunReport {
+    /// Trace accesses (a Lackey `M` counts as a read and a write).
+    pub accesses: u64,
+    /// Of those, reads.
+    pub reads: u64,
+    /// Of those, writes.
+    pub writes: u64,
+    /// Line pieces issued to the caches (an access crossing k lines issues k).
+    pub pieces: u64,
+    /// Extra pieces from accesses that crossed line boundaries (pieces - accesses).
+    pub multi_line: u64,
+    /// 4 KiB pages the trace touched.
+    pub pages_touched: u64,
+    /// The cycle the last trace access completed.
+    pub cycles: u64,
+    /// The cycle the end-of-run drain finished (every dirty line in DRAM).
+    pub drained_cycles: u64,
+}
+
+/// Why a trace run stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceRunError<E: std::error::Error + 'static> {
+    /// The trace could not be read.
+    #[error(transparent)]
+    Trace(E),
+    /// An address does not fit the machine.
+    #[error("trace access {index} at {addr:#x}: {why}")]
+    Address {
+        /// 0-based index of the access in the trace.
+        index: u64,
+        /// The trace address.
+        addr: u64,
+        /// What is wrong.
+        why: String,
+    },
+    /// `cycles_max` passed with work outstanding.
+    #[error("stopped at cycle {cycle}, past cycles_max = {cycles_max}; machine state:\n{state}")]
+    CycleLimit {
+        /// The cycle reached.
+        cycle: u64,
+        /// The limit.
+        cycles_max: u64,
+        /// Every component's state.
+        state: String,
+    },
+}
+
+/// Runs a trace through `machine` on core 0.
+pub fn run_trace<I, E>(
+    machine: &mut Machine,
+    trace: I,
+    config: &TraceRunConfig,
+) -> Result<TraceRunReport, TraceRunError<E>>
+where
+    I: IntoIterator<Item = Result<Access, E>>,
+    E: std::error::Error + 'static,
+{
+    assert!(
+        config.max_outstanding > 0,
+        "max_outstanding must be at least 1"
+    );
+    let layout = machine.memory().layout();
+    let dram_bytes = machine.memory().dram_bytes();
+    let core = CoreId::new(0);
+    let mut trace = trace.into_iter();
+    let mut report = TraceRunReport::default();
+    let mut frames: FxHashMap<u64, u64> = FxHashMap::default();
+    let mut pieces: VecDeque<CoreRequest> = VecDeque::new();
+    let mut responses: Vec<CoreResponse> = Vec::new();
+    let mut next_id = 0u64;
+    let mut in_flight = 0usize;
+    let mut trace_done = false;
+    let mut now = Cycle::ZERO;
+    let mut last_done = Cycle::ZERO;
+
+    loop {
+        machine.step(now, &mut responses);
+        for r in responses.drain(..) {
+            in_flight -= 1;
+            last_done = last_done.max(r.done);
+        }
+        // Refill the piece queue from the trace.
+        while pieces.is_empty() && !trace_done {
+            match trace.next() {
+                None => trace_done = true,
+                Some(Err(e)) => return Err(TraceRunError::Trace(e)),
+                Some(Ok(access)) => {
+                    let index = report.accesses;
+                    report.accesses += 1;
+                    match access.kind {
+                        AccessKind::Read => report.reads += 1,
+                        AccessKind::Write => report.writes += 1,
+                    }
+                    let phys = |addr: u64, frames: &mut FxHashMap<u64, u64>| {
+                        let dram = match config.translation {
+                            Translation::Identity => addr,
+                            Translation::FirstTouch => {
+                                let next = frames.len() as u64;
+                                let frame = *frames.entry(addr >> PAGE_SHIFT).or_insert(next);
+                                (frame << PAGE_SHIFT) | (addr & (PAGE_BYTES as u64 - 1))
+                            }
+                        };
+                        if dram >= dram_bytes {
+                            return Err(TraceRunError::Address {
+                                index,
+                                addr,
+                                why: format!(
+                                    "DRAM address {dram:#x} is beyond the {dram_bytes:#x} bytes installed"
+                                ),
+                            });
+                        }
+                        layout
+                            .compose(config.keyid, DramAddr::new(dram))
+                            .map_err(|e| TraceRunError::Address {
+                                index,
+                                addr,
+                                why: e.to_string(),
+                            })
+                    };
+                    let (start, end) = (
+                        access.addr,
+                        access.addr.saturating_add(u64::from(access.size.max(1))),
+                    );
+                    let mut at = start;
+                    while at < end {
+                        let line_end = (at | (LINE_BYTES as u64 - 1)).saturating_add(1).min(end);
+                        let len = (line_end - at) as u8;
+                        let pa = phys(at, &mut frames)?;
+                        let op = match access.kind {
+                            AccessKind::Read => CoreOp::Load { len },
+                            AccessKind::Write => CoreOp::Store {
+                                len,
+                                data: [0; LINE_BYTES],
+                            },
+                        };
+                        pieces.push_back(CoreRequest::new(next_id, core, pa, op));
+                        next_id += 1;
+                        report.pieces += 1;
+                        at = line_end;
+                    }
+                }
+            }
+        }
+        // Issue at most one piece this cycle.
+        let mut refused = false;
+        if in_flight < config.max_outstanding
+            && let Some(piece) = pieces.pop_front()
+        {
+            match machine.submit(now, piece) {
+                Ok(()) => in_flight += 1,
+                Err(back) => {
+                    pieces.push_front(back);
+                    refused = true;
+                }
+            }
+        }
+        if trace_done && pieces.is_empty() && in_flight == 0 {
+            break;
+        }
+        // The next cycle anything can change: the next issue slot, or (when the caches refused
+        // or the window is full) the machine's next event.
+        let can_issue = !pieces.is_empty() && in_flight < config.max_outstanding && !refused;
+        let next = if can_issue {
+            now.plus(1)
+        } else {
+            machine.next_event_cycle()
+        };
+        now = check_limit(machine, next.max(now.plus(1)), config)?;
+    }
+
+    report.cycles = last_done.get();
+    report.multi_line = report.pieces - report.accesses;
+    report.pages_touched = match config.translation {
+        Translation::FirstTouch => frames.len() as u64,
+        Translation::Identity => 0,
+    };
+    machine.drain(now);
+    while machine.has_work() {
+        machine.step(now, &mut responses);
+        assert!(
+            responses.is_empty(),
+            "no request is outstanding during the drain"
+        );
+        if !machine.has_work() {
+            break;
+        }
+        let next = machine.next_event_cycle();
+        now = check_limit(machine, next.max(now.plus(1)), config)?;
+    }
+    report.drained_cycles = now.get();
+    Ok(report)
+}
+
+fn check_limit<E: std::error::Error + 'static>(
+    machine: &Machine,
+    next: Cycle,
+    config: &TraceRunConfig,
+) -> Result<Cycle, TraceRunError<E>> {
+    if next.get() > config.cycles_max {
+        return Err(TraceRunError::CycleLimit {
+            cycle: next.get(),
+            cycles_max: config.cycles_max,
+            state: format!("{machine:#?}"),
+        });
+    }
+    Ok(next)
+}

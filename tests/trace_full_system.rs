@@ -1,0 +1,192 @@
+//! `mktme-sim trace` in full-system mode (issue 4): the MESI hierarchy, the memory controller
+//! with AES-XTS and DRAM timing, driven by one trace core.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mktme-sim"))
+}
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+fn run_json(args: &[&str]) -> Value {
+    let out = bin().args(args).arg("--json").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn write_temp(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mktme-sim-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A blocking core with no prefetcher sees exactly DineroIV's L1D: the full hierarchy's first
+/// level counts like validation-data.md section 1 (32 KiB, 8-way, LRU, write-back,
+/// write-allocate), an independent check of the hierarchy against the reference.
+#[test]
+fn blocking_core_without_prefetch_reproduces_dinero_at_the_l1d() {
+    let machine = write_temp(
+        "dinero.ron",
+        "(caches: (cores: 1, prefetch: (next_line: false, stride: false)))",
+    );
+    let trace = data("strided.mtrace.gz");
+    let r = run_json(&[
+        "trace",
+        trace.to_str().unwrap(),
+        "--machine",
+        machine.to_str().unwrap(),
+        "--outstanding",
+        "1",
+    ]);
+    let l1d = &r["levels"]["l1d"];
+    let got: Vec<u64> = [
+        "accesses",
+        "reads",
+        "writes",
+        "hits",
+        "misses",
+        "read_misses",
+        "write_misses",
+        "multi_line",
+        "lines_fetched",
+        "writebacks_evicted",
+        "writebacks_at_end",
+    ]
+    .iter()
+    .map(|k| l1d[k].as_u64().unwrap_or_else(|| panic!("levels.l1d.{k}")))
+    .collect();
+    assert_eq!(
+        got,
+        [
+            38576, 31743, 6833, 18430, 20146, 15360, 4786, 4608, 20146, 4615, 171
+        ]
+    );
+    assert_eq!(r["config"]["mode"], "full-system");
+}
+
+#[test]
+fn full_system_report_has_every_level_and_the_memory_side() {
+    let trace = data("strided.mtrace.gz");
+    let r = run_json(&["trace", trace.to_str().unwrap(), "--limit", "5000"]);
+    for level in ["l1d", "l2", "llc"] {
+        for key in [
+            "accesses",
+            "reads",
+            "writes",
+            "hits",
+            "misses",
+            "read_misses",
+            "write_misses",
+            "multi_line",
+            "lines_fetched",
+            "writebacks_evicted",
+            "writebacks_at_end",
+        ] {
+            assert!(
+                r["levels"][level][key].is_u64(),
+                "levels.{level}.{key} missing"
+            );
+        }
+    }
+    let mem = &r["memory"];
+    // Every line the LLC fetched was read from DRAM and decrypted (KeyID 0, TME on).
+    let llc_fetched = r["levels"]["llc"]["lines_fetched"].as_u64().unwrap();
+    assert_eq!(mem["mc0.reads"].as_u64().unwrap(), llc_fetched);
+    assert_eq!(mem["mc0.lines_decrypted"], mem["mc0.reads"]);
+    assert!(mem["mc0.dram.acts"].as_u64().unwrap() > 0);
+    // Every write-back the hierarchy sent reached DRAM encrypted by the end of the drain.
+    let to_memory = r["hierarchy"]["mem_writes"].as_u64().unwrap();
+    assert_eq!(mem["mc0.writes"].as_u64().unwrap(), to_memory);
+    assert_eq!(mem["mc0.lines_encrypted"].as_u64().unwrap(), to_memory);
+    assert!(r["drained_cycles"].as_u64() >= r["cycles"].as_u64());
+    assert_eq!(r["input"]["accesses"], 5000);
+}
+
+#[test]
+fn same_trace_and_seed_give_identical_reports() {
+    let trace = data("true.lackey.gz");
+    let a = run_json(&["trace", trace.to_str().unwrap(), "--seed", "7"]);
+    let b = run_json(&["trace", trace.to_str().unwrap(), "--seed", "7"]);
+    assert_eq!(a, b);
+    // A real program's Lackey trace runs through the whole machine.
+    assert!(a["input"]["accesses"].as_u64().unwrap() > 10_000);
+    assert!(a["levels"]["l1d"]["hits"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn presets_and_keyids() {
+    let trace = data("strided.mtrace.gz");
+    let r = run_json(&[
+        "trace",
+        trace.to_str().unwrap(),
+        "--machine",
+        "server",
+        "--keyid",
+        "5",
+        "--limit",
+        "3000",
+    ]);
+    assert_eq!(r["config"]["controllers"], 2);
+    assert_eq!(r["config"]["keyid"], 5);
+    // Both controllers serve the 4 KiB-interleaved pages.
+    assert!(r["memory"]["mc0.reads"].as_u64().unwrap() > 0);
+    assert!(r["memory"]["mc1.reads"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn bad_machine_input_is_exit_2_with_the_place() {
+    let trace = data("strided.mtrace.gz");
+    let t = trace.to_str().unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--machine".into(), "laptop".into()],
+            "unknown machine preset `laptop`",
+        ),
+        (
+            vec![
+                "--machine".into(),
+                write_temp("typo.ron", "(\n  caches: (cors: 2),\n)")
+                    .display()
+                    .to_string(),
+            ],
+            "typo.ron:2:",
+        ),
+        (
+            vec![
+                "--machine".into(),
+                write_temp("sets.ron", "(caches: (l1d: (size: \"24k\")))")
+                    .display()
+                    .to_string(),
+            ],
+            "is not a power of two",
+        ),
+        (vec!["--keyid".into(), "64".into()], "KeyID 64"),
+        (vec!["--outstanding".into(), "0".into()], "--outstanding 0"),
+        (
+            vec!["--machine".into(), "/nonexistent/m.ron".into()],
+            "/nonexistent/m.ron",
+        ),
+        (vec!["--repl".into(), "srrip".into()], "add --cache"),
+        (vec!["--write-through".into()], "add --cache"),
+    ];
+    for (extra, needle) in cases {
+        let out = bin().arg("trace").arg(t).args(&extra).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(stderr.contains(needle), "{extra:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{extra:?}: {stderr}");
+    }
+}
