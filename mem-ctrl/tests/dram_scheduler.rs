@@ -7,8 +7,8 @@ mod common;
 
 use common::*;
 use mem_ctrl::dram::{
-    CommandKind, CompletionSource, DramController, DramRequest, Encryption, PagePolicy, QueueFull,
-    QueueStructure,
+    CommandKind, CompletionSource, DramController, DramRequest, DriverLimits, Encryption,
+    PagePolicy, QueueFull, QueueStructure, TraceRecord, run_trace,
 };
 use sim_core::{Cycle, MemOp, RequestId};
 
@@ -320,4 +320,54 @@ fn channels_are_independent() {
             .collect::<Vec<_>>()
     };
     assert_eq!(cfg_refs, [(0, 4680), (1, 4680)]);
+}
+
+/// Regression (found in issue 4's review): with the write buffer full, a drain stops at a
+/// write whose line has an older read still in the read queue. DRAMsim3's ScheduleTransaction
+/// restarts the drain on the next cycle (the buffer is still full) and stops again, forever:
+/// the read never moves, the channel livelocks and only refreshes happen. This 636-request
+/// trace (random reads and writes, reduced from a 20,000-request one) reached that state;
+/// every request must now complete, in both the event-skipping and the every-cycle reference
+/// mode.
+#[test]
+fn a_full_write_buffer_never_livelocks_behind_a_queued_read_of_its_line() {
+    let text = include_str!("data/dram-livelock.trace");
+    let records: Vec<Result<TraceRecord, std::convert::Infallible>> = text
+        .lines()
+        .map(|line| {
+            let mut f = line.split_whitespace();
+            let addr = u64::from_str_radix(f.next().unwrap().trim_start_matches("0x"), 16);
+            let op = match f.next().unwrap() {
+                "READ" => MemOp::Read,
+                "WRITE" => MemOp::Write,
+                other => panic!("bad op {other}"),
+            };
+            let cycle = f.next().unwrap().parse().unwrap();
+            Ok(TraceRecord {
+                addr: sim_core::DramAddr::new(addr.unwrap()),
+                op,
+                cycle: Cycle::new(cycle),
+            })
+        })
+        .collect();
+    let (reads, writes) =
+        records
+            .iter()
+            .fold((0, 0), |(r, w), rec| match rec.as_ref().unwrap().op {
+                MemOp::Read => (r + 1, w),
+                MemOp::Write => (r, w + 1),
+            });
+    let cfg = config(ddr4());
+    // A tight watchdog: a livelocked channel only refreshes, which is not progress, so a
+    // regression fails here within 20,000 cycles instead of running to the default cap.
+    let limits = DriverLimits {
+        cycles_max: Some(200_000),
+        stall_cycles_max: 20_000,
+    };
+    let report = run_trace(&cfg, Encryption::Off, records, limits)
+        .unwrap_or_else(|e| panic!("the trace must complete: {e}"));
+    assert_eq!(report.stats.reads.get(), reads);
+    assert_eq!(report.stats.writes.get(), writes);
+    // It finishes in a few thousand cycles, not at the cycle cap.
+    assert!(report.cycles < 20_000, "{} cycles", report.cycles);
 }

@@ -24,6 +24,20 @@
 //! command can issue at `t + 2`. A READ issued at `c` returns data at `c + CL + tBurst`: an
 //! unloaded row hit takes `CL + tBurst + 1` cycles from acceptance (22 on ddr4-2400), exactly
 //! as validation-data.md section 2 measures DRAMsim3.
+//!
+//! ## Skipping idle cycles
+//!
+//! A tick changes something only on a cycle where a write leaves the encrypt stage, a
+//! completion is due, a refresh triggers, some queued command's constraints are met (under the
+//! FR-FCFS rules, with a rank held by its refresh skipped) or step 5 can move a transaction.
+//! Each channel keeps a lower bound on the first such cycle ([`DramController::next_event_cycle`]);
+//! a tick before it returns at once, and a tick that does work visits only the command queues
+//! that hold entries and whose own lower bound (`queue_ready`) has come. A queue's bound is
+//! reset whenever its entries or the state of one of its banks change; any other command can
+//! only delay its entries (timing constraints only rise), so an old bound stays a lower bound.
+//! [`DramController::set_exhaustive`] turns the shortcuts off (DRAMsim3's full search on every
+//! cycle); `tests/dram_skipping.rs` runs both in lockstep and debug builds compare them on
+//! every tick. `docs/dram-model.md` section 10 has the details.
 
 use super::bank::{self, BankCommand, BankState, ColumnCommand, CommandKind};
 use super::config::{DramConfig, PagePolicy, QueueStructure};
@@ -32,9 +46,12 @@ use super::mapping::DramLocation;
 use super::refresh::RefreshScheduler;
 use super::stats::DramStats;
 use super::timing::{BankId, ChannelTiming};
+use rustc_hash::FxHashMap;
 use sim_core::{Cycle, DramAddr, EventQueue, MemOp, RequestId, StatsReport};
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp;
+use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
+use std::ops::Range;
 
 /// Whether the encryption stage's timing applies.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
@@ -167,6 +184,8 @@ struct Txn {
     loc: DramLocation,
     accepted: Cycle,
     crypto: bool,
+    /// The command queue it goes to (set by the channel that accepts it).
+    queue: u32,
 }
 
 impl Txn {
@@ -183,9 +202,13 @@ impl Txn {
 struct QueuedCmd {
     txn: Txn,
     column: ColumnCommand,
+    /// `txn.bank()` and its flattened index, computed once (the scheduler looks them up on
+    /// every scan).
+    bank: BankId,
+    bank_index: u32,
 }
 
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
 enum Origin {
     /// The command serves the entry at `index` of command queue `queue`.
     Queue { queue: usize, index: usize },
@@ -193,11 +216,35 @@ enum Origin {
     Refresh,
 }
 
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
 struct Selected {
     bank: BankId,
     command: BankCommand,
     origin: Origin,
+}
+
+/// Where [`Channel::schedule_transaction`] takes a transaction from.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+enum TxnSource {
+    ReadQueue,
+    WriteBuffer,
+}
+
+/// A transaction to move into command queue `queue`: entry `index` of `from`.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+struct TxnMove {
+    from: TxnSource,
+    index: usize,
+    queue: usize,
+}
+
+/// What step 5 would do now: the new `write_draining` and `drain_aborted`, and the
+/// transaction to move.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+struct StepFive {
+    write_draining: usize,
+    drain_aborted: bool,
+    chosen: Option<TxnMove>,
 }
 
 #[derive(Copy, Clone, Debug)]
@@ -231,25 +278,127 @@ struct Channel {
     write_buffer: VecDeque<Txn>,
     /// Writes in the encrypt pipeline: (cycle they enter the write buffer, write).
     encrypting: VecDeque<(Cycle, Txn)>,
-    /// Reads not yet issued, by line: the first is queued, the rest wait on its READ.
-    pending_reads: BTreeMap<u64, Vec<Txn>>,
+    /// Reads not yet issued, by line: the first is queued, the others (usually none, so no
+    /// allocation) wait on its READ. These three maps are only looked up by line, never
+    /// iterated, so their order cannot leak into results.
+    pending_reads: FxHashMap<u64, (Txn, Vec<Txn>)>,
     /// Reads waiting on another read's READ (they count against the read queue).
     coalesced_waiting: usize,
     /// Per line: writes accepted whose WRITE has not issued and that were not merged.
-    pending_writes: BTreeMap<u64, u32>,
+    pending_writes: FxHashMap<u64, u32>,
     /// Per line: the write in the write buffer or a command queue, WRITE not yet issued.
-    queued_writes: BTreeMap<u64, RequestId>,
+    queued_writes: FxHashMap<u64, RequestId>,
     command_queues: Vec<VecDeque<QueuedCmd>>,
     /// DRAMsim3 `queue_idx_`: the queue the last search ended on.
     queue_cursor: usize,
     /// Writes still to move before reads resume (DRAMsim3 `write_draining_`).
     write_draining: usize,
+    /// The last scheduling decision aborted a write drain at a write whose line has an older
+    /// read still waiting in the read queue. DRAMsim3 restarts the drain at once when the
+    /// write buffer is full, which aborts again: the read never moves and the channel
+    /// livelocks. After such an abort the next decision serves the read queue instead (see
+    /// [`Channel::transaction_move`]).
+    drain_aborted: bool,
     /// Drain writes whenever the read queue is empty (set by drivers at end of input).
     flush_writes: bool,
     completions: EventQueue<PendingCompletion>,
     outstanding: usize,
     last_activity: Cycle,
     stats: DramStats,
+
+    // ---- event skipping (docs/dram-model.md section 10) ----------------------------------
+    /// The command queues that hold entries, so a tick visits only those.
+    nonempty: QueueSet,
+    /// Per command queue: no entry of the queue can issue before this cycle. A lower bound,
+    /// kept valid by resetting it to `Cycle::ZERO` ("unknown") whenever the queue's entries or
+    /// the state of one of its banks change; every other command only delays entries (timing
+    /// constraints only ever rise), which keeps an old bound a lower bound.
+    queue_ready: Vec<Cycle>,
+    /// Steps 4 and 5 of a tick cannot change anything before this cycle: computed at the end of
+    /// each tick that did work, lowered by requests accepted since.
+    wake: Cycle,
+    /// No tick before this cycle can change anything: the earliest of `wake`, the next
+    /// completion, the next write leaving the encrypt stage and the next refresh trigger. Kept
+    /// up to date by every change to those (the end of a tick that did work, an accepted
+    /// request, a new drain threshold), so a quiet tick costs one comparison.
+    next_event: Cycle,
+    /// Step 5 is known to have nothing to do ([`Channel::transaction_move`] would return no move
+    /// and the current `write_draining`): set when it did nothing, cleared by whatever changes
+    /// its inputs (the read queue, the write buffer, command queue room, pending reads, the
+    /// drain threshold).
+    step5_settled: bool,
+    /// Tick every cycle like DRAMsim3, without the shortcuts: the reference the shortcuts are
+    /// tested against ([`DramController::set_exhaustive`]).
+    exhaustive: bool,
+}
+
+/// A set of command queue indexes, one bit each: which queues hold entries. A tick walks it in
+/// round-robin order instead of looking at every (mostly empty) queue.
+#[derive(Clone, Debug)]
+struct QueueSet {
+    words: Vec<u64>,
+    members: usize,
+}
+
+impl QueueSet {
+    fn new(queues: usize) -> QueueSet {
+        QueueSet {
+            words: vec![0; queues.div_ceil(64)],
+            members: 0,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.members == 0
+    }
+
+    fn insert(&mut self, q: usize) {
+        let (w, bit) = (q / 64, 1u64 << (q % 64));
+        if self.words[w] & bit == 0 {
+            self.words[w] |= bit;
+            self.members += 1;
+        }
+    }
+
+    fn remove(&mut self, q: usize) {
+        let (w, bit) = (q / 64, 1u64 << (q % 64));
+        if self.words[w] & bit != 0 {
+            self.words[w] &= !bit;
+            self.members -= 1;
+        }
+    }
+
+    /// The members in `within` but not in `except` that word `w` holds, as a mask of the word
+    /// (member `q` is bit `q % 64` of word `q / 64`). Visit them lowest first with
+    /// `trailing_zeros` and `bits &= bits - 1`.
+    fn word(&self, w: usize, within: &Range<usize>, except: &Range<usize>) -> u64 {
+        self.words[w] & range_mask(w, within) & !range_mask(w, except)
+    }
+
+    /// The words that hold members of `range` (empty for an empty range).
+    fn words_of(range: &Range<usize>) -> Range<usize> {
+        if range.is_empty() {
+            0..0
+        } else {
+            range.start / 64..(range.end - 1) / 64 + 1
+        }
+    }
+}
+
+/// The bits of word `w` (queues `64 w ..= 64 w + 63`) that lie in `range`.
+fn range_mask(w: usize, range: &Range<usize>) -> u64 {
+    let (lo, hi) = (w * 64, w * 64 + 64);
+    let (from, end) = (range.start.max(lo), range.end.min(hi));
+    if from >= end {
+        return 0;
+    }
+    let width = end - from;
+    let ones = if width == 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    };
+    ones << (from - lo)
 }
 
 impl Channel {
@@ -288,21 +437,28 @@ impl Channel {
             read_queue: VecDeque::with_capacity(transaction_queue_entries),
             write_buffer: VecDeque::with_capacity(transaction_queue_entries),
             encrypting: VecDeque::with_capacity(transaction_queue_entries),
-            pending_reads: BTreeMap::new(),
+            pending_reads: FxHashMap::default(),
             coalesced_waiting: 0,
-            pending_writes: BTreeMap::new(),
-            queued_writes: BTreeMap::new(),
+            pending_writes: FxHashMap::default(),
+            queued_writes: FxHashMap::default(),
             command_queues: (0..queues)
                 .map(|_| VecDeque::with_capacity(command_queue_entries))
                 .collect(),
             // DRAMsim3 starts at 0 and advances before looking, so queue 1 is searched first.
             queue_cursor: 0,
             write_draining: 0,
+            drain_aborted: false,
             flush_writes: false,
             completions: EventQueue::new(),
             outstanding: 0,
             last_activity: Cycle::ZERO,
             stats: DramStats::default(),
+            nonempty: QueueSet::new(queues),
+            queue_ready: vec![Cycle::ZERO; queues],
+            wake: Cycle::ZERO,
+            next_event: Cycle::ZERO,
+            step5_settled: false,
+            exhaustive: false,
         }
     }
 
@@ -324,6 +480,16 @@ impl Channel {
         }
     }
 
+    /// The command queues of `rank` (contiguous: queues are numbered rank-major).
+    fn rank_queues(&self, rank: u32) -> Range<usize> {
+        let per_rank = match self.queue_structure {
+            QueueStructure::PerBank => (self.bankgroups * self.banks_per_group) as usize,
+            QueueStructure::PerRank => 1,
+        };
+        let first = rank as usize * per_rank;
+        first..first + per_rank
+    }
+
     fn column_command(&self, op: MemOp) -> ColumnCommand {
         match (self.page_policy, op) {
             (PagePolicy::Open, MemOp::Read) => ColumnCommand::Read,
@@ -343,7 +509,8 @@ impl Channel {
 
     // ---- acceptance -------------------------------------------------------------------
 
-    fn try_submit(&mut self, now: Cycle, txn: Txn) -> Result<(), QueueFull> {
+    fn try_submit(&mut self, now: Cycle, mut txn: Txn) -> Result<(), QueueFull> {
+        txn.queue = self.queue_index(txn.bank()) as u32;
         let line = txn.line.raw();
         match txn.op {
             MemOp::Read => {
@@ -368,12 +535,12 @@ impl Channel {
                             source: CompletionSource::ForwardedFromWrite,
                         },
                     );
-                } else if let Some(waiting) = self.pending_reads.get_mut(&line) {
+                } else if let Some((_, waiting)) = self.pending_reads.get_mut(&line) {
                     self.stats.reads_coalesced.inc();
                     waiting.push(txn);
                     self.coalesced_waiting += 1;
                 } else {
-                    self.pending_reads.insert(line, vec![txn]);
+                    self.pending_reads.insert(line, (txn, Vec::new()));
                     self.read_queue.push_back(txn);
                 }
             }
@@ -408,12 +575,23 @@ impl Channel {
                 }
             }
         }
+        // Step 5 had nothing left to do at the end of the last tick (or `wake` already asks
+        // for the next cycle); this request may change that, a read by entering the read queue,
+        // a write by reaching the write drain threshold.
+        if !self.step_five_idle() {
+            self.wake = self.wake.min(txn.accepted);
+            self.step5_settled = false;
+        }
+        // A forwarded read, a merged write or a write entering the encrypt stage may also
+        // bring the next event forward.
+        self.update_next_event();
         Ok(())
     }
 
     /// A write reaches the write buffer at `at`: it merges into a queued write to the same line
     /// (DRAMsim3 drops the younger write's DRAM access) or takes a slot.
     fn enter_write_buffer(&mut self, txn: Txn, at: Cycle) {
+        self.step5_settled = false;
         let line = txn.line.raw();
         if let Some(&into) = self.queued_writes.get(&line) {
             self.stats.writes_merged.inc();
@@ -450,6 +628,14 @@ impl Channel {
         out: &mut Vec<DramCompletion>,
         log: Option<&mut Vec<IssuedCommand>>,
     ) {
+        // Callers may tick on cycles where nothing can happen (a memory system ticks every
+        // controller up to the cycle it needs); such a tick changes nothing, so return at once.
+        if !self.exhaustive && self.quiet_at(now) {
+            #[cfg(debug_assertions)]
+            self.assert_quiet(now);
+            return;
+        }
+
         // 1. Writes leaving the encrypt stage are added before this cycle's work, as DRAMsim3
         //    adds transactions between two clock ticks.
         while let Some(&(ready, txn)) = self.encrypting.front() {
@@ -475,7 +661,11 @@ impl Channel {
             selected = self.refresh_command(rank, now);
         }
         if selected.is_none() {
-            selected = self.select_from_queues(now);
+            selected = if self.exhaustive {
+                self.select_exhaustive(now)
+            } else {
+                self.select_from_queues(now)
+            };
         }
         if let Some(sel) = selected {
             let issued = self.issue(sel, now);
@@ -485,7 +675,11 @@ impl Channel {
         }
 
         // 5. Move one transaction into its command queue.
-        self.schedule_transaction();
+        let moved = self.schedule_transaction();
+
+        if !self.exhaustive {
+            self.plan(now, moved);
+        }
     }
 
     fn deliver(&mut self, data_cycle: Cycle, p: PendingCompletion, out: &mut Vec<DramCompletion>) {
@@ -553,20 +747,249 @@ impl Channel {
     }
 
     /// DRAMsim3 `CommandQueue::GetCommandToIssue`: round-robin over the command queues,
-    /// skipping those of a rank being refreshed.
-    fn select_from_queues(&mut self, now: Cycle) -> Option<Selected> {
+    /// skipping those of a rank being refreshed, as DRAMsim3 does it: every queue, every
+    /// entry. The reference for [`Channel::select_from_queues`]; the cursor ends on the queue
+    /// that issued, or where it started when none did.
+    fn select_exhaustive(&mut self, now: Cycle) -> Option<Selected> {
+        let (q, sel) = self.reference_selection(now, self.refresh.held_rank())?;
+        self.queue_cursor = q;
+        Some(sel)
+    }
+
+    /// The queue and command DRAMsim3's search would pick at `now` with the queues of `held`
+    /// skipped, without moving the cursor.
+    fn reference_selection(&self, now: Cycle, held: Option<u32>) -> Option<(usize, Selected)> {
         let n = self.command_queues.len();
+        let mut q = self.queue_cursor;
         for _ in 0..n {
-            self.queue_cursor = (self.queue_cursor + 1) % n;
-            let q = self.queue_cursor;
-            if self.refresh.held_rank() == Some(self.queue_rank(q)) {
+            q = (q + 1) % n;
+            if held == Some(self.queue_rank(q)) {
                 continue;
             }
             if let Some(sel) = self.first_ready_in_queue(q, now) {
-                return Some(sel);
+                return Some((q, sel));
             }
         }
         None
+    }
+
+    /// [`Channel::select_exhaustive`], visiting only the queues that hold entries and whose
+    /// `queue_ready` bound has come. The others would be scanned and yield nothing, and the
+    /// cursor only moves when a queue issues, so the choice is the same; the debug build
+    /// checks it on every tick.
+    fn select_from_queues(&mut self, now: Cycle) -> Option<Selected> {
+        let n = self.command_queues.len();
+        let held_rank = self.refresh.held_rank();
+        let held = held_rank.map_or(0..0, |rank| self.rank_queues(rank));
+        let start = (self.queue_cursor + 1) % n;
+        let mut selected = None;
+        // Round-robin: the queues from `start` on, then those before it.
+        'search: for range in [start..n, 0..start] {
+            for w in QueueSet::words_of(&range) {
+                let mut bits = self.nonempty.word(w, &range, &held);
+                while bits != 0 {
+                    let q = w * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if self.queue_ready[q] > now {
+                        continue;
+                    }
+                    match self.scan_queue(q, now) {
+                        Ok(sel) => {
+                            selected = Some((q, sel));
+                            break 'search;
+                        }
+                        Err(ready) => self.queue_ready[q] = ready,
+                    }
+                }
+            }
+        }
+        #[cfg(debug_assertions)]
+        {
+            let reference = self.reference_selection(now, held_rank);
+            assert_eq!(
+                selected, reference,
+                "cycle {now}: channel {}: the skipping scheduler chose differently from the \
+                 exhaustive one",
+                self.index
+            );
+        }
+        let (q, sel) = selected?;
+        self.queue_cursor = q;
+        Some(sel)
+    }
+
+    /// [`Channel::first_ready_in_queue`] that, when nothing in queue `q` may issue at `now`,
+    /// returns the first cycle at which something may if no other command issues before:
+    /// the earliest ready cycle among the entries whose command the FR-FCFS rules allow.
+    /// Whether a rule allows an entry depends only on the queue and the bank states, not on
+    /// time, so an entry disallowed now stays disallowed until one of those changes.
+    fn scan_queue(&self, q: usize, now: Cycle) -> Result<Selected, Cycle> {
+        let queue = &self.command_queues[q];
+        // In a per-bank queue every entry is for the same bank, so (1) on a closed bank every
+        // entry needs the same ACT, always allowed, and only the oldest can be chosen or set the
+        // bound; (2) only the oldest entry may PRE (`arbitrate_precharge`'s first rule).
+        let per_bank = self.queue_structure == QueueStructure::PerBank;
+        let mut ready = Cycle::NEVER;
+        for (index, qc) in queue.iter().enumerate() {
+            let bank_index = qc.bank_index as usize;
+            let state = self.banks[bank_index];
+            let command = bank::required_command(state, qc.txn.loc.row, qc.column);
+            if per_bank && index > 0 && command == BankCommand::Precharge {
+                continue;
+            }
+            let at = self.timing.ready_at(qc.bank, bank_index, command.kind());
+            // Neither issuable now nor earlier than an entry already found: the (costlier)
+            // FR-FCFS rules need not be asked.
+            if (at > now && at >= ready) || !self.allowed(q, index, command, state) {
+                continue;
+            }
+            if at <= now {
+                return Ok(Selected {
+                    bank: qc.bank,
+                    command,
+                    origin: Origin::Queue { queue: q, index },
+                });
+            }
+            ready = at;
+            if per_bank && state == BankState::Closed {
+                break;
+            }
+        }
+        Err(ready)
+    }
+
+    /// The first cycle at which the due refresh of `rank` can issue a command if nothing else
+    /// issues before ([`Channel::refresh_command`]): the earliest PRE of an open bank, or once
+    /// every bank is closed, the cycle all of them allow REF.
+    fn refresh_ready_at(&self, rank: u32) -> Cycle {
+        let mut pre = Cycle::NEVER;
+        let mut refresh = Cycle::ZERO;
+        for bankgroup in 0..self.bankgroups {
+            for bank in 0..self.banks_per_group {
+                let b = BankId {
+                    rank,
+                    bankgroup,
+                    bank,
+                };
+                let i = self.bank_index(b);
+                match self.banks[i] {
+                    BankState::Open { .. } => {
+                        pre = pre.min(self.timing.ready_at(b, i, CommandKind::Precharge));
+                    }
+                    BankState::Closed => {
+                        let at = self.timing.ready_at(b, i, CommandKind::Refresh);
+                        refresh = cmp::max(refresh, at);
+                    }
+                }
+            }
+        }
+        if pre < Cycle::NEVER { pre } else { refresh }
+    }
+
+    /// End of a tick that did work: the first cycle at which steps 4 and 5 can change anything
+    /// if no request arrives (`wake`). `moved`: step 5 changed something this tick.
+    fn plan(&mut self, now: Cycle, moved: bool) {
+        let next = now.plus(1);
+        // Step 5 is a function of the queues alone. If it changed nothing this tick (after
+        // this tick's command), it changes nothing until a command issues or a request
+        // arrives, both of which re-plan; if it did, ask it again.
+        if moved {
+            self.step5_settled = self.step_five_idle();
+        }
+        let mut wake = if self.step5_settled {
+            Cycle::NEVER
+        } else {
+            next
+        };
+        if let Some(rank) = self.refresh.due() {
+            wake = wake.min(self.refresh_ready_at(rank));
+        }
+        // A held rank's queues wait for its REF, whose issue re-plans.
+        let held = self
+            .refresh
+            .next_held_rank()
+            .map_or(0..0, |rank| self.rank_queues(rank));
+        let all = 0..self.command_queues.len();
+        for w in QueueSet::words_of(&all) {
+            let mut bits = self.nonempty.word(w, &all, &held);
+            while bits != 0 {
+                let q = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let bound = self.queue_ready[q];
+                if bound > now {
+                    wake = wake.min(bound);
+                } else if wake > next {
+                    // The bound has passed (the queue's entries or bank changed, another
+                    // command delayed it, or round-robin passed it over): find the real one.
+                    // Once `wake` is the next cycle no bound can lower it, and a passed bound
+                    // is still a valid lower bound for the next tick's search, which refreshes
+                    // it.
+                    let ready = match self.scan_queue(q, now) {
+                        Ok(_) => next,
+                        Err(ready) => ready,
+                    };
+                    self.queue_ready[q] = ready;
+                    wake = wake.min(ready);
+                }
+            }
+        }
+        self.wake = cmp::max(wake, next);
+        self.update_next_event();
+    }
+
+    /// Recomputes `next_event` after a change to any of its parts.
+    fn update_next_event(&mut self) {
+        let mut next = self.wake.min(self.refresh.next_trigger());
+        if let Some(c) = self.completions.peek_cycle() {
+            next = next.min(c);
+        }
+        if let Some(&(ready, _)) = self.encrypting.front() {
+            next = next.min(ready);
+        }
+        self.next_event = next;
+    }
+
+    /// True when `tick(now)` would change nothing: no write leaves the encrypt stage, no
+    /// completion is due, no refresh triggers, and steps 4 and 5 have nothing before `wake`.
+    fn quiet_at(&self, now: Cycle) -> bool {
+        let quiet = now < self.next_event;
+        #[cfg(debug_assertions)]
+        if quiet {
+            assert!(
+                now < self.wake
+                    && self.completions.peek_cycle().is_none_or(|c| c > now)
+                    && self
+                        .encrypting
+                        .front()
+                        .is_none_or(|&(ready, _)| ready > now)
+                    && !self.refresh.triggers_at(now),
+                "cycle {now}: channel {}: next_event {} is stale",
+                self.index,
+                self.next_event
+            );
+        }
+        quiet
+    }
+
+    /// Debug builds: a tick skipped as quiet would indeed have done nothing.
+    #[cfg(debug_assertions)]
+    fn assert_quiet(&self, now: Cycle) {
+        let index = self.index;
+        if let Some(rank) = self.refresh.due() {
+            assert!(
+                self.refresh_command(rank, now).is_none(),
+                "cycle {now}: channel {index}: a quiet tick skipped a refresh command"
+            );
+        }
+        assert!(
+            self.reference_selection(now, self.refresh.next_held_rank())
+                .is_none(),
+            "cycle {now}: channel {index}: a quiet tick skipped a ready command"
+        );
+        assert!(
+            self.step_five_idle(),
+            "cycle {now}: channel {index}: a quiet tick skipped a transaction move"
+        );
     }
 
     /// FR-FCFS within one queue (DRAMsim3 `GetFirstReadyInQueue`): the oldest entry whose next
@@ -583,17 +1006,7 @@ impl Channel {
             if !self.timing.ready(b, command.kind(), now) {
                 continue;
             }
-            let allowed = match command {
-                BankCommand::Precharge => self.arbitrate_precharge(q, index, state),
-                BankCommand::Write | BankCommand::WritePrecharge => {
-                    !self.has_rw_dependency(q, index)
-                }
-                BankCommand::Activate { .. }
-                | BankCommand::Read
-                | BankCommand::ReadPrecharge
-                | BankCommand::Refresh => true,
-            };
-            if allowed {
+            if self.allowed(q, index, command, state) {
                 return Some(Selected {
                     bank: b,
                     command,
@@ -602,6 +1015,20 @@ impl Channel {
             }
         }
         None
+    }
+
+    /// The FR-FCFS rules beyond timing for entry `index` of queue `q`, whose bank is in `state`
+    /// and needs `command`.
+    #[inline]
+    fn allowed(&self, q: usize, index: usize, command: BankCommand, state: BankState) -> bool {
+        match command {
+            BankCommand::Precharge => self.arbitrate_precharge(q, index, state),
+            BankCommand::Write | BankCommand::WritePrecharge => !self.has_rw_dependency(q, index),
+            BankCommand::Activate { .. }
+            | BankCommand::Read
+            | BankCommand::ReadPrecharge
+            | BankCommand::Refresh => true,
+        }
     }
 
     /// DRAMsim3 `ArbitratePrecharge`.
@@ -642,7 +1069,11 @@ impl Channel {
         let kind = sel.command.kind();
         let mut row = None;
         let mut request = None;
-        self.last_activity = now;
+        // Refresh is not progress: a channel that only refreshes while requests wait is stuck,
+        // and the trace driver's watchdog must see it.
+        if !matches!(sel.command, BankCommand::Refresh) {
+            self.last_activity = now;
+        }
         match sel.command {
             BankCommand::Refresh => {
                 for bankgroup in 0..self.bankgroups {
@@ -656,6 +1087,8 @@ impl Channel {
                         self.banks[idx] = self.apply(id, BankCommand::Refresh, now).next;
                     }
                 }
+                // Every bank of the rank was closed and stays closed: no queue's entries need
+                // another command, they only wait longer (tRFC), so `queue_ready` stays a bound.
                 self.stats.refs.inc();
                 self.refresh.done(b.rank);
             }
@@ -663,11 +1096,16 @@ impl Channel {
                 row = Some(r);
                 let idx = self.bank_index(b);
                 self.banks[idx] = self.apply(b, sel.command, now).next;
+                let q = self.queue_index(b);
+                self.queue_ready[q] = Cycle::ZERO;
                 self.stats.acts.inc();
             }
             BankCommand::Precharge => {
                 let idx = self.bank_index(b);
                 self.banks[idx] = self.apply(b, sel.command, now).next;
+                // Also for a refresh's PRE: the bank's queue needs ACT now, not PRE.
+                let q = self.queue_index(b);
+                self.queue_ready[q] = Cycle::ZERO;
                 self.stats.pres.inc();
             }
             BankCommand::Read
@@ -680,6 +1118,12 @@ impl Channel {
                 let qc = self.command_queues[queue]
                     .remove(index)
                     .expect("selected entry exists");
+                if self.command_queues[queue].is_empty() {
+                    self.nonempty.remove(queue);
+                }
+                self.queue_ready[queue] = Cycle::ZERO;
+                // A command queue slot is free, and a pending read or queued write is gone.
+                self.step5_settled = false;
                 row = Some(qc.txn.loc.row);
                 request = Some(qc.txn.id);
                 let idx = self.bank_index(b);
@@ -724,18 +1168,15 @@ impl Channel {
     }
 
     fn read_issued(&mut self, txn: Txn, now: Cycle) {
-        let waiting = self
+        let (head, coalesced) = self
             .pending_reads
             .remove(&txn.line.raw())
             .unwrap_or_else(|| panic!("cycle {now}: READ for {} with no pending read", txn.line));
-        assert_eq!(
-            waiting[0].id, txn.id,
-            "the queued read heads its line's waiters"
-        );
-        self.coalesced_waiting -= waiting.len() - 1;
+        assert_eq!(head.id, txn.id, "the queued read heads its line's waiters");
+        self.coalesced_waiting -= coalesced.len();
         let burst_start = now.plus(self.t_cl_cycles);
         let burst_end = burst_start.plus(self.t_burst_cycles);
-        for w in waiting {
+        for w in std::iter::once(head).chain(coalesced) {
             self.completions.push(
                 burst_end,
                 PendingCompletion {
@@ -773,45 +1214,110 @@ impl Channel {
         );
     }
 
-    /// DRAMsim3 `ScheduleTransaction`.
-    fn schedule_transaction(&mut self) {
-        if self.write_draining == 0
+    /// DRAMsim3 `ScheduleTransaction`. Returns whether anything changed (a transaction moved,
+    /// or draining started or stopped).
+    fn schedule_transaction(&mut self) -> bool {
+        if self.step5_settled && !self.exhaustive {
+            #[cfg(debug_assertions)]
+            assert!(
+                self.step_five_idle(),
+                "channel {}: step 5 marked settled but has work",
+                self.index
+            );
+            return false;
+        }
+        let StepFive {
+            write_draining,
+            drain_aborted,
+            chosen,
+        } = self.transaction_move();
+        let changed = write_draining != self.write_draining
+            || drain_aborted != self.drain_aborted
+            || chosen.is_some();
+        self.step5_settled = !changed;
+        self.write_draining = write_draining;
+        self.drain_aborted = drain_aborted;
+        if let Some(mv) = chosen {
+            let txn = match mv.from {
+                TxnSource::ReadQueue => self.read_queue.remove(mv.index),
+                TxnSource::WriteBuffer => self.write_buffer.remove(mv.index),
+            }
+            .expect("chosen transaction exists");
+            let column = self.column_command(txn.op);
+            let bank = txn.bank();
+            let bank_index = self.bank_index(bank) as u32;
+            self.command_queues[mv.queue].push_back(QueuedCmd {
+                txn,
+                column,
+                bank,
+                bank_index,
+            });
+            self.nonempty.insert(mv.queue);
+            self.queue_ready[mv.queue] = Cycle::ZERO;
+        }
+        changed
+    }
+
+    /// True when step 5 would change nothing now.
+    fn step_five_idle(&self) -> bool {
+        self.transaction_move()
+            == StepFive {
+                write_draining: self.write_draining,
+                drain_aborted: self.drain_aborted,
+                chosen: None,
+            }
+    }
+
+    /// What [`Channel::schedule_transaction`] does now, without doing it. Draining starts when
+    /// the write buffer is full, or when the read queue is empty and enough writes wait; while
+    /// it lasts, writes move in buffer order, each into a command queue with room, and it stops
+    /// early at a write with a pending read of its line (a write never overtakes a read of its
+    /// line). All of this is DRAMsim3's `ScheduleTransaction`, with one difference: when that
+    /// early stop happens because the read is still in the read queue, DRAMsim3 would restart
+    /// the drain on the next cycle (the buffer is still full) and stop again, forever, since
+    /// the read can only move when no drain runs. Here the decision after such a stop serves
+    /// the read queue instead. Where DRAMsim3 makes progress the two behave identically.
+    fn transaction_move(&self) -> StepFive {
+        let mut write_draining = self.write_draining;
+        if write_draining == 0
+            && !self.drain_aborted
             && (self.write_buffer.len() >= self.transaction_queue_entries
                 || (self.read_queue.is_empty()
                     && self.write_buffer.len() >= self.drain_threshold()))
         {
-            self.write_draining = self.write_buffer.len();
+            write_draining = self.write_buffer.len();
         }
-        let draining = self.write_draining > 0;
-        let len = if draining {
-            self.write_buffer.len()
+        let (from, candidates) = if write_draining > 0 {
+            (TxnSource::WriteBuffer, &self.write_buffer)
         } else {
-            self.read_queue.len()
+            (TxnSource::ReadQueue, &self.read_queue)
         };
-        for i in 0..len {
-            let txn = if draining {
-                self.write_buffer[i]
-            } else {
-                self.read_queue[i]
-            };
-            let q = self.queue_index(txn.bank());
-            if self.command_queues[q].len() >= self.command_queue_entries {
+        for (index, txn) in candidates.iter().enumerate() {
+            let queue = txn.queue as usize;
+            if self.command_queues[queue].len() >= self.command_queue_entries {
                 continue;
             }
-            if draining {
-                // A write never overtakes a pending read of its line (DRAMsim3's R->W rule).
+            if from == TxnSource::WriteBuffer {
                 if self.pending_reads.contains_key(&txn.line.raw()) {
-                    self.write_draining = 0;
-                    return;
+                    let read_stuck = self.read_queue.iter().any(|r| r.line == txn.line);
+                    return StepFive {
+                        write_draining: 0,
+                        drain_aborted: read_stuck,
+                        chosen: None,
+                    };
                 }
-                self.write_draining -= 1;
-                self.write_buffer.remove(i);
-            } else {
-                self.read_queue.remove(i);
+                write_draining -= 1;
             }
-            let column = self.column_command(txn.op);
-            self.command_queues[q].push_back(QueuedCmd { txn, column });
-            return;
+            return StepFive {
+                write_draining,
+                drain_aborted: false,
+                chosen: Some(TxnMove { from, index, queue }),
+            };
+        }
+        StepFive {
+            write_draining,
+            drain_aborted: false,
+            chosen: None,
         }
     }
 
@@ -826,10 +1332,14 @@ impl Channel {
             || (!self.write_buffer.is_empty()
                 && (self.write_buffer.len() >= self.transaction_queue_entries
                     || self.write_buffer.len() >= self.drain_threshold()))
-            || self.command_queues.iter().any(|q| !q.is_empty())
+            || !self.nonempty.is_empty()
     }
 
     fn next_event_cycle(&self, now: Cycle) -> Cycle {
+        if !self.exhaustive {
+            return cmp::max(self.next_event, now.plus(1));
+        }
+        // DRAMsim3's view: any queued work may do something next cycle.
         let mut next = self.refresh.next_trigger_after(now);
         if let Some(c) = self.completions.peek_cycle() {
             next = next.min(c);
@@ -1010,6 +1520,7 @@ impl DramController {
             loc,
             accepted: now.plus(1),
             crypto: request.crypto,
+            queue: 0,
         };
         self.channels[loc.channel as usize].try_submit(now, txn)
     }
@@ -1084,8 +1595,9 @@ impl DramController {
         self.channels.iter().any(Channel::has_work)
     }
 
-    /// The last cycle anything happened: a request accepted, a command issued or a completion
-    /// delivered.
+    /// The last cycle the controller made progress on requests: a request accepted, a command
+    /// other than REF issued, or a completion delivered. (Refreshes go on while requests are
+    /// stuck, so they do not count.)
     pub fn last_activity(&self) -> Cycle {
         self.channels
             .iter()
@@ -1099,7 +1611,30 @@ impl DramController {
     /// leaves fewer than `write_drain_threshold` writes in the buffer indefinitely).
     pub fn set_flush_writes(&mut self, on: bool) {
         for ch in &mut self.channels {
-            ch.flush_writes = on;
+            if ch.flush_writes != on {
+                ch.flush_writes = on;
+                // The drain threshold changed: the next tick may start draining.
+                ch.wake = Cycle::ZERO;
+                ch.next_event = Cycle::ZERO;
+                ch.step5_settled = false;
+            }
+        }
+    }
+
+    /// With `on`, every tick runs DRAMsim3's full search (every command queue, every entry)
+    /// and [`DramController::next_event_cycle`] is the next cycle whenever any work is queued;
+    /// with `off` (the default) ticks visit only the queues that hold entries, skip the queues
+    /// whose entries cannot be ready yet, return at once when nothing can happen, and
+    /// `next_event_cycle` is the first cycle at which something can. Results are identical
+    /// either way, cycle by cycle; the exhaustive mode is the reference the tests (and debug
+    /// builds, on every tick) check the shortcuts against. It may be switched at any time.
+    pub fn set_exhaustive(&mut self, on: bool) {
+        for ch in &mut self.channels {
+            ch.exhaustive = on;
+            // The exhaustive mode does not maintain `wake`: recompute it at the next tick.
+            ch.wake = Cycle::ZERO;
+            ch.next_event = Cycle::ZERO;
+            ch.step5_settled = false;
         }
     }
 

@@ -87,7 +87,8 @@ pub enum DriverError<E> {
     },
     /// Work was waiting but nothing happened for too long: a model bug.
     Deadlock {
-        /// The cycle the watchdog fired.
+        /// The cycle the watchdog fired: the first more than `stall_cycles_max` after
+        /// `last_activity`.
         cycle: Cycle,
         /// The last cycle anything happened.
         last_activity: Cycle,
@@ -311,17 +312,23 @@ where
         }
 
         let mut next = ctrl.next_event_cycle();
+        // The next request is offered on its cycle, or on the next cycle when it is already
+        // due (one request per cycle). One just refused waits for the controller's next event:
+        // a queue gains room only on a cycle the controller does something.
         if let Some(rec) = pending
-            && rec.cycle > now
+            && !stalled
         {
-            next = next.min(rec.cycle);
+            next = next.min(rec.cycle.max(now.plus(1)));
         }
         let next = next.max(now.plus(1));
         if (stalled || ctrl.has_work())
             && next.since(ctrl.last_activity()) > limits.stall_cycles_max
         {
+            // Nothing changes before `next`, so the watchdog fires on the first cycle past its
+            // limit, however far the controller lets the driver skip.
+            let deadline = ctrl.last_activity().plus(limits.stall_cycles_max + 1);
             return Err(DriverError::Deadlock {
-                cycle: next,
+                cycle: next.min(deadline),
                 last_activity: ctrl.last_activity(),
                 state: ctrl.describe_state(),
             });

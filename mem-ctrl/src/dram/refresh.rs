@@ -29,6 +29,9 @@ pub struct RefreshScheduler {
     /// The rank whose queues are held back while its refresh is being prepared (DRAMsim3
     /// `is_in_ref_` / `ref_q_indices_`).
     preparing: Option<u32>,
+    /// The next trigger not yet passed to [`RefreshScheduler::on_cycle`] (kept so the hot
+    /// "is anything due?" checks compare instead of dividing).
+    next_trigger: Cycle,
 }
 
 impl RefreshScheduler {
@@ -42,6 +45,7 @@ impl RefreshScheduler {
             next_rank: 0,
             pending: VecDeque::with_capacity(ranks as usize * POSTPONED_REFRESHES_MAX),
             preparing: None,
+            next_trigger: Cycle::new(interval_cycles),
         }
     }
 
@@ -50,9 +54,19 @@ impl RefreshScheduler {
         self.interval_cycles
     }
 
-    /// Called once per simulated cycle, before any command is chosen.
+    /// Called on every simulated cycle before any command is chosen, or at least on every cycle
+    /// where [`RefreshScheduler::triggers_at`] holds.
+    ///
+    /// # Panics
+    /// If a trigger cycle was skipped.
     pub fn on_cycle(&mut self, now: Cycle) {
-        if now.get() > 0 && now.get().is_multiple_of(self.interval_cycles) {
+        assert!(
+            now <= self.next_trigger,
+            "cycle {now}: the refresh trigger at cycle {} was skipped",
+            self.next_trigger
+        );
+        if self.triggers_at(now) {
+            self.next_trigger = now.plus(self.interval_cycles);
             assert!(
                 self.pending.len() < self.ranks as usize * POSTPONED_REFRESHES_MAX,
                 "cycle {now}: {} refreshes pending, more than JEDEC's {} per rank: the model \
@@ -66,8 +80,22 @@ impl RefreshScheduler {
         }
     }
 
+    /// True when a refresh becomes due at `now` (a tick that skips this cycle would lose it).
+    pub fn triggers_at(&self, now: Cycle) -> bool {
+        now.get() > 0 && now.get().is_multiple_of(self.interval_cycles)
+    }
+
+    /// The first trigger cycle not yet passed to [`RefreshScheduler::on_cycle`].
+    pub fn next_trigger(&self) -> Cycle {
+        self.next_trigger
+    }
+
     /// The first cycle after `now` at which a refresh becomes due.
     pub fn next_trigger_after(&self, now: Cycle) -> Cycle {
+        if self.next_trigger > now && self.next_trigger.get() - now.get() <= self.interval_cycles {
+            // Every multiple of the interval up to `now` was passed to `on_cycle`.
+            return self.next_trigger;
+        }
         Cycle::new((now.get() / self.interval_cycles + 1) * self.interval_cycles)
     }
 
@@ -86,6 +114,12 @@ impl RefreshScheduler {
     /// The rank whose queues are held, if any.
     pub fn held_rank(&self) -> Option<u32> {
         self.preparing
+    }
+
+    /// The rank whose queues the next command selection will hold: the one held now or, if
+    /// none, the first due (which the next tick [`RefreshScheduler::begin`]s before selecting).
+    pub fn next_held_rank(&self) -> Option<u32> {
+        self.preparing.or_else(|| self.due())
     }
 
     /// REF issued to `rank`.

@@ -39,6 +39,7 @@
 use super::bank::CommandKind;
 use super::config::{Geometry, Timing};
 use sim_core::Cycle;
+use std::cmp;
 
 /// Which banks an issued command constrains.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -51,11 +52,52 @@ enum Scope {
     SameRank,
 }
 
-/// `delay[issued][scope]` is a list of `(following kind, cycles)`; delays may be negative
-/// (DRAMsim3's write-to-read across ranks) and then constrain nothing.
+/// Where a bank lies relative to the bank a command was issued to. Unlike [`Scope`] the four
+/// relations partition the channel, so applying a command visits every bank once.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+enum Relation {
+    SameBank,
+    SameBankGroup,
+    OtherBankGroups,
+    OtherRanks,
+}
+
+impl Relation {
+    const COUNT: usize = 4;
+    const ALL: [Relation; Relation::COUNT] = [
+        Relation::SameBank,
+        Relation::SameBankGroup,
+        Relation::OtherBankGroups,
+        Relation::OtherRanks,
+    ];
+
+    /// The rule scopes that cover a bank in this relation.
+    fn covered_by(self, scope: Scope) -> bool {
+        match scope {
+            Scope::SameBank => self == Relation::SameBank,
+            Scope::SameBankGroup => self == Relation::SameBankGroup,
+            Scope::OtherBankGroups => self == Relation::OtherBankGroups,
+            Scope::OtherRanks => self == Relation::OtherRanks,
+            Scope::SameRank => self != Relation::OtherRanks,
+        }
+    }
+}
+
+/// `rules[issued]` is a list of `(scope, following kind, cycles)`: DRAMsim3's table as written.
+/// Delays may be negative (DRAMsim3's write-to-read across ranks); a constraint that falls at
+/// or before cycle 0 is dropped, as DRAMsim3 does.
+///
+/// `effects[issued][relation]` is the same table compiled for [`ChannelTiming::record`]:
+/// `(following kind index, cycles)`, one entry per following kind with the largest delay of
+/// every rule that covers the relation (raising an earliest cycle to the maximum of several
+/// values is raising it to each in turn), so recording a command visits each bank once and
+/// only the kinds it constrains.
 #[derive(Clone, Debug)]
 pub(crate) struct TimingTable {
+    /// Kept only by tests, as the definition the compiled `effects` are checked against.
+    #[cfg(test)]
     rules: Vec<Vec<(Scope, CommandKind, i64)>>,
+    effects: Vec<[Vec<(usize, i64)>; Relation::COUNT]>,
 }
 
 impl TimingTable {
@@ -183,7 +225,28 @@ impl TimingTable {
         rules[Pre.index()].extend([(Sb, Act, i(t.t_rp_cycles)), (Sb, Ref, i(t.t_rp_cycles))]);
         // REF
         rules[Ref.index()].extend([(Srk, Act, i(t.t_rfc_cycles)), (Srk, Ref, i(t.t_rfc_cycles))]);
-        TimingTable { rules }
+        let effects = rules
+            .iter()
+            .map(|issued| {
+                Relation::ALL.map(|relation| {
+                    let mut delay: [Option<i64>; CommandKind::COUNT] = [None; CommandKind::COUNT];
+                    for &(scope, following, cycles) in issued {
+                        if relation.covered_by(scope) {
+                            let d = &mut delay[following.index()];
+                            *d = Some(d.map_or(cycles, |e| e.max(cycles)));
+                        }
+                    }
+                    (0..CommandKind::COUNT)
+                        .filter_map(|k| delay[k].map(|d| (k, d)))
+                        .collect()
+                })
+            })
+            .collect();
+        TimingTable {
+            #[cfg(test)]
+            rules,
+            effects,
+        }
     }
 }
 
@@ -200,7 +263,6 @@ pub(crate) struct BankId {
 #[derive(Clone, Debug)]
 pub(crate) struct ChannelTiming {
     table: TimingTable,
-    ranks: u32,
     bankgroups: u32,
     banks_per_group: u32,
     /// `earliest[bank_index][kind]`.
@@ -216,7 +278,6 @@ impl ChannelTiming {
         let banks = (g.ranks * g.banks_per_rank()) as usize;
         ChannelTiming {
             table: TimingTable::new(t, g),
-            ranks: g.ranks,
             bankgroups: g.bankgroups,
             banks_per_group: g.banks_per_group,
             earliest: vec![[Cycle::ZERO; CommandKind::COUNT]; banks],
@@ -249,6 +310,21 @@ impl ChannelTiming {
             && (kind != CommandKind::Activate || self.faw_allows(b.rank, now))
     }
 
+    /// The first cycle at which [`ChannelTiming::ready`] holds for `kind` on bank `b` (whose
+    /// flattened index is `bank_index`), if nothing else issues before: `ready(b, kind, now)`
+    /// is exactly `ready_at(..) <= now`. Issuing commands only ever moves it later (every
+    /// update is a maximum, and a new ACT replaces the oldest of the four in the tFAW window
+    /// by a younger one), which is what lets the controller cache it as a lower bound.
+    pub(crate) fn ready_at(&self, b: BankId, bank_index: usize, kind: CommandKind) -> Cycle {
+        let earliest = self.earliest[bank_index][kind.index()];
+        let r = b.rank as usize;
+        if kind == CommandKind::Activate && self.recent_len[r] >= 4 {
+            cmp::max(earliest, self.recent_acts[r][0].plus(self.t_faw_cycles))
+        } else {
+            earliest
+        }
+    }
+
     /// Records that `kind` issued to `b` (for REF: to `b.rank`) at `now`.
     pub(crate) fn record(&mut self, b: BankId, kind: CommandKind, now: Cycle) {
         if kind == CommandKind::Activate {
@@ -263,7 +339,63 @@ impl ChannelTiming {
             }
         }
         let base = now.get() as i64;
+        // Banks are flattened rank-major, then bank group, then bank, so each relation is at
+        // most two contiguous ranges of bank indexes around the issuing bank's group and rank.
+        let per_rank = (self.bankgroups * self.banks_per_group) as usize;
+        let per_group = self.banks_per_group as usize;
+        let total = self.earliest.len();
+        let rank_start = b.rank as usize * per_rank;
+        let group_start = rank_start + b.bankgroup as usize * per_group;
+        let own = group_start + b.bank as usize;
+        let (rank_end, group_end) = (rank_start + per_rank, group_start + per_group);
+        let effects = &self.table.effects[kind.index()];
+        let ranges: [(Relation, [std::ops::Range<usize>; 2]); Relation::COUNT] = [
+            (Relation::SameBank, [own..own + 1, 0..0]),
+            (
+                Relation::SameBankGroup,
+                [group_start..own, own + 1..group_end],
+            ),
+            (
+                Relation::OtherBankGroups,
+                [rank_start..group_start, group_end..rank_end],
+            ),
+            (Relation::OtherRanks, [0..rank_start, rank_end..total]),
+        ];
+        for (relation, runs) in ranges {
+            for &(following, delay) in &effects[relation as usize] {
+                let at = base + delay;
+                if at <= 0 {
+                    continue;
+                }
+                let at = Cycle::new(at as u64);
+                for run in runs.clone() {
+                    for bank in &mut self.earliest[run] {
+                        // `cmp::max`, not `Cycle::max`: the generic one inlines across crates.
+                        bank[following] = cmp::max(bank[following], at);
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`ChannelTiming::record`] straight from the rule list, scope by scope and bank by bank:
+    /// the definition the compiled table is tested against.
+    #[cfg(test)]
+    fn record_by_rules(&mut self, b: BankId, kind: CommandKind, now: Cycle) {
+        if kind == CommandKind::Activate {
+            let r = b.rank as usize;
+            let len = self.recent_len[r] as usize;
+            if len < 4 {
+                self.recent_acts[r][len] = now;
+                self.recent_len[r] += 1;
+            } else {
+                self.recent_acts[r].rotate_left(1);
+                self.recent_acts[r][3] = now;
+            }
+        }
+        let base = now.get() as i64;
         // Split the borrow: the rules are read while `earliest` is written.
+        let ranks = (self.earliest.len() as u32) / (self.bankgroups * self.banks_per_group);
         let rules = &self.table.rules[kind.index()];
         for &(scope, following, delay) in rules {
             let at = base + delay;
@@ -271,7 +403,7 @@ impl ChannelTiming {
                 continue;
             }
             let at = Cycle::new(at as u64);
-            for rank in 0..self.ranks {
+            for rank in 0..ranks {
                 for bg in 0..self.bankgroups {
                     for bank in 0..self.banks_per_group {
                         let same_rank = rank == b.rank;
@@ -290,6 +422,63 @@ impl ChannelTiming {
                             let slot = &mut self.earliest[idx][following.index()];
                             *slot = (*slot).max(at);
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dram::config::DramParams;
+
+    /// The compiled table raises exactly the earliest cycles the rule list raises, on random
+    /// command sequences over every preset and a one-bank-group, four-rank variant (where
+    /// the `_L` delays become `_S` and every relation is populated).
+    #[test]
+    fn compiled_effects_match_the_rule_list() {
+        let mut params: Vec<DramParams> = crate::dram::PRESET_NAMES
+            .iter()
+            .map(|name| DramParams::preset(name).expect("preset"))
+            .collect();
+        let mut one_group = params[0].clone();
+        one_group.geometry.ranks = 4;
+        one_group.geometry.bankgroups = 1;
+        params.push(one_group);
+        for p in params {
+            let g = &p.geometry;
+            let mut fast = ChannelTiming::new(&p.timing, g);
+            let mut slow = fast.clone();
+            // xorshift64: a fixed, dependency-free stream.
+            let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+            let mut now = 0u64;
+            for _ in 0..20_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                now += x % 40;
+                let b = BankId {
+                    rank: (x >> 8) as u32 % g.ranks,
+                    bankgroup: (x >> 16) as u32 % g.bankgroups,
+                    bank: (x >> 24) as u32 % g.banks_per_group,
+                };
+                let kind = CommandKind::ALL[(x >> 32) as usize % CommandKind::COUNT];
+                fast.record(b, kind, Cycle::new(now));
+                slow.record_by_rules(b, kind, Cycle::new(now));
+                assert_eq!(
+                    fast.earliest, slow.earliest,
+                    "{} after {kind:?} at {now}",
+                    p.name
+                );
+                for k in CommandKind::ALL {
+                    let idx = fast.bank_index(b);
+                    let at = fast.ready_at(b, idx, k);
+                    assert!(fast.ready(b, k, at), "{k:?} not ready at its ready_at {at}");
+                    if at > Cycle::ZERO {
+                        let before = Cycle::new(at.get() - 1);
+                        assert!(!fast.ready(b, k, before), "{k:?} ready before {at}");
                     }
                 }
             }
