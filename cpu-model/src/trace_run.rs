@@ -223,7 +223,10 @@ where
         }
         // The next cycle anything can change: the next issue slot, or (when the caches refused
         // or the window is full) the machine's next event.
-        let can_issue = !pieces.is_empty() && in_flight < config.max_outstanding && !refused;
+        // The trace core reads the next access as soon as it has room: the decision must not
+        // depend on how precisely the machine predicts its own next event.
+        let can_issue =
+            (!pieces.is_empty() || !trace_done) && in_flight < config.max_outstanding && !refused;
         let next = if can_issue {
             now.plus(1)
         } else {
