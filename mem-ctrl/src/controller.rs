@@ -55,7 +55,9 @@ pub struct ControllerStats {
     pub lines_decrypted: Counter,
     /// Lines that crossed the bus as plaintext (NO_ENCRYPT, bypass, exclusion, TME off).
     pub lines_plaintext: Counter,
-    /// Timed requests refused because their DRAM queue was full.
+    /// Timed requests refused at least once because their DRAM queue was full (each request
+    /// counted once, however often its requester retried: the count does not depend on the
+    /// caller's retry policy).
     pub queue_full: Counter,
 }
 
@@ -87,6 +89,8 @@ pub struct MemoryController {
     /// forwarded from the write queue returns).
     newest_write: FxHashMap<u64, (u32, LineBytes)>,
     completions: Vec<DramCompletion>,
+    /// Requests refused and not yet accepted (so each is counted once in `queue_full`).
+    refused: rustc_hash::FxHashSet<RequestId>,
     stats: ControllerStats,
 }
 
@@ -102,6 +106,7 @@ impl MemoryController {
             writes: FxHashMap::default(),
             newest_write: FxHashMap::default(),
             completions: Vec::new(),
+            refused: rustc_hash::FxHashSet::default(),
             stats: ControllerStats::default(),
         }
     }
@@ -445,9 +450,12 @@ impl MemorySystem {
             crypto,
         };
         if let Err(QueueFull { .. }) = mc.dram.try_submit(dram_now, dram_request) {
-            mc.stats.queue_full.inc();
+            if mc.refused.insert(request.id) {
+                mc.stats.queue_full.inc();
+            }
             return Err(request);
         }
+        mc.refused.remove(&request.id);
         match request.op {
             MemOp::Read => {
                 mc.reads.insert(request.id, PendingRead { keyid, addr });
