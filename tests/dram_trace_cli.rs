@@ -10,8 +10,13 @@ fn tmp(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("dram_trace_cli-{name}"))
 }
 
+/// Writes a scratch file. Tests run in parallel and some write the same content under the
+/// same name, so every call gets its own file (a test must never read another's half-written
+/// file).
 fn write_file(name: &str, text: &str) -> PathBuf {
-    let path = tmp(name);
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = tmp(&format!("{n}-{name}"));
     std::fs::write(&path, text).unwrap();
     path
 }
