@@ -37,6 +37,7 @@ impl Cycle {
     }
 
     /// The later of two cycles.
+    #[inline]
     pub fn max(self, other: Cycle) -> Cycle {
         Ord::max(self, other)
     }
