@@ -8,16 +8,21 @@
 //! - `trace/simulate/<policy>`: reading the Lackey text and simulating a 32 KiB 8-way cache,
 //!   for each replacement policy; `trace/simulate-ways/<ways>`: LRU with 32 KiB split into
 //!   1 to 32 ways.
-//! - `trace/file`: the whole of `mktme-sim trace`'s work on a real trace file (open,
-//!   decompress if needed, parse, simulate, final write-back), when the environment variable
-//!   `MKTME_TRACE_BENCH` names one; otherwise skipped with a note. docs/benchmarks-trace.md
-//!   says how the recorded figures were made.
+//! - `trace/full-system/synthetic`: the same Lackey text through the whole machine
+//!   (`default` preset: MESI hierarchy, memory controller with AES-XTS, DRAM timing), as
+//!   full-system `mktme-sim trace` runs it.
+//! - `trace/file` and `trace/full-system-file`: the whole of `mktme-sim trace`'s work on a real
+//!   trace file (open, decompress if needed, parse, simulate, final write-back), cache-only and
+//!   full-system, when the environment variable `MKTME_TRACE_BENCH` names one; otherwise
+//!   skipped with a note. docs/benchmarks-trace.md says how the recorded figures were made.
 //!
 //! Run with `cargo bench --bench trace`; filter with e.g. `cargo bench --bench trace -- parse`.
 
 use cache_model::trace::champsim::encode_record;
 use cache_model::trace::{self, Access, ChampsimReader, LackeyReader, MtraceReader};
 use cache_model::{CacheConfig, ReplacementPolicy, SingleLevelSim};
+use cpu_model::trace_run::{TraceRunConfig, run_trace};
+use cpu_model::{Machine, MachineConfig};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sim_core::RngFactory;
 use std::hint::black_box;
@@ -157,6 +162,14 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
+    let mut g = c.benchmark_group("trace/full-system");
+    g.throughput(Throughput::Elements(ACCESSES as u64));
+    g.sample_size(10);
+    g.bench_function("synthetic", |b| {
+        b.iter(|| full_system(LackeyReader::new(black_box(&lackey[..]), "l")))
+    });
+    g.finish();
+
     match std::env::var_os("MKTME_TRACE_BENCH") {
         None => eprintln!(
             "trace/file: skipped; set MKTME_TRACE_BENCH to a trace file (for example a Lackey \
@@ -173,6 +186,9 @@ fn bench(c: &mut Criterion) {
             g.throughput(Throughput::Elements(count as u64));
             g.sample_size(10);
             g.bench_function("file", |b| b.iter(|| run_file(path)));
+            g.bench_function("full-system-file", |b| {
+                b.iter(|| full_system(trace::open(path, None).unwrap()))
+            });
             g.finish();
         }
     }
@@ -189,6 +205,15 @@ fn run_file(path: &Path) -> u64 {
         sim.access(a);
     }
     sim.finish().misses
+}
+
+/// What full-system `mktme-sim trace` does, minus printing: returns the cycles taken.
+fn full_system(reader: impl Iterator<Item = Result<Access, trace::TraceError>>) -> u64 {
+    let config = MachineConfig::preset("default").unwrap();
+    let mut machine = Machine::new(&config, 0).unwrap();
+    run_trace(&mut machine, reader, &TraceRunConfig::default())
+        .expect("well-formed trace")
+        .cycles
 }
 
 criterion_group!(benches, bench);
