@@ -515,13 +515,7 @@ fn full_table(r: &FullReport) -> String {
         "cycles   {} (last access done), {} (dirty lines drained to DRAM)\n",
         r.cycles, r.drained_cycles
     );
-    let _ = write!(out, "{:<24}", "");
-    for (name, _) in &r.levels.0 {
-        let _ = write!(out, "{name:>14}");
-    }
-    let _ = writeln!(out);
-    type Row = (&'static str, fn(&HierarchyLevelReport) -> String);
-    let rows: [Row; 13] = [
+    let rows: [TableRow<HierarchyLevelReport>; 13] = [
         ("accesses", |l| l.accesses.to_string()),
         ("  reads", |l| l.reads.to_string()),
         ("  writes", |l| l.writes.to_string()),
@@ -536,13 +530,7 @@ fn full_table(r: &FullReport) -> String {
         ("write-backs at end", |l| l.writebacks_at_end.to_string()),
         ("prefetches issued", |l| l.prefetches_issued.to_string()),
     ];
-    for (label, cell) in rows {
-        let _ = write!(out, "{label:<24}");
-        for (_, level) in &r.levels.0 {
-            let _ = write!(out, "{:>14}", cell(level));
-        }
-        let _ = writeln!(out);
-    }
+    r.levels.write_table(&mut out, &rows);
     let _ = writeln!(out, "\nmemory");
     for (name, value) in &r.memory {
         if value.is_number() {
@@ -670,6 +658,29 @@ impl LevelReport {
 /// first) rather than alphabetical order.
 struct Levels<T>(Vec<(&'static str, T)>);
 
+/// One row of a human table: its label and how to print a level's cell.
+type TableRow<T> = (&'static str, fn(&T) -> String);
+
+impl<T> Levels<T> {
+    /// The table of the human report: a header with the level names, then one line per row,
+    /// one column per level.
+    fn write_table(&self, out: &mut String, rows: &[TableRow<T>]) {
+        use std::fmt::Write;
+        let _ = write!(out, "{:<24}", "");
+        for (name, _) in &self.0 {
+            let _ = write!(out, "{name:>14}");
+        }
+        let _ = writeln!(out);
+        for (label, cell) in rows {
+            let _ = write!(out, "{label:<24}");
+            for (_, level) in &self.0 {
+                let _ = write!(out, "{:>14}", cell(level));
+            }
+            let _ = writeln!(out);
+        }
+    }
+}
+
 impl<T: Serialize> Serialize for Levels<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
@@ -701,13 +712,7 @@ fn table(r: &Report, params: &CacheParams) -> String {
     let _ = writeln!(out, "{LEVEL}      {params}");
     let _ = writeln!(out, "memory   none (cache-only)\n");
 
-    let _ = write!(out, "{:<24}", "");
-    for (name, _) in &r.levels.0 {
-        let _ = write!(out, "{name:>14}");
-    }
-    let _ = writeln!(out);
-    type Row = (&'static str, fn(&LevelReport) -> String);
-    let rows: [Row; 17] = [
+    let rows: [TableRow<LevelReport>; 17] = [
         ("accesses", |l| l.accesses.to_string()),
         ("  reads", |l| l.reads.to_string()),
         ("  writes", |l| l.writes.to_string()),
@@ -726,13 +731,7 @@ fn table(r: &Report, params: &CacheParams) -> String {
         ("bytes fetched", |l| l.bytes_fetched_from_memory.to_string()),
         ("bytes written", |l| l.bytes_written_to_memory.to_string()),
     ];
-    for (label, cell) in rows {
-        let _ = write!(out, "{label:<24}");
-        for (_, level) in &r.levels.0 {
-            let _ = write!(out, "{:>14}", cell(level));
-        }
-        let _ = writeln!(out);
-    }
+    r.levels.write_table(&mut out, &rows);
     out
 }
 

@@ -80,9 +80,26 @@ fn write(id: u64, addr: PhysAddr, at: u64, data: LineBytes) -> MemRequest {
     }
 }
 
+/// How a driver advances time.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Stepping {
+    /// Jump to the memory system's next event (or the next request's cycle).
+    SkipIdle,
+    /// Tick every core cycle, so the DRAM model is ticked every DRAM cycle: the reference.
+    EveryCycle,
+}
+
 /// Submits `requests` (each at its `issued` cycle, retrying while its queue is full) and runs
 /// until every response is back, skipping idle cycles. Returns responses in arrival order.
 fn run(mem: &mut MemorySystem, requests: Vec<MemRequest>) -> Vec<MemResponse> {
+    drive(mem, requests, Stepping::SkipIdle)
+}
+
+fn drive(
+    mem: &mut MemorySystem,
+    requests: Vec<MemRequest>,
+    stepping: Stepping,
+) -> Vec<MemResponse> {
     let total = requests.len();
     let mut queue = std::collections::VecDeque::from(requests);
     let mut out = Vec::new();
@@ -101,21 +118,27 @@ fn run(mem: &mut MemorySystem, requests: Vec<MemRequest>) -> Vec<MemResponse> {
             // Nothing more to offer: let parked writes drain, as a run does at its end.
             mem.set_flush_writes(true);
         }
-        let next = mem.next_event_cycle().min(
-            queue
-                .front()
-                .map_or(Cycle::NEVER, |r| r.issued.max(now.plus(1))),
-        );
         if out.len() == total {
             break;
         }
-        assert!(
-            next != Cycle::NEVER,
-            "deadlock at {now:?}: {} of {total} responses; {}",
-            out.len(),
-            mem.controllers()[0].dram().describe_state()
-        );
-        now = next.max(now.plus(1));
+        now = match stepping {
+            Stepping::EveryCycle => now.plus(1),
+            Stepping::SkipIdle => {
+                let next = mem.next_event_cycle().min(
+                    queue
+                        .front()
+                        .map_or(Cycle::NEVER, |r| r.issued.max(now.plus(1))),
+                );
+                assert!(
+                    next != Cycle::NEVER,
+                    "deadlock at {now:?}: {} of {total} responses; {}",
+                    out.len(),
+                    mem.controllers()[0].dram().describe_state()
+                );
+                next.max(now.plus(1))
+            }
+        };
+        assert!(now.get() < 10_000_000, "memory system did not finish");
     }
     out
 }
@@ -344,32 +367,6 @@ fn same_requests_same_responses() {
     assert_eq!(out_a.len(), 200);
 }
 
-/// Runs `requests` ticking the memory system every core cycle (so the DRAM model is ticked
-/// every DRAM cycle), instead of jumping to `next_event_cycle`.
-fn run_every_cycle(mem: &mut MemorySystem, requests: Vec<MemRequest>) -> Vec<MemResponse> {
-    let total = requests.len();
-    let mut queue = std::collections::VecDeque::from(requests);
-    let mut out = Vec::new();
-    let mut now = Cycle::ZERO;
-    while out.len() < total {
-        mem.tick(now, &mut out);
-        while let Some(r) = queue.front().filter(|r| r.issued <= now).cloned() {
-            match mem.try_submit(now, r) {
-                Ok(()) => {
-                    queue.pop_front();
-                }
-                Err(_) => break,
-            }
-        }
-        if queue.is_empty() {
-            mem.set_flush_writes(true);
-        }
-        now = now.plus(1);
-        assert!(now.get() < 5_000_000, "memory system did not finish");
-    }
-    out
-}
-
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
 
@@ -397,7 +394,7 @@ proptest::proptest! {
             })
             .collect();
         let mut every = machine(core_mhz, 1);
-        let a = run_every_cycle(&mut every, requests.clone());
+        let a = drive(&mut every, requests.clone(), Stepping::EveryCycle);
         let mut jumping = machine(core_mhz, 1);
         let b = run(&mut jumping, requests);
         proptest::prop_assert_eq!(a, b);
