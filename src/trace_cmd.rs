@@ -27,9 +27,12 @@ const LEVEL: &str = "l1d";
 /// Arguments of `mktme-sim trace`.
 #[derive(clap::Args)]
 #[command(after_help = "\
-Counting follows DineroIV: an access touching k lines counts as k accesses, each with its own \
-hit or miss (\"multi-line\" sums the k - 1 extra pieces); dirty victims are written back, and \
-so is every line still dirty when the trace ends (counted apart). See docs/trace-format.md.")]
+Without --cache, the trace runs on a whole machine (--machine): MESI caches, the memory \
+controller with AES-XTS, DRAM timing, one trace core. With --cache (or --no-memory), one cache \
+level and no memory, counted as DineroIV counts: an access touching k lines counts as k \
+accesses, each with its own hit or miss (\"multi-line\" sums the k - 1 extra pieces); dirty \
+victims are written back, and so is every line still dirty when the trace ends (counted \
+apart). See docs/trace-format.md.")]
 pub struct Args {
     /// The trace: mtrace text ("R|W 0xADDR SIZE" lines), valgrind Lackey output, or a ChampSim
     /// binary trace. gzip and xz compression are detected and undone.
