@@ -230,6 +230,17 @@ impl MemoryController {
         bytes
     }
 
+    /// What a read of the line at `addr` through `keyid` would return, without a read: no bus
+    /// transaction, no statistics (for reports and expectations, which must not disturb what
+    /// they observe).
+    pub fn peek_line(&self, keyid: KeyId, addr: DramAddr) -> LineBytes {
+        let mut bytes = self.store.read(addr);
+        if let LineTransform::Encrypt(cipher) = self.keys.transform(keyid, addr) {
+            cipher.decrypt_line(addr, &mut bytes);
+        }
+        bytes
+    }
+
     fn report_stats(&self, report: &mut StatsReport) {
         let prefix = format!("mc{}", self.index);
         let s = &self.stats;
@@ -425,6 +436,21 @@ impl MemorySystem {
         self.settle(now);
         let (mc, keyid, addr) = self.route(pa);
         self.controllers[mc].read_line_untimed(now, keyid, addr)
+    }
+
+    /// The plaintext a read through `pa` (line-aligned) would return now, observed without a
+    /// read: no bus transaction, no statistics. Uses the key table as of the last
+    /// [`MemorySystem::settle`].
+    pub fn peek_line(&self, pa: PhysAddr) -> LineBytes {
+        let (mc, keyid, addr) = self.route(pa);
+        self.controllers[mc].peek_line(keyid, addr)
+    }
+
+    /// The ciphertext (what the DIMM holds) of the line at `addr`.
+    pub fn dimm_line(&self, addr: DramAddr) -> LineBytes {
+        self.controllers[self.controller_of(addr)]
+            .store()
+            .read(addr)
     }
 
     /// Timed: offers `request` at core cycle `now`. A write is encrypted now, with the key in

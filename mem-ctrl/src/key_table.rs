@@ -348,6 +348,12 @@ impl PconfigUnit {
         now < self.lock_free_at
     }
 
+    /// The cycle the key-table lock is (or was) released: a retry after DEVICE_BUSY waits
+    /// for it.
+    pub fn lock_free_at(&self) -> Cycle {
+        self.lock_free_at
+    }
+
     /// Outcome counts.
     pub fn stats(&self) -> &PconfigStats {
         &self.stats

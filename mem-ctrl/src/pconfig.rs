@@ -556,7 +556,7 @@ impl KeyProgramStruct {
 }
 
 /// One execution of PCONFIG, as the instruction sees its inputs.
-#[derive(Clone, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct PconfigCall {
     /// EAX: the leaf (0 = MKTME_KEY_PROGRAM).
     pub leaf: u32,
