@@ -6,9 +6,11 @@
 //! ```
 //!
 //! This is the only crate that depends on both `cache-model` and `mem-ctrl`: [`Machine`] wires
-//! the cache hierarchy's memory requests to the memory controllers. Cores, the store buffer,
-//! address translation and the kernel layer arrive with issue 5; today the crate holds the
-//! machine and the trace-driven core of `mktme-sim trace`.
+//! the cache hierarchy's memory requests to the memory controllers. On top of it: the
+//! [`cores`] (in-order, x86-TSO, store buffer, speculation, TLB) that run [`program`]s, the
+//! [`kernel`] layer (MKTME key service, page tables, `encrypt_mprotect`, the direct map), and
+//! [`System`], which runs them all with the coherency checker watching. The trace-driven core
+//! of `mktme-sim trace` is [`trace_run`].
 //!
 //! ```
 //! use cpu_model::{Machine, MachineConfig};
@@ -26,7 +28,12 @@
 //! assert!(report.cycles > 0 && report.drained_cycles >= report.cycles);
 //! ```
 
+pub mod cores;
+pub mod kernel;
 pub mod machine;
+pub mod program;
+pub mod system;
 pub mod trace_run;
 
-pub use machine::{Machine, MachineConfig, MachineConfigError};
+pub use machine::{CoreConfig, Machine, MachineConfig, MachineConfigError};
+pub use system::{RunEnd, System, SystemConfig, SystemError};

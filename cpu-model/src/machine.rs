@@ -23,6 +23,44 @@ pub struct MachineConfig {
     pub caches: HierarchyConfig,
     /// Memory controllers, DRAM, TME/MKTME and PCONFIG.
     pub memory: MemCtrlConfig,
+    /// The cores' pipelines (every core alike).
+    pub core: CoreConfig,
+}
+
+/// One core's timing model (every core of a machine is alike).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoreConfig {
+    /// Ops issued per cycle, at most.
+    pub issue_width: u32,
+    /// Loads in flight at once (1: a blocking core).
+    pub outstanding_loads: u32,
+    /// Store-buffer entries (stores and CLFLUSHes waiting to reach the L1D, in order).
+    pub store_buffer_entries: u32,
+    /// Cycles from a mispredicted branch's issue to its resolution: how long its shadow runs.
+    pub branch_resolve_cycles: u64,
+    /// Entries of the per-core TLB (fully associative, LRU, 4 KiB pages).
+    pub tlb_entries: u32,
+    /// Cycles a TLB miss costs (the page walk).
+    pub page_walk_cycles: u64,
+    /// Cycles of a system call's entry and exit, on top of the work the kernel does.
+    pub syscall_cycles: u64,
+}
+
+impl Default for CoreConfig {
+    /// Round numbers of the right order for a current out-of-order x86 core seen as an
+    /// in-order one: 4-wide, 10 loads in flight, 56 store-buffer entries (Skylake), a
+    /// 20-cycle branch resolution, a 64-entry L1 DTLB and a 30-cycle walk, 200-cycle syscalls.
+    fn default() -> CoreConfig {
+        CoreConfig {
+            issue_width: 4,
+            outstanding_loads: 10,
+            store_buffer_entries: 56,
+            branch_resolve_cycles: 20,
+            tlb_entries: 64,
+            page_walk_cycles: 30,
+            syscall_cycles: 200,
+        }
+    }
 }
 
 /// A machine that cannot be built. Every variant names what is wrong.
@@ -45,6 +83,14 @@ pub enum MachineConfigError {
     /// The DRAM is impossible.
     #[error("memory.dram: {0}")]
     Dram(#[from] DramConfigError),
+    /// The cores are impossible.
+    #[error("core.{field}: {problem}")]
+    Core {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 impl MachineConfig {
@@ -65,6 +111,7 @@ impl MachineConfig {
             "default" => Ok(MachineConfig {
                 caches: HierarchyConfig::default(),
                 memory: MemCtrlConfig::default(),
+                core: CoreConfig::default(),
             }),
             "server" => {
                 let mut caches = HierarchyConfig {
@@ -84,7 +131,11 @@ impl MachineConfig {
                     core_clock_mhz: 2600,
                     ..MemCtrlConfig::default()
                 };
-                Ok(MachineConfig { caches, memory })
+                Ok(MachineConfig {
+                    caches,
+                    memory,
+                    core: CoreConfig::default(),
+                })
             }
             _ => Err(MachineConfigError::UnknownPreset {
                 name: name.to_owned(),
@@ -97,6 +148,45 @@ impl MachineConfig {
     pub fn validate(&self) -> Result<(), MachineConfigError> {
         self.caches.validate()?;
         self.memory.validate()?;
+        self.core.validate()
+    }
+}
+
+impl CoreConfig {
+    /// Checks every field's range; the error names the field.
+    pub fn validate(&self) -> Result<(), MachineConfigError> {
+        let ranges: [(&'static str, u64, u64, u64); 7] = [
+            ("issue_width", u64::from(self.issue_width), 1, 16),
+            (
+                "outstanding_loads",
+                u64::from(self.outstanding_loads),
+                1,
+                256,
+            ),
+            (
+                "store_buffer_entries",
+                u64::from(self.store_buffer_entries),
+                1,
+                1024,
+            ),
+            (
+                "branch_resolve_cycles",
+                self.branch_resolve_cycles,
+                1,
+                10_000,
+            ),
+            ("tlb_entries", u64::from(self.tlb_entries), 1, 65_536),
+            ("page_walk_cycles", self.page_walk_cycles, 0, 100_000),
+            ("syscall_cycles", self.syscall_cycles, 0, 10_000_000),
+        ];
+        for (field, value, lo, hi) in ranges {
+            if !(lo..=hi).contains(&value) {
+                return Err(MachineConfigError::Core {
+                    field,
+                    problem: format!("{value} is outside {lo}..={hi}"),
+                });
+            }
+        }
         Ok(())
     }
 }

@@ -1,0 +1,195 @@
+//! A core's TLB: fully associative, least recently used, one entry per 4 KiB virtual page.
+//!
+//! A hash map finds a page's slot; the slots form a doubly linked list in recency order, so
+//! lookup, insertion, eviction and invalidation are O(1) and allocate nothing once the TLB has
+//! filled. The map is only looked up, never iterated (determinism).
+
+use crate::kernel::Pte;
+use rustc_hash::FxHashMap;
+
+const NIL: usize = usize::MAX;
+
+#[derive(Clone, Debug)]
+struct Slot {
+    vpn: u64,
+    pte: Pte,
+    /// Towards the most recently used end.
+    prev: usize,
+    /// Towards the least recently used end.
+    next: usize,
+}
+
+/// See the [module documentation](self).
+#[derive(Debug)]
+pub(crate) struct Tlb {
+    capacity: usize,
+    map: FxHashMap<u64, usize>,
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    /// Most recently used.
+    head: usize,
+    /// Least recently used.
+    tail: usize,
+}
+
+impl Tlb {
+    /// An empty TLB of `capacity` entries (at least 1).
+    pub fn new(capacity: usize) -> Tlb {
+        Tlb {
+            capacity: capacity.max(1),
+            map: FxHashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+        }
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Entries it can hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The entry for virtual page number `vpn`, made most recently used.
+    pub fn lookup(&mut self, vpn: u64) -> Option<Pte> {
+        let s = *self.map.get(&vpn)?;
+        self.unlink(s);
+        self.push_front(s);
+        Some(self.slots[s].pte)
+    }
+
+    /// Caches `pte` for `vpn`, evicting the least recently used entry when full.
+    pub fn insert(&mut self, vpn: u64, pte: Pte) {
+        if let Some(&s) = self.map.get(&vpn) {
+            self.slots[s].pte = pte;
+            self.unlink(s);
+            self.push_front(s);
+            return;
+        }
+        if self.map.len() >= self.capacity {
+            let victim = self.tail;
+            self.unlink(victim);
+            self.map.remove(&self.slots[victim].vpn);
+            self.free.push(victim);
+        }
+        let slot = Slot {
+            vpn,
+            pte,
+            prev: NIL,
+            next: NIL,
+        };
+        let s = match self.free.pop() {
+            Some(s) => {
+                self.slots[s] = slot;
+                s
+            }
+            None => {
+                self.slots.push(slot);
+                self.slots.len() - 1
+            }
+        };
+        self.map.insert(vpn, s);
+        self.push_front(s);
+    }
+
+    /// Drops the entry for `vpn`, if any (a TLB shootdown).
+    pub fn invalidate(&mut self, vpn: u64) {
+        if let Some(s) = self.map.remove(&vpn) {
+            self.unlink(s);
+            self.free.push(s);
+        }
+    }
+
+    fn unlink(&mut self, s: usize) {
+        let (prev, next) = (self.slots[s].prev, self.slots[s].next);
+        if prev == NIL {
+            self.head = next;
+        } else {
+            self.slots[prev].next = next;
+        }
+        if next == NIL {
+            self.tail = prev;
+        } else {
+            self.slots[next].prev = prev;
+        }
+        self.slots[s].prev = NIL;
+        self.slots[s].next = NIL;
+    }
+
+    fn push_front(&mut self, s: usize) {
+        self.slots[s].prev = NIL;
+        self.slots[s].next = self.head;
+        if self.head != NIL {
+            self.slots[self.head].prev = s;
+        }
+        self.head = s;
+        if self.tail == NIL {
+            self.tail = s;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::program::Prot;
+    use sim_core::PhysAddr;
+
+    fn pte(frame: u64) -> Pte {
+        Pte {
+            frame: PhysAddr::new(frame << 12),
+            prot: Prot::READ_WRITE,
+            kernel_only: false,
+        }
+    }
+
+    #[test]
+    fn least_recently_used_is_evicted() {
+        let mut t = Tlb::new(2);
+        t.insert(1, pte(10));
+        t.insert(2, pte(20));
+        assert_eq!(t.lookup(1), Some(pte(10))); // 2 is now the LRU
+        t.insert(3, pte(30));
+        assert_eq!(t.lookup(2), None);
+        assert_eq!(t.lookup(1), Some(pte(10)));
+        assert_eq!(t.lookup(3), Some(pte(30)));
+        assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn invalidation_frees_the_slot_and_reinsertion_updates() {
+        let mut t = Tlb::new(3);
+        for v in 0..3 {
+            t.insert(v, pte(v));
+        }
+        t.invalidate(1);
+        t.invalidate(42);
+        assert_eq!((t.len(), t.lookup(1)), (2, None));
+        t.insert(0, pte(99));
+        t.insert(5, pte(5));
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.lookup(0), Some(pte(99)));
+        assert_eq!(t.lookup(2), Some(pte(2)));
+        assert_eq!(t.lookup(5), Some(pte(5)));
+        // The LRU is now 0: a fourth page evicts it.
+        t.insert(6, pte(6));
+        assert_eq!(t.lookup(0), None);
+    }
+
+    #[test]
+    fn a_single_entry_tlb_works() {
+        let mut t = Tlb::new(1);
+        t.insert(1, pte(1));
+        t.insert(2, pte(2));
+        assert_eq!((t.lookup(1), t.lookup(2)), (None, Some(pte(2))));
+        t.invalidate(2);
+        assert_eq!(t.len(), 0);
+        t.insert(3, pte(3));
+        assert_eq!(t.lookup(3), Some(pte(3)));
+    }
+}

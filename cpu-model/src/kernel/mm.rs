@@ -1,0 +1,255 @@
+//! Memory management: `mmap`, `munmap`, `mprotect` and `encrypt_mprotect` (mktme-facts.md
+//! 4.2, 5.4).
+
+use super::{DIRECT_MAP_BASE, Kernel, KernelStep, PAGE, PageState, USER_SPACE_END, Work};
+use crate::program::{Backing, Errno, Prot};
+use sim_core::KeyId;
+
+/// `[addr, addr + len)` as a range of user pages: EINVAL if misaligned, empty (unless allowed),
+/// overflowing or not below [`USER_SPACE_END`].
+fn user_range(addr: u64, len: u64, allow_empty: bool) -> Result<(u64, u64), Errno> {
+    if !addr.is_multiple_of(PAGE) || !len.is_multiple_of(PAGE) || (len == 0 && !allow_empty) {
+        return Err(Errno::Einval);
+    }
+    let end = addr.checked_add(len).ok_or(Errno::Einval)?;
+    if end > USER_SPACE_END {
+        return Err(Errno::Einval);
+    }
+    Ok((addr, end))
+}
+
+impl Kernel {
+    /// The pages of `[start, end)` that are mapped (as of every begun call), in order.
+    fn mapped_pages(&self, start: u64, end: u64) -> Vec<(u64, PageState)> {
+        self.pages
+            .range(start..end)
+            .filter_map(|(va, p)| p.logical.map(|s| (*va, s)))
+            .collect()
+    }
+
+    /// ENOMEM unless every page of `[start, end)` is mapped.
+    fn check_mapped(&self, start: u64, end: u64) -> Result<(), Errno> {
+        let mapped = self
+            .pages
+            .range(start..end)
+            .filter(|(_, p)| p.logical.is_some())
+            .count() as u64;
+        if mapped == (end - start) / PAGE {
+            Ok(())
+        } else {
+            Err(Errno::Enomem)
+        }
+    }
+
+    /// Page `va` becomes `state` (`None`: unmapped) now for later calls, and at this call's
+    /// finish for the page walk.
+    fn set_page(&mut self, work: &mut Work, va: u64, state: Option<PageState>) {
+        let page = self.pages.entry(va).or_default();
+        page.logical = state;
+        page.pending += 1;
+        work.pages.push((va, state));
+    }
+
+    /// The direct-map pages this call changes, appended to its shootdown.
+    fn shoot_direct_map(work: &mut Work) {
+        let direct = work.direct.iter().map(|(frame, _)| DIRECT_MAP_BASE + frame);
+        work.shootdown.extend(direct);
+    }
+
+    /// `mmap(addr, len, prot, MAP_FIXED | MAP_POPULATE)`.
+    pub(super) fn begin_mmap(
+        &mut self,
+        addr: u64,
+        len: u64,
+        prot: Prot,
+        backing: &Backing,
+    ) -> Result<(Vec<KernelStep>, Work), Errno> {
+        let (start, end) = user_range(addr, len, false)?;
+        if self
+            .pages
+            .range(start..end)
+            .any(|(_, p)| p.logical.is_some())
+        {
+            return Err(Errno::Einval);
+        }
+        let n = len / PAGE;
+        let mut steps = Vec::new();
+        let mut work = Work {
+            ret: addr,
+            ..Work::default()
+        };
+        match backing {
+            Backing::Anonymous => {
+                let frames = self.alloc_frames(n)?;
+                for (i, frame) in (0u64..).zip(frames) {
+                    self.line_steps(&mut steps, KeyId::TME, frame, true);
+                    let state = PageState {
+                        frame,
+                        keyid: KeyId::TME,
+                        prot,
+                        file: None,
+                    };
+                    self.set_page(&mut work, start + i * PAGE, Some(state));
+                }
+            }
+            Backing::File { name, offset } => {
+                if !offset.is_multiple_of(PAGE) || offset.checked_add(len).is_none() {
+                    return Err(Errno::Einval);
+                }
+                let first = offset / PAGE;
+                let cached = self.file_ids.get(name).map_or(0, |f| {
+                    self.page_cache.range((*f, first)..(*f, first + n)).count() as u64
+                });
+                let mut frames = self.alloc_frames(n - cached)?.into_iter();
+                let file = self.file_id(name);
+                for i in 0..n {
+                    let index = first + i;
+                    let frame = match self.page_cache.get(&(file, index)) {
+                        Some(frame) => *frame,
+                        None => {
+                            let Some(frame) = frames.next() else {
+                                // Cannot happen: one frame was allocated per uncached page.
+                                return Err(Errno::Enomem);
+                            };
+                            self.line_steps(&mut steps, KeyId::TME, frame, true);
+                            self.page_cache.insert((file, index), frame);
+                            frame
+                        }
+                    };
+                    let state = PageState {
+                        frame,
+                        keyid: KeyId::TME,
+                        prot,
+                        file: Some((file, index)),
+                    };
+                    self.set_page(&mut work, start + i * PAGE, Some(state));
+                }
+            }
+        }
+        Ok((steps, work))
+    }
+
+    /// `n` frames, or ENOMEM and none.
+    fn alloc_frames(&mut self, n: u64) -> Result<Vec<u64>, Errno> {
+        if n > self.frames.available() {
+            return Err(Errno::Enomem);
+        }
+        let frames: Vec<u64> = (0..n).map_while(|_| self.frames.alloc()).collect();
+        if frames.len() as u64 != n {
+            self.frames.free_in_order(&frames);
+            return Err(Errno::Enomem);
+        }
+        Ok(frames)
+    }
+
+    /// The id of file `name`, created on first use.
+    fn file_id(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.file_ids.get(name) {
+            return *id;
+        }
+        let id = self.files.len() as u32;
+        self.files.push(name.to_owned());
+        self.file_ids.insert(name.to_owned(), id);
+        id
+    }
+
+    /// `munmap(addr, len)`: unmapped pages in the range are ignored.
+    pub(super) fn begin_munmap(
+        &mut self,
+        addr: u64,
+        len: u64,
+    ) -> Result<(Vec<KernelStep>, Work), Errno> {
+        let (start, end) = user_range(addr, len, false)?;
+        let mut steps = Vec::new();
+        let mut work = Work::default();
+        for (va, state) in self.mapped_pages(start, end) {
+            self.set_page(&mut work, va, None);
+            work.shootdown.push(va);
+            if state.file.is_some() {
+                continue; // The page cache keeps the frame.
+            }
+            if !state.keyid.is_tme() {
+                // free_encrypted_page(): flush the encrypted alias, KeyID back to 0, drop the
+                // reference.
+                if self.config.flush_on_keyid_change {
+                    self.line_steps(&mut steps, state.keyid, state.frame, false);
+                }
+                self.drop_ref(state.keyid, &mut work);
+                if self.config.unmap_encrypted_from_direct_map {
+                    work.direct.push((state.frame, false));
+                }
+            }
+            work.free_frames.push(state.frame);
+        }
+        Self::shoot_direct_map(&mut work);
+        self.clear_steps(&work, &mut steps);
+        Ok((steps, work))
+    }
+
+    /// `mprotect(addr, len, prot)`.
+    pub(super) fn begin_mprotect(
+        &mut self,
+        addr: u64,
+        len: u64,
+        prot: Prot,
+    ) -> Result<(Vec<KernelStep>, Work), Errno> {
+        let (start, end) = user_range(addr, len, true)?;
+        self.check_mapped(start, end)?;
+        let mut work = Work::default();
+        for (va, state) in self.mapped_pages(start, end) {
+            if state.prot != prot {
+                self.set_page(&mut work, va, Some(PageState { prot, ..state }));
+                work.shootdown.push(va);
+            }
+        }
+        Ok((Vec::new(), work))
+    }
+
+    /// `encrypt_mprotect(addr, len, prot, serial)`.
+    pub(super) fn begin_encrypt_mprotect(
+        &mut self,
+        addr: u64,
+        len: u64,
+        prot: Prot,
+        key: &str,
+    ) -> Result<(Vec<KernelStep>, Work), Errno> {
+        let (start, end) = user_range(addr, len, false)?;
+        self.check_mapped(start, end)?;
+        let pages = self.mapped_pages(start, end);
+        // mem_supports_encryption(): all or nothing.
+        if pages.iter().any(|(_, s)| s.file.is_some()) {
+            return Err(Errno::Einval);
+        }
+        let index = self.live_key(key).ok_or(Errno::Enokey)?;
+        let Some(keyid) = self.keys[index].keyid else {
+            return Err(Errno::Enokey);
+        };
+        let mut steps = Vec::new();
+        let mut work = Work::default();
+        let mut gained = 0;
+        for (va, old) in pages {
+            let new = PageState { keyid, prot, ..old };
+            if old.keyid != keyid {
+                // __prep_encrypted_page(): flush the old alias, then zero through the new one
+                // (the page's old contents are gone: MADV_DONTNEED plus a new KeyID).
+                if self.config.flush_on_keyid_change {
+                    self.line_steps(&mut steps, old.keyid, old.frame, false);
+                }
+                self.line_steps(&mut steps, keyid, old.frame, true);
+                self.drop_ref(old.keyid, &mut work);
+                gained += 1;
+                if self.config.unmap_encrypted_from_direct_map && old.keyid.is_tme() {
+                    work.direct.push((old.frame, true));
+                }
+            }
+            if new != old {
+                self.set_page(&mut work, va, Some(new));
+                work.shootdown.push(va);
+            }
+        }
+        self.take_refs(index, gained);
+        Self::shoot_direct_map(&mut work);
+        self.clear_steps(&work, &mut steps);
+        Ok((steps, work))
+    }
+}

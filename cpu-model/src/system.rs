@@ -1,0 +1,492 @@
+//! A whole system: the machine, one core per program, the kernel layer and the coherency
+//! checker, run together in core cycles.
+//!
+//! ```text
+//!   programs ─► cores (crate::cores) ──CoreRequest──► Machine (caches ─► memory controllers)
+//!                  ▲    │ begin/finish, walk          │ events
+//!                  │    ▼                              ▼
+//!                  │  Kernel                     CoherencyChecker (observer; told of PCONFIGs)
+//!                  └──────────── CoreResponse ◄───────┘
+//! ```
+//!
+//! # The run loop
+//!
+//! The loop is event-driven. At each cycle it executes, the machine is stepped first
+//! (memory responses reach the caches, completed requests come back), the responses go to
+//! their cores, then every core, in core order (determinism), retires, issues and drains. The
+//! next cycle executed is the earliest at which anything can change: the machine's next event
+//! or a core's next wake-up (an issue slot, a retry after a refusal, the end of a compute op,
+//! a page walk, a PCONFIG, a barrier release). Idle cycles are skipped, so a `Compute` of 10^12
+//! cycles costs O(1); no cycle at which a core could issue or retry is skipped.
+//!
+//! When every program has ended (every op completed: store buffers empty, nothing in flight)
+//! the run is finished; with `drain_at_end` the caches are first written back and the memory
+//! controllers drained, stepping until the machine has no work. A run that reaches
+//! `cycles_max` stops ([`RunEnd::CyclesMax`]); one in which nothing can happen any more while a
+//! program has not ended (a barrier nobody else will reach) ends in [`RunEnd::Deadlock`].
+//! [`System::run_until`] stops before executing its limit cycle, so the caller can look at
+//! DRAM exactly as it is at that cycle, and then go on.
+//!
+//! Runs are deterministic: the same programs, configuration and seed give the same results
+//! and cycles (no wall clock, no iteration over hash maps).
+
+use crate::cores::{Barriers, Core, CoreCtx};
+use crate::kernel::{Kernel, KernelConfig, KernelConfigError};
+use crate::program::{OpResult, Program};
+use crate::{Machine, MachineConfig, MachineConfigError};
+use cache_model::hierarchy::CoreResponse;
+use cache_model::{CacheId, CheckerConfig, CoherencyChecker, Level, ObserverId};
+use sim_core::{CoreId, Cycle, StatsReport};
+use std::fmt::Write as _;
+
+/// Everything a run needs besides the programs.
+#[derive(Clone, Debug)]
+pub struct SystemConfig {
+    /// The machine (caches, memory, cores).
+    pub machine: MachineConfig,
+    /// The kernel layer.
+    pub kernel: KernelConfig,
+    /// The run stops (reported, with a dump) when it reaches this cycle.
+    pub cycles_max: u64,
+    /// When every program has ended, write back every dirty line and drain the memory
+    /// controllers before the run ends (so DRAM holds the final data).
+    pub drain_at_end: bool,
+}
+
+/// A system that cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SystemError {
+    /// The machine is impossible.
+    #[error(transparent)]
+    Machine(#[from] MachineConfigError),
+    /// The kernel configuration is impossible.
+    #[error(transparent)]
+    Kernel(#[from] KernelConfigError),
+    /// More programs than cores.
+    #[error("{programs} programs for {cores} cores")]
+    TooManyPrograms {
+        /// Programs given.
+        programs: usize,
+        /// Cores the machine has.
+        cores: usize,
+    },
+}
+
+/// How a run (or a part of it) ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Every program ended (and, with `drain_at_end`, the caches were drained).
+    Finished {
+        /// The cycle the last program's last op completed.
+        programs_done: Cycle,
+        /// The cycle the run ended (after the drain).
+        cycle: Cycle,
+    },
+    /// `run_until` reached its limit; the run can go on.
+    Paused {
+        /// The cycle reached.
+        cycle: Cycle,
+    },
+    /// The run reached `cycles_max`.
+    CyclesMax {
+        /// The cycle reached.
+        cycle: Cycle,
+    },
+    /// Nothing can happen any more, yet some program has not ended (a barrier no other core
+    /// will reach).
+    Deadlock {
+        /// The cycle it was found.
+        cycle: Cycle,
+    },
+}
+
+/// Where the run is.
+#[derive(Clone, Debug)]
+enum Phase {
+    /// Programs are running.
+    Running,
+    /// Every program ended; the machine is draining.
+    Draining { programs_done: Cycle },
+    /// Over; every later call returns this.
+    Ended(RunEnd),
+}
+
+/// The running system.
+#[derive(Debug)]
+pub struct System {
+    machine: Machine,
+    kernel: Kernel,
+    cores: Vec<Core>,
+    barriers: Barriers,
+    checker: ObserverId,
+    results: Vec<OpResult>,
+    /// Scratch for the machine's responses (no allocation per cycle).
+    responses: Vec<CoreResponse>,
+    /// Scratch for TLB shootdowns.
+    shootdown: Vec<u64>,
+    cycles_max: u64,
+    drain_at_end: bool,
+    /// The current cycle: the last executed, or the pause point.
+    clock: Cycle,
+    /// The next cycle to execute ([`Cycle::NEVER`]: nothing can happen).
+    next: Cycle,
+    /// Cycles actually executed (the rest were skipped as idle).
+    executed: u64,
+    phase: Phase,
+}
+
+impl System {
+    /// Boots the machine with `seed` and loads `programs` (program i on core i; cores without
+    /// a program stay idle).
+    pub fn new(
+        config: &SystemConfig,
+        programs: Vec<Program>,
+        seed: u64,
+    ) -> Result<System, SystemError> {
+        let mut machine = Machine::new(&config.machine, seed)?;
+        let cores = machine.caches().cores();
+        if programs.len() > cores {
+            return Err(SystemError::TooManyPrograms {
+                programs: programs.len(),
+                cores,
+            });
+        }
+        let memory = machine.memory();
+        let (layout, dram_bytes) = (memory.layout(), memory.dram_bytes());
+        let kernel = Kernel::new(
+            &config.kernel,
+            layout,
+            dram_bytes,
+            config.machine.memory.tme.max_keys,
+        )?;
+        let checker = machine
+            .caches_mut()
+            .attach_observer(CoherencyChecker::new(layout, CheckerConfig::default()));
+        let idle = Program::default();
+        let cores: Vec<Core> = (0..cores)
+            .map(|i| {
+                let program = programs.get(i).unwrap_or(&idle);
+                Core::new(i, program, &config.machine.core, layout, dram_bytes)
+            })
+            .collect();
+        let barriers = Barriers::new(&cores);
+        Ok(System {
+            machine,
+            kernel,
+            cores,
+            barriers,
+            checker,
+            results: Vec::new(),
+            responses: Vec::new(),
+            shootdown: Vec::new(),
+            cycles_max: config.cycles_max,
+            drain_at_end: config.drain_at_end,
+            clock: Cycle::ZERO,
+            next: Cycle::ZERO,
+            executed: 0,
+            phase: Phase::Running,
+        })
+    }
+
+    /// Runs until the run ends or `limit` is reached (then [`RunEnd::Paused`]), whichever
+    /// comes first. Cycles before `limit` are executed, `limit` itself is not: the machine is
+    /// left exactly as it is at the start of cycle `limit`.
+    pub fn run_until(&mut self, limit: Cycle) -> RunEnd {
+        loop {
+            if let Phase::Ended(end) = &self.phase {
+                return end.clone();
+            }
+            let at = self.next;
+            if at == Cycle::NEVER {
+                // Nothing will ever happen again: no need to wait for any limit.
+                let end = match self.phase {
+                    Phase::Draining { programs_done } if !self.machine.has_work() => {
+                        RunEnd::Finished {
+                            programs_done,
+                            cycle: self.clock,
+                        }
+                    }
+                    _ => RunEnd::Deadlock { cycle: self.clock },
+                };
+                return self.end(end);
+            }
+            let stop = Cycle::new(self.cycles_max);
+            if at >= stop && stop <= limit {
+                self.clock = self.clock.max(stop);
+                return self.end(RunEnd::CyclesMax { cycle: stop });
+            }
+            if at >= limit {
+                self.clock = self.clock.max(limit);
+                return RunEnd::Paused { cycle: self.clock };
+            }
+            self.execute(at);
+        }
+    }
+
+    /// Runs to the end: finished, `cycles_max`, or deadlock.
+    pub fn run(&mut self) -> RunEnd {
+        self.run_until(Cycle::NEVER)
+    }
+
+    fn end(&mut self, end: RunEnd) -> RunEnd {
+        self.phase = Phase::Ended(end.clone());
+        end
+    }
+
+    /// Executes cycle `at` and finds the next one.
+    fn execute(&mut self, at: Cycle) {
+        self.clock = at;
+        self.executed += 1;
+        match self.phase {
+            Phase::Running => {
+                self.run_cycle(at);
+                if self.cores.iter().all(|c| c.done_at().is_some()) {
+                    let programs_done = self
+                        .cores
+                        .iter()
+                        .filter_map(Core::done_at)
+                        .max()
+                        .unwrap_or(Cycle::ZERO);
+                    if self.drain_at_end {
+                        self.machine.drain(at);
+                        self.machine.step(at, &mut self.responses);
+                        self.responses.clear();
+                        if self.machine.has_work() {
+                            self.phase = Phase::Draining { programs_done };
+                            self.next = self.machine.next_event_cycle().max(at.plus(1));
+                            return;
+                        }
+                    }
+                    self.end(RunEnd::Finished {
+                        programs_done,
+                        cycle: at,
+                    });
+                    return;
+                }
+                let mut next = self.machine.next_event_cycle();
+                for c in &self.cores {
+                    next = next.min(c.next_wake(&self.barriers));
+                }
+                self.next = next.max(at.plus(1));
+            }
+            Phase::Draining { programs_done } => {
+                self.machine.step(at, &mut self.responses);
+                // Nothing of the cores is in flight any more.
+                self.responses.clear();
+                if self.machine.has_work() {
+                    self.next = self.machine.next_event_cycle().max(at.plus(1));
+                } else {
+                    self.end(RunEnd::Finished {
+                        programs_done,
+                        cycle: at,
+                    });
+                }
+            }
+            Phase::Ended(_) => {}
+        }
+    }
+
+    /// The machine, then every core in order.
+    fn run_cycle(&mut self, at: Cycle) {
+        self.machine.step(at, &mut self.responses);
+        for r in self.responses.drain(..) {
+            if let Some(core) = self.cores.get_mut(r.core.index()) {
+                core.on_response(at, &r);
+            }
+        }
+        for i in 0..self.cores.len() {
+            let mut ctx = CoreCtx {
+                machine: &mut self.machine,
+                kernel: &mut self.kernel,
+                results: &mut self.results,
+                barriers: &mut self.barriers,
+                checker: self.checker,
+                shootdown: &mut self.shootdown,
+            };
+            self.cores[i].tick(at, &mut ctx);
+            if !self.shootdown.is_empty() {
+                // Before any other core issues again.
+                for c in &mut self.cores {
+                    c.shoot_down(&self.shootdown);
+                }
+                self.shootdown.clear();
+            }
+        }
+    }
+
+    /// The current cycle: the last cycle executed, or the cycle a pause stopped before.
+    pub fn now(&self) -> Cycle {
+        self.clock
+    }
+
+    /// Every op result so far, in the order they completed (ties: by core).
+    pub fn results(&self) -> &[OpResult] {
+        &self.results
+    }
+
+    /// The machine.
+    pub fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
+    /// The machine, to attach bus probes or read the DIMMs.
+    pub fn machine_mut(&mut self) -> &mut Machine {
+        &mut self.machine
+    }
+
+    /// The kernel layer.
+    pub fn kernel(&self) -> &Kernel {
+        &self.kernel
+    }
+
+    /// The coherency checker, which watches every run.
+    ///
+    /// # Panics
+    /// When it was detached through [`System::machine_mut`].
+    pub fn checker(&self) -> &CoherencyChecker {
+        self.machine
+            .caches()
+            .observer::<CoherencyChecker>(self.checker)
+            .expect("the coherency checker attached by System::new was detached")
+    }
+
+    /// The checker's observer id on the hierarchy.
+    pub fn checker_id(&self) -> ObserverId {
+        self.checker
+    }
+
+    /// Cycles the loop executed so far; every other cycle up to [`System::now`] was skipped
+    /// because nothing could happen in it.
+    pub fn cycles_executed(&self) -> u64 {
+        self.executed
+    }
+
+    /// Number of cores (programs and idle ones).
+    pub fn cores(&self) -> usize {
+        self.cores.len()
+    }
+
+    /// The cycle core `core`'s program ended (every op completed), once it has.
+    pub fn program_done(&self, core: CoreId) -> Option<Cycle> {
+        self.cores.get(core.index()).and_then(Core::done_at)
+    }
+
+    /// Statistics of every component: cores (`core.N.*`), kernel, caches, memory.
+    ///
+    /// Per core: `ops.<kind>` and `ops_issued` (ops issued, by kind), `load_requests` (load
+    /// pieces sent to the hierarchy), `loads_forwarded` (completed from the store buffer),
+    /// `loads_partial_forward` (stalled by a partial overlap), `load_replays` (machine
+    /// clears), `stores_drained` (store-buffer entries, one per line piece, that completed),
+    /// `tlb_hits`, `tlb_misses`, `faults`, `speculative_loads`, `speculative_dropped` and
+    /// `prefetches_dropped` (untranslatable), `shadow_ops_squashed`, `shadow_stores_discarded`,
+    /// `shadow_loads_forwarded`, `requests_refused` (by the hierarchy, each retry counted),
+    /// `wait_cycles.<reason>` (cycles issue was stopped, by reason: `sb_full`, `lq_full`,
+    /// `partial_forward`, `drain`, `barrier`, `compute`, `page_walk`, `refused`, `branch`,
+    /// `syscall`, `pconfig`, `wbinvd`, `kernel_steps`),
+    /// `cycles_active` (until the program ended), `cycles_issuing` (cycles with at least one op
+    /// issued), `cycles_stalled` (active without issuing) and `cycles_idle` (after the end).
+    /// And `system.cycle` (the current cycle), `system.cycles_executed` (the rest were skipped).
+    pub fn report_stats(&self, report: &mut StatsReport) {
+        report.count("system", "cycle", self.clock.get());
+        report.count("system", "cycles_executed", self.executed);
+        for (i, c) in self.cores.iter().enumerate() {
+            c.report_stats(&format!("core.{i}"), self.clock, report);
+        }
+        self.machine.report_stats(report);
+        self.kernel.report_stats(report);
+    }
+
+    /// A description of every component's state (for a run that stopped): each core's place
+    /// in its program and what it waits for, its store buffer and outstanding loads; the
+    /// caches' MSHRs and write-back buffer; the memory controllers' queues; the kernel.
+    pub fn dump(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let phase = match &self.phase {
+            Phase::Running => "programs running".to_owned(),
+            Phase::Draining { programs_done } => {
+                format!("draining the caches (programs done at cycle {programs_done})")
+            }
+            Phase::Ended(end) => format!("ended: {end:?}"),
+        };
+        out.push((
+            "system".to_owned(),
+            format!(
+                "cycle {}; {phase}; next cycle to execute {}; {} results",
+                self.clock,
+                if self.next == Cycle::NEVER {
+                    "never".to_owned()
+                } else {
+                    self.next.to_string()
+                },
+                self.results.len()
+            ),
+        ));
+        for (i, c) in self.cores.iter().enumerate() {
+            out.push((format!("core {i}"), c.describe(self.clock)));
+        }
+        out.push(("barriers".to_owned(), self.barriers.describe()));
+        let caches = self.machine.caches();
+        let mut s = String::new();
+        for i in 0..caches.cores() {
+            let core = Some(CoreId::new(i as u32));
+            let _ = write!(
+                s,
+                "core {i}: L1D MSHRs {} (flushes included), L2 MSHRs {}; ",
+                caches.mshrs_in_use(CacheId {
+                    core,
+                    level: Level::L1d
+                }),
+                caches.mshrs_in_use(CacheId {
+                    core,
+                    level: Level::L2
+                }),
+            );
+        }
+        let _ = write!(
+            s,
+            "LLC MSHRs {}; write-back buffer {}; work in flight: {}; next event {}",
+            caches.mshrs_in_use(CacheId {
+                core: None,
+                level: Level::Llc
+            }),
+            caches.writeback_buffer_len(),
+            caches.has_work(),
+            cycle_or_never(caches.next_event_cycle()),
+        );
+        out.push(("caches".to_owned(), s));
+        let memory = self.machine.memory();
+        out.push((
+            "memory".to_owned(),
+            format!(
+                "work in flight: {}; next event {}",
+                memory.has_work(),
+                cycle_or_never(memory.next_event_cycle())
+            ),
+        ));
+        if let Some(checker) = self
+            .machine
+            .caches()
+            .observer::<CoherencyChecker>(self.checker)
+        {
+            out.push((
+                "checker".to_owned(),
+                format!(
+                    "{} violations kept, {} model errors kept, {} events seen",
+                    checker.violations().len(),
+                    checker.model_errors().len(),
+                    checker.events_seen()
+                ),
+            ));
+        }
+        out.push(("kernel".to_owned(), self.kernel.dump()));
+        out
+    }
+}
+
+fn cycle_or_never(c: Cycle) -> String {
+    if c == Cycle::NEVER {
+        "never".to_owned()
+    } else {
+        c.to_string()
+    }
+}
