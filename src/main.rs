@@ -5,6 +5,7 @@
 
 mod bench_crypto;
 mod dram_trace;
+mod run_cmd;
 mod trace_cmd;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run scenario files (or folders of them) and judge their expectations.
+    Run(run_cmd::RunArgs),
+    /// Validate scenario files without running them.
+    Check(run_cmd::CheckArgs),
     /// Measure the AES-XTS engine's throughput on this machine (and OpenSSL's, when present).
     BenchCrypto(bench_crypto::Args),
     /// Drive one memory controller alone from a DRAMsim3/Ramulator-style request trace.
@@ -34,6 +39,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => run_cmd::run(args),
+        Command::Check(args) => run_cmd::check(args),
         Command::BenchCrypto(args) => bench_crypto::run(args),
         Command::DramTrace(args) => dram_trace::run(args),
         Command::Trace(args) => trace_cmd::run(args),

@@ -6,4 +6,10 @@
 //! serde: files are read here into plain structs close to the file (`deny_unknown_fields`),
 //! then turned into the validated configs the model crates take.
 
+pub mod locate;
 pub mod machine_file;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod scenario_file;
+pub mod validate;

@@ -16,6 +16,7 @@
 //!         controllers: 2,
 //!         tme: (bypass: true, max_keys: 40),
 //!     ),
+//!     core: (issue_width: 2, store_buffer: 32),
 //! )
 //! ```
 //!
@@ -24,7 +25,7 @@
 
 use cache_model::ReplacementPolicy;
 use cache_model::hierarchy::{AliasPolicy, PrefetchLevel};
-use cpu_model::{MachineConfig, MachineConfigError};
+use cpu_model::{CoreConfig, MachineConfig, MachineConfigError};
 use mem_ctrl::dram::DramConfig;
 use mem_ctrl::pconfig::SpecRevision;
 use mem_ctrl::xts::XtsAlgorithm;
@@ -74,7 +75,7 @@ pub fn parse_byte_size(text: &str) -> Option<u64> {
 
 /// The file's top level.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "machine")]
 pub struct MachineFile {
     /// The preset the overrides apply to (`default` when absent).
     pub preset: Option<String>,
@@ -82,11 +83,59 @@ pub struct MachineFile {
     pub caches: Option<CachesFile>,
     /// Memory controllers, DRAM, TME/MKTME.
     pub memory: Option<MemoryFile>,
+    /// The cores' pipelines.
+    pub core: Option<CoreFile>,
+}
+
+/// `core: (...)`: every core's pipeline ([`CoreConfig`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename = "core")]
+pub struct CoreFile {
+    /// Ops issued per cycle, at most.
+    pub issue_width: Option<u32>,
+    /// Loads in flight at once (1: a blocking core).
+    pub outstanding_loads: Option<u32>,
+    /// Store-buffer entries.
+    pub store_buffer: Option<u32>,
+    /// Cycles from a mispredicted branch's issue to its resolution.
+    pub branch_resolve_cycles: Option<u64>,
+    /// Entries of the per-core TLB.
+    pub tlb_entries: Option<u32>,
+    /// Cycles a TLB miss costs.
+    pub page_walk_cycles: Option<u64>,
+    /// Cycles of a system call's entry and exit.
+    pub syscall_cycles: Option<u64>,
+}
+
+impl CoreFile {
+    fn apply(&self, core: &mut CoreConfig) {
+        let fields: [(Option<u64>, &mut u64); 3] = [
+            (self.branch_resolve_cycles, &mut core.branch_resolve_cycles),
+            (self.page_walk_cycles, &mut core.page_walk_cycles),
+            (self.syscall_cycles, &mut core.syscall_cycles),
+        ];
+        for (value, field) in fields {
+            if let Some(v) = value {
+                *field = v;
+            }
+        }
+        let fields: [(Option<u32>, &mut u32); 4] = [
+            (self.issue_width, &mut core.issue_width),
+            (self.outstanding_loads, &mut core.outstanding_loads),
+            (self.store_buffer, &mut core.store_buffer_entries),
+            (self.tlb_entries, &mut core.tlb_entries),
+        ];
+        for (value, field) in fields {
+            if let Some(v) = value {
+                *field = v;
+            }
+        }
+    }
 }
 
 /// `caches: (...)`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "caches")]
 pub struct CachesFile {
     /// Number of cores.
     pub cores: Option<u32>,
@@ -110,7 +159,7 @@ pub struct CachesFile {
 
 /// A private level.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "cache_level")]
 pub struct LevelFile {
     /// Capacity.
     pub size: Option<ByteSize>,
@@ -126,7 +175,7 @@ pub struct LevelFile {
 
 /// The LLC: a level plus inclusion.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "llc")]
 pub struct LlcFile {
     /// Capacity.
     pub size: Option<ByteSize>,
@@ -144,7 +193,7 @@ pub struct LlcFile {
 
 /// Replacement policies as written in files.
 #[derive(Copy, Clone, Debug, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", rename = "replacement")]
 pub enum ReplacementFile {
     /// LRU.
     Lru,
@@ -158,7 +207,7 @@ pub enum ReplacementFile {
 
 /// `prefetch: (...)`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "prefetch")]
 pub struct PrefetchFile {
     /// Next-line prefetcher on.
     pub next_line: Option<bool>,
@@ -176,7 +225,7 @@ pub struct PrefetchFile {
 
 /// `l1d` or `l2`.
 #[derive(Copy, Clone, Debug, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", rename = "prefetch_level")]
 pub enum PrefetchLevelFile {
     /// The L1D.
     L1d,
@@ -186,7 +235,7 @@ pub enum PrefetchLevelFile {
 
 /// `none` or `evict_other_keyids`.
 #[derive(Copy, Clone, Debug, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", rename = "alias_policy")]
 pub enum AliasPolicyFile {
     /// The spec: nothing happens to other aliases.
     None,
@@ -196,7 +245,7 @@ pub enum AliasPolicyFile {
 
 /// `memory: (...)`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "memory")]
 pub struct MemoryFile {
     /// Core clock in MHz.
     pub core_clock_mhz: Option<u64>,
@@ -222,7 +271,7 @@ pub struct MemoryFile {
 
 /// `sdm` or `ise`.
 #[derive(Copy, Clone, Debug, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", rename = "spec_revision")]
 pub enum SpecRevisionFile {
     /// Current SDM.
     Sdm,
@@ -232,7 +281,7 @@ pub enum SpecRevisionFile {
 
 /// `tme: (...)`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "tme")]
 pub struct TmeFile {
     /// Hardware encryption enabled.
     pub enabled: Option<bool>,
@@ -250,6 +299,7 @@ pub struct TmeFile {
 
 /// `aes_xts_128` or `aes_xts_256`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename = "algorithm")]
 pub enum AlgorithmFile {
     /// AES-XTS-128.
     #[serde(rename = "aes_xts_128")]
@@ -270,7 +320,7 @@ impl From<AlgorithmFile> for XtsAlgorithm {
 
 /// `exclusion: Some((base: 0x100000, size: "1m"))`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "exclusion")]
 pub struct ExclusionFile {
     /// First byte (a DRAM address).
     pub base: u64,
@@ -355,7 +405,20 @@ impl MachineFile {
         if let Some(mem) = &self.memory {
             mem.apply(&mut m)?;
         }
-        m.validate()?;
+        if let Some(core) = &self.core {
+            core.apply(&mut m.core);
+        }
+        m.validate().map_err(|e| match e {
+            // The file calls it `store_buffer`.
+            MachineConfigError::Core {
+                field: "store_buffer_entries",
+                problem,
+            } => MachineConfigError::Core {
+                field: "store_buffer",
+                problem,
+            },
+            e => e,
+        })?;
         Ok(m)
     }
 }
@@ -641,6 +704,44 @@ mod tests {
         assert!(e.to_string().contains("laptop"), "{e}");
         let e = parse("(memory: (tme: (max_keys: 64)))", "m.ron").unwrap_err();
         assert!(e.to_string().contains("max_keys = 64"), "{e}");
+    }
+
+    #[test]
+    fn core_overrides_apply_and_are_checked() {
+        let m = parse(
+            "(core: (issue_width: 2, outstanding_loads: 1, store_buffer: 8, \
+             branch_resolve_cycles: 40, tlb_entries: 16, page_walk_cycles: 0, \
+             syscall_cycles: 500))",
+            "m.ron",
+        )
+        .unwrap();
+        assert_eq!(
+            m.core,
+            CoreConfig {
+                issue_width: 2,
+                outstanding_loads: 1,
+                store_buffer_entries: 8,
+                branch_resolve_cycles: 40,
+                tlb_entries: 16,
+                page_walk_cycles: 0,
+                syscall_cycles: 500,
+            }
+        );
+        let untouched = parse("(core: (tlb_entries: 32))", "m.ron").unwrap();
+        assert_eq!(
+            untouched.core.issue_width,
+            CoreConfig::default().issue_width
+        );
+        let e = parse("(core: (store_buffer: 0))", "m.ron").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("core.store_buffer: 0 is outside 1..=1024"),
+            "{e}"
+        );
+        let e = parse("(core: (issue_width: 99))", "m.ron").unwrap_err();
+        assert!(e.to_string().contains("core.issue_width"), "{e}");
+        let e = parse("(core: (store_buffer_entries: 4))", "m.ron").unwrap_err();
+        assert!(e.to_string().contains("store_buffer_entries"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,312 @@
+//! The JSON report of `mktme-sim run`, field by field as `docs/report-format.md` describes it.
+//!
+//! Everything here is plain data built by the runner from the model's own records (op
+//! results, the coherency checker, the kernel, the DIMM bus, the DRAM store); nothing is
+//! computed for the report that the model did not produce. Field order is fixed and maps are
+//! ordered, so the same run gives byte-identical JSON.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+/// The report file: every scenario run, in the order given on the command line.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Always `"mktme-sim-report"`.
+    pub format: &'static str,
+    /// The report format's version (bumped when a field changes meaning).
+    pub version: u32,
+    /// One entry per scenario.
+    pub scenarios: Vec<ScenarioReport>,
+}
+
+impl Report {
+    /// The current format version.
+    pub const VERSION: u32 = 1;
+
+    /// A report of these runs.
+    pub fn new(scenarios: Vec<ScenarioReport>) -> Report {
+        Report {
+            format: "mktme-sim-report",
+            version: Report::VERSION,
+            scenarios,
+        }
+    }
+
+    /// Pretty JSON, ending with a newline.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("report types always serialize");
+        text.push('\n');
+        text
+    }
+
+    /// Writes the report atomically: to a temporary file beside `path`, then renamed over it,
+    /// so a reader never sees half a report and a failed write leaves no file behind.
+    pub fn write_atomic(&self, path: &Path) -> std::io::Result<()> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        let name = path.file_name().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("`{}` names no file", path.display()),
+            )
+        })?;
+        let tmp = dir.join(format!(
+            ".{}.tmp-{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let result = (|| {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(self.to_json().as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+}
+
+/// One scenario's run.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioReport {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The file, as given.
+    pub file: String,
+    /// The scenario's description.
+    pub description: String,
+    /// The seed used.
+    pub seed: u64,
+    /// True when the run finished and every expectation held.
+    pub passed: bool,
+    /// How the run ended.
+    pub end: EndReport,
+    /// Cycles until every program had ended (or until the run stopped).
+    pub cycles: u64,
+    /// Every expectation, in file order.
+    pub expectations: Vec<ExpectationReport>,
+    /// Every fault a program took.
+    pub faults: Vec<FaultReport>,
+    /// What the coherency checker found.
+    pub violations: Vec<ViolationReport>,
+    /// Violations found but not kept (beyond the checker's limit).
+    pub violations_not_kept: u64,
+    /// Inconsistencies of the model itself (always empty unless the simulator has a bug).
+    pub model_errors: Vec<String>,
+    /// The kernel's MKTME keys.
+    pub keys: Vec<KeyReport>,
+    /// The hardware key table: every KeyID not in its boot state, and KeyID 0.
+    pub key_table: Vec<KeyIdReport>,
+    /// Statistics of every component, by dotted name.
+    pub stats: BTreeMap<String, StatReport>,
+    /// Every transfer on the DIMM bus, when the scenario asked for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bus_log: Option<BusLogReport>,
+    /// DRAM snapshots, when the scenario asked for them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dram_dumps: Option<Vec<DramDumpReport>>,
+}
+
+/// How the run ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct EndReport {
+    /// `finished`, `cycles_max` or `deadlock`.
+    pub reason: &'static str,
+    /// The cycle the run ended.
+    pub cycle: u64,
+    /// The cycle the last program ended (`finished` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub programs_done: Option<u64>,
+    /// Every component's state when the run stopped (`cycles_max` and `deadlock` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dump: Option<Vec<ComponentDump>>,
+}
+
+/// One component's state in a stopped run.
+#[derive(Clone, Debug, Serialize)]
+pub struct ComponentDump {
+    /// Which component: `core 0`, `caches`, `memory`, `kernel`.
+    pub component: String,
+    /// Its state, in words.
+    pub state: String,
+}
+
+/// One expectation's verdict.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExpectationReport {
+    /// `file:line:column` of the expectation.
+    pub place: String,
+    /// What was expected, in words.
+    pub expect: String,
+    /// Whether it held.
+    pub ok: bool,
+    /// What the run showed.
+    pub observed: String,
+}
+
+/// A page fault a program took.
+#[derive(Clone, Debug, Serialize)]
+pub struct FaultReport {
+    /// The core.
+    pub core: u32,
+    /// `file:line:column` of the op.
+    pub op: String,
+    /// The op's label, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The cycle.
+    pub cycle: u64,
+    /// The faulting virtual address (0x-hex).
+    pub addr: String,
+    /// `not_mapped`, `protection`, `privilege` or `direct_map_unmapped`.
+    pub kind: &'static str,
+}
+
+/// A coherency violation.
+#[derive(Clone, Debug, Serialize)]
+pub struct ViolationReport {
+    /// `dual_dirty`, `data_loss`, `stale_read`, `reprogram_while_cached` or `phantom_dirty`.
+    pub kind: &'static str,
+    /// The cycle of the event that broke the rule.
+    pub cycle: u64,
+    /// The DRAM line (0x-hex, KeyID bits cleared).
+    pub line: String,
+    /// The KeyIDs involved, the acting alias first.
+    pub keyids: Vec<u16>,
+    /// What happened and why it breaks the rule.
+    pub explanation: String,
+    /// Later loads that returned the same stale data (stale reads only).
+    pub repeats: u64,
+    /// For a data loss: the bytes lost and what replaced them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost: Option<LostReport>,
+    /// The events on the line that led there, oldest first, one per line of text.
+    pub chain: Vec<String>,
+}
+
+/// The two lines of a data loss.
+#[derive(Clone, Debug, Serialize)]
+pub struct LostReport {
+    /// The alias whose data was lost.
+    pub lost_keyid: u16,
+    /// The plaintext lost (128 hex digits).
+    pub lost_data: String,
+    /// The alias whose write-back overwrote it.
+    pub writer_keyid: u16,
+    /// The plaintext written over it (128 hex digits).
+    pub written_data: String,
+    /// An alias still holding dirty data that would put the line right if written back last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recoverable_by: Option<u16>,
+}
+
+/// One MKTME key of the kernel's key service.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyReport {
+    /// Its name.
+    pub name: String,
+    /// Its serial (0x-hex).
+    pub serial: String,
+    /// The hardware KeyID it holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyid: Option<u16>,
+    /// `cpu`, `user`, `no-encrypt` or `clear`.
+    #[serde(rename = "type")]
+    pub key_type: &'static str,
+    /// `assigned`, `invalidated` or `released`.
+    pub state: &'static str,
+    /// Pages referencing its KeyID at the end.
+    pub pages: u64,
+}
+
+/// One KeyID's entry in the hardware key table at the end of the run.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyIdReport {
+    /// The KeyID.
+    pub keyid: u16,
+    /// `tme`, `no-encrypt`, `direct` (SET_KEY_DIRECT), `random` (SET_KEY_RANDOM); KeyID 0:
+    /// `platform` (or `tme` under bypass).
+    pub mode: &'static str,
+    /// The data key (hex), only with `--reveal-keys`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_key: Option<String>,
+    /// The tweak key (hex), only with `--reveal-keys`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tweak_key: Option<String>,
+}
+
+/// A statistic: a count, or a histogram.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum StatReport {
+    /// An event count.
+    Count(u64),
+    /// A histogram.
+    Histogram {
+        /// Samples.
+        count: u64,
+        /// Their mean (absent without samples).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mean: Option<f64>,
+        /// `[value, samples]` pairs, ascending.
+        buckets: Vec<[u64; 2]>,
+    },
+}
+
+/// The DIMM bus as an interposer saw it.
+#[derive(Clone, Debug, Serialize)]
+pub struct BusLogReport {
+    /// Transfers, in bus order (by cycle; ties by controller).
+    pub entries: Vec<BusEntry>,
+    /// Transfers not recorded because the log reached its limit.
+    pub dropped: u64,
+}
+
+/// One transfer on the DIMM bus.
+#[derive(Clone, Debug, Serialize)]
+pub struct BusEntry {
+    /// The core cycle the data crossed the bus.
+    pub cycle: u64,
+    /// `R` (DIMM to controller) or `W` (controller to DIMM).
+    pub op: &'static str,
+    /// The DRAM address (0x-hex).
+    pub addr: String,
+    /// The 64 bytes on the wires (128 hex digits).
+    pub data: String,
+}
+
+/// A snapshot of DRAM ciphertext.
+#[derive(Clone, Debug, Serialize)]
+pub struct DramDumpReport {
+    /// The cycle it was taken.
+    pub cycle: u64,
+    /// `file:line:column` of the request.
+    pub place: String,
+    /// The lines asked for, in the order asked.
+    pub lines: Vec<DumpLine>,
+}
+
+/// One DRAM line.
+#[derive(Clone, Debug, Serialize)]
+pub struct DumpLine {
+    /// Its DRAM address (0x-hex).
+    pub addr: String,
+    /// Its 64 bytes of ciphertext (128 hex digits; untouched DRAM is zeros).
+    pub data: String,
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}

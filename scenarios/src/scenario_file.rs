@@ -1,0 +1,553 @@
+//! The scenario file's shape: plain structs as close to the RON text as serde can read them.
+//!
+//! Nothing here is checked beyond what serde checks (field names, value types): every struct
+//! and struct variant denies unknown fields, so a misspelt field is an error with the list of
+//! fields that exist. [`crate::validate`] turns a [`ScenarioFile`] into a
+//! [`crate::scenario::Scenario`], checking everything else and locating each error in the text.
+//!
+//! Names follow the file (snake_case); optional fields are `Option`s, read with the
+//! `IMPLICIT_SOME` extension so that `Some(...)` may be left out. Numbers that have a valid
+//! range are read wider than they need to be (a load's `len` is a `u64`) so that an
+//! out-of-range value gets a message that names the range, not a serde type error.
+//! `docs/scenario-format.md` describes every field.
+
+use crate::machine_file::{AlgorithmFile, ByteSize, MachineFile};
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "scenario")]
+pub struct ScenarioFile {
+    /// The scenario's name (default: the file stem).
+    pub name: Option<String>,
+    /// What it shows (default: empty).
+    pub description: Option<String>,
+    /// The seed of every random stream (default 0).
+    pub seed: Option<u64>,
+    /// The machine: a preset plus overrides (default: preset `default`).
+    pub machine: Option<MachineFile>,
+    /// The kernel layer's knobs.
+    pub kernel: Option<KernelFile>,
+    /// Run limits.
+    pub run: Option<RunFile>,
+    /// One program per core: program i runs on core i.
+    pub cores: Vec<ProgramFile>,
+    /// What the attacker records.
+    pub attacker: Option<AttackerFile>,
+    /// Expectations about the whole run.
+    #[serde(default)]
+    pub expect: Vec<ExpectFile>,
+}
+
+/// `kernel: (...)`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "kernel")]
+pub struct KernelFile {
+    /// Hardware KeyIDs the key service may hand out (1..=keyids); default: all of them.
+    pub keyids: Option<u16>,
+    /// Retries of a key programming after DEVICE_BUSY or ENTROPY_ERROR.
+    pub program_retries: Option<u32>,
+    /// The kernel's flushes when a page changes KeyID.
+    pub flush_on_keyid_change: Option<bool>,
+    /// Unmap encrypted pages from the direct map.
+    pub unmap_encrypted_from_direct_map: Option<bool>,
+    /// The DRAM the kernel allocates page frames from.
+    pub frames: Option<FramesFile>,
+}
+
+/// `frames: (base: 0x4000_0000, size: "1g")`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "frames")]
+pub struct FramesFile {
+    /// First byte (a DRAM address, page-aligned).
+    pub base: Option<u64>,
+    /// Bytes (a multiple of 4 KiB).
+    pub size: Option<ByteSize>,
+}
+
+/// `run: (...)`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "run")]
+pub struct RunFile {
+    /// The run stops when it reaches this cycle.
+    pub cycles_max: Option<u64>,
+    /// Write back and drain everything when the programs have ended.
+    pub drain_at_end: Option<bool>,
+}
+
+/// One entry of `cores: [...]`: a core's program.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "program")]
+pub struct ProgramFile {
+    /// CPL 0 (default true).
+    pub ring0: Option<bool>,
+    /// CAP_SYS_RESOURCE (default true).
+    pub cap_sys_resource: Option<bool>,
+    /// The ops, in program order.
+    #[serde(default)]
+    pub ops: Vec<OpFile>,
+}
+
+/// Where an access goes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case", rename = "address")]
+pub enum AddrFile {
+    /// `virt(0x7000_0000)`.
+    Virt(u64),
+    /// `phys(keyid: 1, addr: 0x10000)`: a DRAM address seen through a KeyID.
+    Phys {
+        /// The KeyID.
+        keyid: u16,
+        /// The DRAM address.
+        addr: u64,
+    },
+    /// `direct_map_of(0x7000_0000)`: the kernel's direct-map alias of a user page's frame.
+    DirectMapOf(u64),
+}
+
+/// Bytes, written in one of several forms.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case", rename = "data")]
+pub enum DataFile {
+    /// `hex("00112233")`: bytes in memory order.
+    Hex(String),
+    /// `u8(v)`.
+    U8(u8),
+    /// `u16(v)`, little-endian.
+    U16(u16),
+    /// `u32(v)`, little-endian.
+    U32(u32),
+    /// `u64(v)`, little-endian.
+    U64(u64),
+    /// `fill(byte: 0xaa, len: 64)`.
+    Fill {
+        /// The byte.
+        byte: u8,
+        /// How many.
+        len: u64,
+    },
+    /// `text("hello")`: ASCII bytes.
+    Text(String),
+}
+
+/// A fault an op is expected to take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", rename = "fault")]
+pub enum FaultFile {
+    /// Any kind.
+    Any,
+    /// No mapping.
+    NotMapped,
+    /// The mapping forbids the access.
+    Protection,
+    /// A user-mode access to a kernel address.
+    Privilege,
+    /// The frame is unmapped from the direct map.
+    DirectMapUnmapped,
+}
+
+/// A PCONFIG outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", rename = "pconfig_outcome")]
+pub enum OutcomeFile {
+    /// PROG_SUCCESS.
+    Success,
+    /// ENTROPY_ERROR.
+    EntropyError,
+    /// DEVICE_BUSY.
+    DeviceBusy,
+    /// INVALID_PROG_CMD.
+    InvalidProgCmd,
+    /// INVALID_KEYID.
+    InvalidKeyid,
+    /// INVALID_ENC_ALG.
+    InvalidEncAlg,
+    /// #GP(0).
+    Gp,
+    /// #UD.
+    Ud,
+}
+
+/// A PCONFIG command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", rename = "pconfig_command")]
+pub enum CommandFile {
+    /// KEYID_SET_KEY_DIRECT.
+    SetKeyDirect,
+    /// KEYID_SET_KEY_RANDOM.
+    SetKeyRandom,
+    /// KEYID_CLEAR_KEY.
+    ClearKey,
+    /// KEYID_NO_ENCRYPT.
+    NoEncrypt,
+}
+
+/// A system call's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", rename = "kernel_result")]
+pub enum ResultFile {
+    /// Any success.
+    Ok,
+    /// Success with this value.
+    Value(u64),
+    /// This error.
+    Err(ErrnoFile),
+}
+
+/// An error number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", rename = "errno")]
+pub enum ErrnoFile {
+    /// EINVAL.
+    Einval,
+    /// ENOKEY.
+    Enokey,
+    /// EACCES.
+    Eacces,
+    /// ENOMEM.
+    Enomem,
+}
+
+/// Page protection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", rename = "prot")]
+pub enum ProtFile {
+    /// PROT_NONE.
+    None,
+    /// PROT_READ.
+    R,
+    /// PROT_READ | PROT_WRITE.
+    Rw,
+}
+
+/// One op of a program.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case", rename = "op")]
+pub enum OpFile {
+    /// Load `len` bytes.
+    Load {
+        /// Where.
+        at: AddrFile,
+        /// Bytes (1..=64; default: `expect`'s length, else 8).
+        len: Option<u64>,
+        /// Its name, for expectations and reports.
+        label: Option<String>,
+        /// The bytes every execution must return.
+        expect: Option<DataFile>,
+        /// The fault every execution must take.
+        expect_fault: Option<FaultFile>,
+    },
+    /// Store bytes.
+    Store {
+        /// Where.
+        at: AddrFile,
+        /// What (1..=64 bytes).
+        data: DataFile,
+        /// Its name.
+        label: Option<String>,
+        /// The fault every execution must take.
+        expect_fault: Option<FaultFile>,
+    },
+    /// CLFLUSH.
+    Clflush {
+        /// The line.
+        at: AddrFile,
+        /// Its name.
+        label: Option<String>,
+        /// The fault every execution must take.
+        expect_fault: Option<FaultFile>,
+    },
+    /// CLFLUSHOPT.
+    Clflushopt {
+        /// The line.
+        at: AddrFile,
+        /// Its name.
+        label: Option<String>,
+        /// The fault every execution must take.
+        expect_fault: Option<FaultFile>,
+    },
+    /// CLWB.
+    Clwb {
+        /// The line.
+        at: AddrFile,
+        /// Its name.
+        label: Option<String>,
+        /// The fault every execution must take.
+        expect_fault: Option<FaultFile>,
+    },
+    /// A software prefetch.
+    Prefetch {
+        /// The line.
+        at: AddrFile,
+        /// Its name.
+        label: Option<String>,
+    },
+    /// A load on a mispredicted path.
+    SpeculativeLoad {
+        /// Where.
+        at: AddrFile,
+        /// Bytes (1..=64, default 8).
+        len: Option<u64>,
+        /// Its name.
+        label: Option<String>,
+    },
+    /// WBINVD.
+    Wbinvd,
+    /// MFENCE.
+    Mfence,
+    /// SFENCE.
+    Sfence,
+    /// A mispredicted branch whose shadow runs these ops.
+    Mispredict(Vec<OpFile>),
+    /// Busy for this many cycles.
+    Compute(u64),
+    /// Wait for every core that uses this barrier.
+    Barrier(String),
+    /// A block run `times` times.
+    Repeat {
+        /// Iterations (0 allowed).
+        times: u64,
+        /// The ops.
+        ops: Vec<OpFile>,
+    },
+    /// PCONFIG with a struct built from fields.
+    Pconfig {
+        /// KEYID.
+        keyid: u16,
+        /// KEYID_CTRL.COMMAND.
+        command: CommandFile,
+        /// KEYID_CTRL.ENC_ALG (default aes_xts_128).
+        algorithm: Option<AlgorithmFile>,
+        /// KEY_FIELD_1 in hex (16 or 32 bytes; default zeros).
+        key: Option<String>,
+        /// KEY_FIELD_2 in hex (16 or 32 bytes; default zeros).
+        tweak: Option<String>,
+        /// EAX (default 0).
+        leaf: Option<u32>,
+        /// RBX (default 0x1000).
+        struct_addr: Option<u64>,
+        /// Its name.
+        label: Option<String>,
+        /// The outcome every execution must have.
+        expect: Option<OutcomeFile>,
+    },
+    /// PCONFIG with the 192-byte struct given in hex.
+    PconfigRaw {
+        /// MKTME_KEY_PROGRAM_STRUCT, 384 hex digits.
+        bytes: String,
+        /// EAX (default 0).
+        leaf: Option<u32>,
+        /// RBX (default 0x1000).
+        struct_addr: Option<u64>,
+        /// Its name.
+        label: Option<String>,
+        /// The outcome every execution must have.
+        expect: Option<OutcomeFile>,
+    },
+    /// `add_key("mktme", key, payload)`.
+    AddKey {
+        /// The key's name.
+        key: String,
+        /// The payload.
+        payload: String,
+        /// Its name.
+        label: Option<String>,
+        /// The result every execution must have.
+        expect: Option<ResultFile>,
+    },
+    /// `keyctl(KEYCTL_INVALIDATE)`.
+    InvalidateKey {
+        /// The key's name.
+        key: String,
+        /// Its name.
+        label: Option<String>,
+        /// The result every execution must have.
+        expect: Option<ResultFile>,
+    },
+    /// `mmap`.
+    Mmap {
+        /// Fixed address.
+        addr: u64,
+        /// Length.
+        len: ByteSize,
+        /// Protection.
+        prot: ProtFile,
+        /// A file to map (default: anonymous).
+        file: Option<String>,
+        /// Offset in the file (default 0).
+        offset: Option<u64>,
+        /// Its name.
+        label: Option<String>,
+        /// The result every execution must have.
+        expect: Option<ResultFile>,
+    },
+    /// `munmap`.
+    Munmap {
+        /// Address.
+        addr: u64,
+        /// Length.
+        len: ByteSize,
+        /// Its name.
+        label: Option<String>,
+        /// The result every execution must have.
+        expect: Option<ResultFile>,
+    },
+    /// `mprotect`.
+    Mprotect {
+        /// Address.
+        addr: u64,
+        /// Length.
+        len: ByteSize,
+        /// Protection.
+        prot: ProtFile,
+        /// Its name.
+        label: Option<String>,
+        /// The result every execution must have.
+        expect: Option<ResultFile>,
+    },
+    /// `encrypt_mprotect`.
+    EncryptMprotect {
+        /// Address.
+        addr: u64,
+        /// Length.
+        len: ByteSize,
+        /// Protection.
+        prot: ProtFile,
+        /// The key's name.
+        key: String,
+        /// Its name.
+        label: Option<String>,
+        /// The result every execution must have.
+        expect: Option<ResultFile>,
+    },
+}
+
+/// `attacker: (...)`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "attacker")]
+pub struct AttackerFile {
+    /// Record every DIMM bus transfer.
+    pub bus_log: Option<bool>,
+    /// DRAM snapshots.
+    #[serde(default)]
+    pub dram_dumps: Vec<DumpFile>,
+}
+
+/// One DRAM snapshot: `(at: end, lines: [...])` or `(at: cycle(n), range: (...))`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "dram_dump")]
+pub struct DumpFile {
+    /// When.
+    pub at: DumpAtFile,
+    /// These lines (64-byte-aligned DRAM addresses).
+    pub lines: Option<Vec<u64>>,
+    /// Or these consecutive lines.
+    pub range: Option<DumpRangeFile>,
+}
+
+/// `end` or `cycle(n)`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case", rename = "dump_time")]
+pub enum DumpAtFile {
+    /// At this cycle.
+    Cycle(u64),
+    /// After the run.
+    End,
+}
+
+/// `range: (start: 0x10000, lines: 4)`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "range")]
+pub struct DumpRangeFile {
+    /// First line (a 64-byte-aligned DRAM address).
+    pub start: u64,
+    /// Lines.
+    pub lines: u64,
+}
+
+/// A violation kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", rename = "violation_kind")]
+pub enum ViolationKindFile {
+    /// Two aliases dirty at once.
+    DualDirty,
+    /// A write-back replaced newer data.
+    DataLoss,
+    /// A load returned stale data.
+    StaleRead,
+    /// PCONFIG reprogrammed a KeyID with lines cached.
+    ReprogramWhileCached,
+    /// A line dirty without a store.
+    PhantomDirty,
+}
+
+/// One entry of the top-level `expect: [...]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case", rename = "expectation")]
+pub enum ExpectFile {
+    /// A load's value.
+    Load {
+        /// The core whose program holds the load.
+        core: u64,
+        /// The load's label.
+        label: String,
+        /// The bytes.
+        value: DataFile,
+    },
+    /// A PCONFIG's outcome.
+    Pconfig {
+        /// The core.
+        core: u64,
+        /// The op's label.
+        label: String,
+        /// The outcome.
+        outcome: OutcomeFile,
+    },
+    /// A system call's result.
+    Kernel {
+        /// The core.
+        core: u64,
+        /// The op's label.
+        label: String,
+        /// The result.
+        result: ResultFile,
+    },
+    /// An op's fault.
+    Fault {
+        /// The core.
+        core: u64,
+        /// The op's label.
+        label: String,
+        /// The kind (default any).
+        kind: Option<FaultFile>,
+    },
+    /// No op faulted.
+    NoFaults,
+    /// The checker found nothing.
+    NoViolations,
+    /// The checker found something.
+    AnyViolation,
+    /// The checker found this kind (at this line).
+    Violation {
+        /// The kind.
+        kind: ViolationKindFile,
+        /// The DRAM line (64-byte aligned).
+        line: Option<u64>,
+    },
+    /// A line's final plaintext through a KeyID.
+    Plaintext {
+        /// The KeyID.
+        keyid: u16,
+        /// The DRAM line (64-byte aligned).
+        line: u64,
+        /// Exactly 64 bytes.
+        data: DataFile,
+    },
+    /// The run's length.
+    Cycles {
+        /// At least.
+        min: Option<u64>,
+        /// At most.
+        max: Option<u64>,
+    },
+}
