@@ -1327,14 +1327,7 @@ impl<'a> Validator<'a> {
                 let known = if known.is_empty() {
                     "the scenario adds no keys (add_key(key: \"...\", payload: \"...\"))".to_owned()
                 } else {
-                    format!(
-                        "keys the scenario adds: {}",
-                        known
-                            .iter()
-                            .map(|k| format!("`{k}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
+                    format!("keys the scenario adds: {}", quoted_list(known))
                 };
                 return Err(self.err(
                     path,
@@ -1499,14 +1492,7 @@ impl<'a> Validator<'a> {
             let known = if order.is_empty() {
                 "it has no labelled ops (give an op `label: \"...\"`)".to_owned()
             } else {
-                format!(
-                    "its labels: {}",
-                    order
-                        .iter()
-                        .map(|l| format!("`{l}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                format!("its labels: {}", quoted_list(order.iter()))
             };
             return Err(self.err(
                 &field(path, "label"),
@@ -1873,6 +1859,15 @@ pub fn machine_error_path(e: &MachineConfigError) -> Vec<PathSeg<'static>> {
         }
     }
     p
+}
+
+/// `a`, `b`, `c`: names for an error message.
+fn quoted_list<T: std::fmt::Display>(names: impl IntoIterator<Item = T>) -> String {
+    names
+        .into_iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The payload with the values of `key=` and `tweak=` hidden: summaries end up in reports,
