@@ -32,7 +32,7 @@
 
 use crate::cores::{Barriers, Core, CoreCtx};
 use crate::kernel::{Kernel, KernelConfig, KernelConfigError};
-use crate::program::{OpResult, Program};
+use crate::program::{OpResult, OpTag, Program};
 use crate::{Machine, MachineConfig, MachineConfigError};
 use cache_model::hierarchy::CoreResponse;
 use cache_model::{CacheId, CheckerConfig, CoherencyChecker, Level, ObserverId};
@@ -120,6 +120,7 @@ pub struct System {
     barriers: Barriers,
     checker: ObserverId,
     results: Vec<OpResult>,
+    keep_loads: Option<Vec<bool>>,
     /// Scratch for the machine's responses (no allocation per cycle).
     responses: Vec<CoreResponse>,
     /// Scratch for TLB shootdowns.
@@ -177,6 +178,7 @@ impl System {
             barriers,
             checker,
             results: Vec::new(),
+            keep_loads: None,
             responses: Vec::new(),
             shootdown: Vec::new(),
             cycles_max: config.cycles_max,
@@ -299,6 +301,7 @@ impl System {
                 machine: &mut self.machine,
                 kernel: &mut self.kernel,
                 results: &mut self.results,
+                keep_loads: self.keep_loads.as_deref(),
                 barriers: &mut self.barriers,
                 checker: self.checker,
                 shootdown: &mut self.shootdown,
@@ -317,6 +320,21 @@ impl System {
     /// The current cycle: the last cycle executed, or the cycle a pause stopped before.
     pub fn now(&self) -> Cycle {
         self.clock
+    }
+
+    /// Keeps the values of loads with these tags only (by default every load's value is
+    /// kept). A long run of loads would otherwise hold one result per load executed; faults,
+    /// PCONFIG outcomes and system-call results are always kept.
+    pub fn keep_load_results_of(&mut self, tags: impl IntoIterator<Item = OpTag>) {
+        let mut keep = Vec::new();
+        for tag in tags {
+            let i = tag.0 as usize;
+            if keep.len() <= i {
+                keep.resize(i + 1, false);
+            }
+            keep[i] = true;
+        }
+        self.keep_loads = Some(keep);
     }
 
     /// Every op result so far, in the order they completed (ties: by core).

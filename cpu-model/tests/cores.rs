@@ -1311,3 +1311,41 @@ fn odd_programs_run_without_panicking() {
     let core0 = &dump.iter().find(|(k, _)| k == "core 0").unwrap().1;
     assert!(core0.contains("computing until cycle"), "{core0}");
 }
+
+#[test]
+fn only_the_chosen_loads_keep_their_values() {
+    let cfg = config(|_| {});
+    let ops = || {
+        vec![
+            store(0, phys(0, 0x1000), &[7; 8]),
+            op(
+                1,
+                OpKind::Repeat {
+                    times: 3,
+                    body: vec![load(2, phys(0, 0x1000), 8), load(3, phys(0, 0x1040), 8)],
+                },
+            ),
+            // A fault is kept whatever the filter.
+            load(4, Addr::Virt(0x1234_5000), 8),
+        ]
+    };
+    let mut all = system(&cfg, vec![ops()]);
+    all.run();
+    let mut some = system(&cfg, vec![ops()]);
+    some.keep_load_results_of([OpTag(2)]);
+    some.run();
+    let tags = |s: &System| s.results().iter().map(|r| r.tag.0).collect::<Vec<_>>();
+    // In completion order: the fault is found at translation, while the misses to 0x1040
+    // are still in flight.
+    assert_eq!(tags(&all), [2, 4, 3, 2, 3, 2, 3]);
+    assert_eq!(tags(&some), [2, 4, 2, 2]);
+    // Filtering changes what is recorded, never what happens.
+    let kept: Vec<_> = all
+        .results()
+        .iter()
+        .filter(|r| r.tag.0 != 3)
+        .cloned()
+        .collect();
+    assert_eq!(some.results(), &kept[..]);
+    assert_eq!(stats(&some), stats(&all));
+}

@@ -72,6 +72,12 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioReport, 
         }
     }
 
+    // Only loads with a value to judge need their values kept.
+    system.keep_load_results_of(scenario.expectations.iter().filter_map(|e| match e.kind {
+        ExpectKind::LoadValue { op, .. } => Some(op),
+        _ => None,
+    }));
+
     let probes = if scenario.attacker.bus_log {
         attach_bus_recorders(&mut system, options.bus_log_limit)
     } else {

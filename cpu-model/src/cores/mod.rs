@@ -159,6 +159,9 @@ pub(crate) struct CoreCtx<'a> {
     pub machine: &'a mut Machine,
     pub kernel: &'a mut Kernel,
     pub results: &'a mut Vec<OpResult>,
+    /// Which ops' load values to keep (indexed by tag; `None`: all). Other outcomes are
+    /// always kept.
+    pub keep_loads: Option<&'a [bool]>,
     pub barriers: &'a mut Barriers,
     pub checker: ObserverId,
     /// Virtual pages whose translations a system call changed; the system drops them from
@@ -837,6 +840,11 @@ impl Core {
     }
 
     fn record(&self, ctx: &mut CoreCtx<'_>, now: Cycle, tag: OpTag, outcome: OpOutcome) {
+        if let (OpOutcome::Load { .. }, Some(keep)) = (&outcome, ctx.keep_loads)
+            && !keep.get(tag.0 as usize).copied().unwrap_or(false)
+        {
+            return;
+        }
         ctx.results.push(OpResult {
             core: self.id,
             tag,
