@@ -1,7 +1,8 @@
 //! KeyID-tagged caches for mktme-sim: the set-associative [`Cache`] container, the coherent
 //! MESI [`hierarchy`] built on it (cache-control instructions, prefetchers, the alias knobs),
-//! the [`checker`] that watches the hierarchy for KeyID-aliasing rule violations, the
-//! memory-trace readers, and a single-level trace simulator with DineroIV's counting rules.
+//! the [`events`] it reports to whoever watches it (the coherency checker, in its own crate
+//! beside the model), the memory-trace readers, and a single-level trace simulator with
+//! DineroIV's counting rules.
 //!
 //! ```text
 //!                     physical address (KeyID bits included)
@@ -14,7 +15,7 @@
 //!   cores --> Hierarchy (Cache<MESI + line data> per level) --> MemRequest --> memory
 //!                 |  CacheEvent
 //!                 v
-//!          CoherencyChecker --> Violation (kind, cycle, DRAM line, KeyIDs, chain)
+//!          observers (the `checker` crate, fed by cpu-model's System; tests' EventLog)
 //! ```
 //!
 //! The cache tags each line with its whole block address, KeyID bits included: the same DRAM
@@ -46,7 +47,6 @@
 //! ```
 
 pub mod cache;
-pub mod checker;
 pub mod config;
 pub mod events;
 pub mod hierarchy;
@@ -55,10 +55,6 @@ pub mod single_level;
 pub mod trace;
 
 pub use cache::{AccessOutcome, Cache, Evicted, Inserted, LineRef, Slot};
-pub use checker::{
-    ChainEntry, ChainEvent, CheckerConfig, CoherencyChecker, LostData, ModelError, ModelErrorKind,
-    Version, Violation, ViolationKind,
-};
 pub use config::{
     CacheConfig, CacheConfigError, CacheParams, WriteHitPolicy, WriteMissPolicy, WritePolicy,
 };

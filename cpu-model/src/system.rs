@@ -3,11 +3,21 @@
 //!
 //! ```text
 //!   programs ─► cores (crate::cores) ──CoreRequest──► Machine (caches ─► memory controllers)
-//!                  ▲    │ begin/finish, walk          │ events
+//!                  ▲    │ begin/finish, walk          │ CacheEvents, MemEvents (key changes)
 //!                  │    ▼                              ▼
-//!                  │  Kernel                     CoherencyChecker (observer; told of PCONFIGs)
+//!                  │  Kernel               System feeds them, in cycle order, to the
+//!                  │                       CoherencyChecker (the `checker` crate), which it owns
 //!                  └──────────── CoreResponse ◄───────┘
 //! ```
+//!
+//! # Feeding the checker
+//!
+//! The checker sits beside the model: no component calls it. The hierarchy's events are
+//! collected by an [`EventLog`] attached to it, the memory side's by the memory system itself
+//! ([`mem_ctrl::MemorySystem::take_events`]); after every step of the machine and every core's
+//! cycle the system hands both to the checker, merged by cycle, the memory side's first within
+//! a cycle: a key-table change happens at the start of its cycle (the memory system is stepped
+//! first), before any cache event of that cycle.
 //!
 //! # The run loop
 //!
@@ -35,8 +45,9 @@ use crate::kernel::{Kernel, KernelConfig, KernelConfigError};
 use crate::program::{OpResult, OpTag, Program};
 use crate::{Machine, MachineConfig, MachineConfigError};
 use cache_model::hierarchy::CoreResponse;
-use cache_model::{CacheId, CheckerConfig, CoherencyChecker, Level, ObserverId};
-use sim_core::{CoreId, Cycle, StatsReport};
+use cache_model::{CacheEvent, CacheId, EventLog, Level, ObserverId};
+use checker::{CheckerConfig, CoherencyChecker};
+use sim_core::{CoreId, Cycle, MemEvent, StatsReport};
 use std::fmt::Write as _;
 
 /// Everything a run needs besides the programs.
@@ -118,7 +129,12 @@ pub struct System {
     kernel: Kernel,
     cores: Vec<Core>,
     barriers: Barriers,
-    checker: ObserverId,
+    checker: CoherencyChecker,
+    /// The log attached to the hierarchy that collects its events for the checker.
+    cache_log: ObserverId,
+    /// Scratch: events on their way to the checker (no allocation per cycle).
+    cache_events: Vec<CacheEvent>,
+    mem_events: Vec<MemEvent>,
     results: Vec<OpResult>,
     keep_loads: Option<Vec<bool>>,
     /// Scratch for the machine's responses (no allocation per cycle).
@@ -160,9 +176,8 @@ impl System {
             dram_bytes,
             config.machine.memory.tme.max_keys,
         )?;
-        let checker = machine
-            .caches_mut()
-            .attach_observer(CoherencyChecker::new(layout, CheckerConfig::default()));
+        let checker = CoherencyChecker::new(layout, CheckerConfig::default());
+        let cache_log = machine.caches_mut().attach_observer(EventLog::default());
         let idle = Program::default();
         let cores: Vec<Core> = (0..cores)
             .map(|i| {
@@ -177,6 +192,9 @@ impl System {
             cores,
             barriers,
             checker,
+            cache_log,
+            cache_events: Vec::new(),
+            mem_events: Vec::new(),
             results: Vec::new(),
             keep_loads: None,
             responses: Vec::new(),
@@ -252,6 +270,7 @@ impl System {
                     if self.drain_at_end {
                         self.machine.drain(at);
                         self.machine.step(at, &mut self.responses);
+                        self.feed_checker();
                         self.responses.clear();
                         if self.machine.has_work() {
                             self.phase = Phase::Draining { programs_done };
@@ -273,6 +292,7 @@ impl System {
             }
             Phase::Draining { programs_done } => {
                 self.machine.step(at, &mut self.responses);
+                self.feed_checker();
                 // Nothing of the cores is in flight any more.
                 self.responses.clear();
                 if self.machine.has_work() {
@@ -291,6 +311,7 @@ impl System {
     /// The machine, then every core in order.
     fn run_cycle(&mut self, at: Cycle) {
         self.machine.step(at, &mut self.responses);
+        self.feed_checker();
         for r in self.responses.drain(..) {
             if let Some(core) = self.cores.get_mut(r.core.index()) {
                 core.on_response(at, &r);
@@ -303,10 +324,10 @@ impl System {
                 results: &mut self.results,
                 keep_loads: self.keep_loads.as_deref(),
                 barriers: &mut self.barriers,
-                checker: self.checker,
                 shootdown: &mut self.shootdown,
             };
             self.cores[i].tick(at, &mut ctx);
+            self.feed_checker();
             if !self.shootdown.is_empty() {
                 // Before any other core issues again.
                 for c in &mut self.cores {
@@ -314,6 +335,29 @@ impl System {
                 }
                 self.shootdown.clear();
             }
+        }
+    }
+
+    /// Hands the events since the last call to the checker: both streams merged by cycle, the
+    /// memory side's first within a cycle (see the module docs).
+    fn feed_checker(&mut self) {
+        self.machine.memory_mut().take_events(&mut self.mem_events);
+        if let Some(log) = self
+            .machine
+            .caches_mut()
+            .observer_mut::<EventLog>(self.cache_log)
+        {
+            std::mem::swap(&mut log.events, &mut self.cache_events);
+        }
+        let mut mem = self.mem_events.drain(..).peekable();
+        for event in self.cache_events.drain(..) {
+            while let Some(m) = mem.next_if(|m| m.cycle() <= event.cycle()) {
+                self.checker.on_memory_event(&m);
+            }
+            self.checker.on_cache_event(&event);
+        }
+        for m in mem {
+            self.checker.on_memory_event(&m);
         }
     }
 
@@ -358,19 +402,8 @@ impl System {
     }
 
     /// The coherency checker, which watches every run.
-    ///
-    /// # Panics
-    /// When it was detached through [`System::machine_mut`].
     pub fn checker(&self) -> &CoherencyChecker {
-        self.machine
-            .caches()
-            .observer::<CoherencyChecker>(self.checker)
-            .expect("the coherency checker attached by System::new was detached")
-    }
-
-    /// The checker's observer id on the hierarchy.
-    pub fn checker_id(&self) -> ObserverId {
-        self.checker
+        &self.checker
     }
 
     /// Cycles the loop executed so far; every other cycle up to [`System::now`] was skipped
@@ -481,21 +514,15 @@ impl System {
                 cycle_or_never(memory.next_event_cycle())
             ),
         ));
-        if let Some(checker) = self
-            .machine
-            .caches()
-            .observer::<CoherencyChecker>(self.checker)
-        {
-            out.push((
-                "checker".to_owned(),
-                format!(
-                    "{} violations kept, {} model errors kept, {} events seen",
-                    checker.violations().len(),
-                    checker.model_errors().len(),
-                    checker.events_seen()
-                ),
-            ));
-        }
+        out.push((
+            "checker".to_owned(),
+            format!(
+                "{} violations kept, {} model errors kept, {} events seen",
+                self.checker.violations().len(),
+                self.checker.model_errors().len(),
+                self.checker.events_seen()
+            ),
+        ));
         out.push(("kernel".to_owned(), self.kernel.dump()));
         out
     }

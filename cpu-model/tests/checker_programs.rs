@@ -6,13 +6,12 @@
 //! timing, PCONFIG. KeyIDs 1 and 2 are programmed with different keys; both alias DRAM line
 //! 0x10000.
 
-use cache_model::{
-    CheckerConfig, CoherencyChecker, CoreOp, CoreRequest, CoreResponse, ObserverId, ViolationKind,
-};
+use cache_model::{CoreOp, CoreRequest, CoreResponse, ObserverId};
+use checker::{CheckerConfig, CoherencyChecker, ViolationKind};
 use cpu_model::{Machine, MachineConfig};
 use mem_ctrl::pconfig::{KeyCommand, KeyProgramStruct, PconfigCall};
 use mem_ctrl::xts::XtsAlgorithm;
-use sim_core::{CoreId, Cycle, DramAddr, KeyId, LINE_BYTES, PhysAddr};
+use sim_core::{CoreId, Cycle, DramAddr, KeyId, LINE_BYTES, MemEvent, PhysAddr};
 
 const LINE: u64 = 0x10000;
 
@@ -54,8 +53,8 @@ impl Bench {
             .unwrap()
     }
 
-    /// PCONFIG SET_KEY_DIRECT, waiting for it to complete; the checker is told, as the machine
-    /// will tell it for every successful programming.
+    /// PCONFIG SET_KEY_DIRECT, waiting for it to complete; the checker learns of the key
+    /// change from the memory system's event, as a System's checker does.
     fn program(&mut self, keyid: u16, k1: [u8; 16], k2: [u8; 16]) {
         let p = KeyProgramStruct::new(keyid, KeyCommand::SetKeyDirect, XtsAlgorithm::Aes128)
             .with_keys(&k1, &k2);
@@ -64,10 +63,20 @@ impl Bench {
             .memory_mut()
             .pconfig(self.now, &PconfigCall::key_program(p));
         assert!(r.outcome.is_success(), "{}", r.outcome);
-        let now = self.now;
-        self.checker_mut().on_pconfig(now, KeyId::new(keyid));
         self.now = r.done;
         self.machine.memory_mut().settle(self.now);
+        let mut events = Vec::new();
+        self.machine.memory_mut().take_events(&mut events);
+        assert_eq!(
+            events,
+            [MemEvent::KeyChanged {
+                cycle: r.done,
+                keyid: KeyId::new(keyid)
+            }]
+        );
+        for e in &events {
+            self.checker_mut().on_memory_event(e);
+        }
     }
 
     fn checker_mut(&mut self) -> &mut CoherencyChecker {

@@ -7,9 +7,8 @@
 //! 4 + 14 + 40 + 20 = 78 cycles; a read for memory leaves the hierarchy 4 + 14 + 40 = 58 cycles
 //! after the load is submitted.
 
-use cache_model::{
-    CacheEvent, CacheId, EventLog, Level, ObserverId, PrefetchConfig, ViolationKind,
-};
+use cache_model::{CacheEvent, CacheId, EventLog, Level, ObserverId, PrefetchConfig};
+use checker::ViolationKind;
 use cpu_model::kernel::KernelConfig;
 use cpu_model::program::{
     Addr, Credentials, Errno, FaultKind, KernelCall, LineFlush, Op, OpKind, OpOutcome, OpResult,

@@ -38,7 +38,7 @@ use crate::store::DramStore;
 use rustc_hash::FxHashMap;
 use sim_core::{
     AddressLayout, BitRange, ClockRatio, Counter, Cycle, DramAddr, EventQueue, KeyId, LineBytes,
-    MemOp, MemRequest, MemResponse, PhysAddr, RequestId, RngFactory, StatsReport,
+    MemEvent, MemOp, MemRequest, MemResponse, PhysAddr, RequestId, RngFactory, StatsReport,
 };
 use std::sync::Arc;
 
@@ -275,6 +275,8 @@ pub struct MemorySystem {
     pending: Option<PendingUpdate>,
     /// Timed responses waiting for their `done` cycle (core clock).
     responses: EventQueue<MemResponse>,
+    /// What happened that observers must learn, oldest first, until taken.
+    events: Vec<MemEvent>,
 }
 
 impl MemorySystem {
@@ -320,6 +322,7 @@ impl MemorySystem {
             ),
             pending: None,
             responses: EventQueue::new(),
+            events: Vec::new(),
         })
     }
 
@@ -385,14 +388,27 @@ impl MemorySystem {
         result
     }
 
-    /// Applies a completed PCONFIG update whose cycle has come.
+    /// Applies a completed PCONFIG update whose cycle has come, and reports it
+    /// ([`MemEvent::KeyChanged`] at the update's own cycle, see [`MemorySystem::take_events`]).
     pub fn settle(&mut self, now: Cycle) {
         if self.pending.as_ref().is_some_and(|p| p.at <= now) {
             let update = self.pending.take().expect("checked above");
             for mc in &mut self.controllers {
                 mc.keys.install(update.keyid, update.mode.clone());
             }
+            self.events.push(MemEvent::KeyChanged {
+                cycle: update.at,
+                keyid: update.keyid,
+            });
         }
+    }
+
+    /// Moves the events that happened since the last call into `out`, oldest first. A key
+    /// change is reported with the cycle its PCONFIG completed; a caller that steps the memory
+    /// system at every cycle of [`MemorySystem::next_event_cycle`] sees it in that cycle,
+    /// before anything else the memory system does in it.
+    pub fn take_events(&mut self, out: &mut Vec<MemEvent>) {
+        out.append(&mut self.events);
     }
 
     /// The current entry of `keyid` (as of the last [`MemorySystem::settle`]).
@@ -625,8 +641,8 @@ impl MemorySystem {
         }
     }
 
-    /// The next core cycle at which [`MemorySystem::tick`] can produce a response or the DRAM
-    /// model has something to do; [`Cycle::NEVER`] when idle.
+    /// The next core cycle at which [`MemorySystem::tick`] can produce a response, the DRAM
+    /// model has something to do, or a PCONFIG update lands; [`Cycle::NEVER`] when idle.
     pub fn next_event_cycle(&self) -> Cycle {
         // A controller with requests in flight has an event coming even when it has no command
         // to issue (a burst in progress); an idle one only refreshes, which answers nobody.
@@ -638,7 +654,9 @@ impl MemorySystem {
             .min()
             .unwrap_or(Cycle::NEVER);
         let response = self.responses.peek_cycle().unwrap_or(Cycle::NEVER);
-        dram.min(response)
+        // A key change must happen at its own cycle (observers date it by the cycle they see).
+        let key_change = self.pending.as_ref().map_or(Cycle::NEVER, |p| p.at);
+        dram.min(response).min(key_change)
     }
 
     /// Drain buffered writes without waiting for the write buffer to fill (`true`), or wait

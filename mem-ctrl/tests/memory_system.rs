@@ -6,7 +6,9 @@ use mem_ctrl::xts::{XtsAlgorithm, XtsCipher};
 use mem_ctrl::{
     BusProbe, BusRecorder, BusTransaction, ExclusionRange, MemCtrlConfig, MemorySystem,
 };
-use sim_core::{AddressLayout, Cycle, DramAddr, KeyId, LineBytes, MemOp, PhysAddr, RngFactory};
+use sim_core::{
+    AddressLayout, Cycle, DramAddr, KeyId, LineBytes, MemEvent, MemOp, PhysAddr, RngFactory,
+};
 
 const PLAIN: LineBytes = [0x42; 64];
 
@@ -189,6 +191,53 @@ fn one_pconfig_programs_every_controller() {
         assert!(mem.controllers()[mc].keys().mode(KeyId::new(5)).name() == "direct");
     }
     assert_eq!(served, [true; 4]);
+}
+
+#[test]
+fn a_key_change_is_reported_at_the_cycle_the_table_changes() {
+    // Issue 9: observers (the coherency checker) learn of a key change at PCONFIG's
+    // completion, when the key table really changes, not when the instruction starts.
+    let mut mem = boot(&MemCtrlConfig::default(), 8);
+    let start = Cycle::new(100);
+    let r = mem.pconfig(
+        start,
+        &PconfigCall::key_program(direct(3, &[1; 16], &[2; 16])),
+    );
+    assert!(r.outcome.is_success(), "{}", r.outcome);
+    assert!(r.done > start);
+    // The change is an event of its own: the memory system asks to be stepped then.
+    assert_eq!(mem.next_event_cycle(), r.done);
+    let mut events = Vec::new();
+    mem.settle(Cycle::new(r.done.get() - 1));
+    mem.take_events(&mut events);
+    assert!(events.is_empty(), "nothing changed before completion");
+    assert_eq!(mem.key_mode(KeyId::new(3)).name(), "tme");
+    // Stepped late, the event still carries the cycle the entry changed.
+    let mut responses = Vec::new();
+    mem.tick(r.done.plus(5), &mut responses);
+    mem.take_events(&mut events);
+    assert_eq!(
+        events,
+        [MemEvent::KeyChanged {
+            cycle: r.done,
+            keyid: KeyId::new(3)
+        }]
+    );
+    assert_eq!(mem.key_mode(KeyId::new(3)).name(), "direct");
+    assert_eq!(mem.next_event_cycle(), Cycle::NEVER);
+    // Taken once.
+    mem.take_events(&mut events);
+    assert_eq!(events.len(), 1);
+    // A failed PCONFIG changes nothing and reports nothing.
+    let busy = mem.pconfig(
+        r.done.plus(10),
+        &PconfigCall::key_program(direct(99, &[1; 16], &[2; 16])),
+    );
+    assert!(!busy.outcome.is_success());
+    mem.settle(busy.done.plus(2000));
+    events.clear();
+    mem.take_events(&mut events);
+    assert!(events.is_empty());
 }
 
 #[test]

@@ -15,7 +15,7 @@ use crate::report::{
 use crate::scenario::{
     DumpTime, ExpectKind, Expectation, PconfigExpect, Scenario, ViolationExpect,
 };
-use cache_model::Violation;
+use checker::Violation;
 use cpu_model::program::{OpOutcome, OpResult, OpTag};
 use cpu_model::{RunEnd, System, SystemError};
 use mem_ctrl::bus::{BusRecorder, ProbeId};

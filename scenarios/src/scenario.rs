@@ -4,7 +4,7 @@
 //! the runner takes only this. Every expectation and op keeps its place in the file, so a
 //! report can say where each came from.
 
-use cache_model::ViolationKind;
+use checker::ViolationKind;
 use cpu_model::SystemConfig;
 use cpu_model::program::{Errno, FaultKind, OpTag, Program};
 use mem_ctrl::pconfig::{FaultVector, PconfigStatus};

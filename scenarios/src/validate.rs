@@ -42,8 +42,8 @@ use crate::scenario_file::{
     AddrFile, CommandFile, DataFile, DumpAtFile, ErrnoFile, ExpectFile, FaultFile, OpFile,
     OutcomeFile, ProtFile, ResultFile, ScenarioFile, ViolationKindFile,
 };
-use cache_model::ViolationKind;
 use cache_model::hierarchy::{HierarchyConfig, HierarchyConfigError};
+use checker::ViolationKind;
 use cpu_model::kernel::KernelConfig;
 use cpu_model::program::{
     Addr, Backing, Credentials, Errno, FaultKind, KernelCall, LineFlush, Op, OpKind, OpTag,

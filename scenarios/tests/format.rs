@@ -1,7 +1,7 @@
 //! The scenario format, read into the typed scenario: every op, every expectation, defaults,
 //! `Some(...)` left out or written, and the places the locator finds.
 
-use cache_model::ViolationKind;
+use checker::ViolationKind;
 use cpu_model::kernel::KernelConfig;
 use cpu_model::program::{
     Addr, Backing, Credentials, Errno, FaultKind, KernelCall, LineFlush, OpKind, OpTag, Prot,

@@ -33,7 +33,7 @@ pub use addr::{
     LineAddr, LineBytes, PAGE_BYTES, PAGE_SHIFT, PhysAddr,
 };
 pub use event::EventQueue;
-pub use msg::{CoreId, MemOp, MemRequest, MemResponse, RequestId};
+pub use msg::{CoreId, MemEvent, MemOp, MemRequest, MemResponse, RequestId};
 pub use rng::{RngFactory, SimRng};
 pub use stats::{Counter, Histogram, StatValue, StatsReport};
 pub use time::{ClockRatio, Cycle};

@@ -1,9 +1,10 @@
-//! Messages that travel between the cache hierarchy and the memory controllers.
+//! Messages that travel between the cache hierarchy and the memory controllers, and the events
+//! the memory side reports to whoever watches it.
 //!
 //! `cache-model` and `mem-ctrl` never depend on each other; `cpu-model` wires them together with
 //! these types, which is why they live here.
 
-use crate::addr::{LineBytes, PhysAddr};
+use crate::addr::{KeyId, LineBytes, PhysAddr};
 use crate::time::Cycle;
 use std::fmt;
 
@@ -80,4 +81,32 @@ pub struct MemResponse {
     pub data: Option<LineBytes>,
     /// When the data (or the write acknowledgement) is available to the requester.
     pub done: Cycle,
+}
+
+/// Something that happened on the memory side that an observer beside the model (the coherency
+/// checker) must know, at the cycle it really happened.
+///
+/// Observers learn of memory-side changes only through these, never by reading the memory
+/// controllers. More kinds will join (bus transactions an attacker rewrote, integrity
+/// failures); every consumer matches exhaustively, so a new kind is handled everywhere.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum MemEvent {
+    /// The key-table entry of `keyid` changed, in every controller at once: a successful
+    /// PCONFIG completed. Writes accepted from this cycle on are encrypted, and reads whose
+    /// data moves from this cycle on decrypted, with the new entry.
+    KeyChanged {
+        /// The cycle the entry changed (PCONFIG's completion, not its start).
+        cycle: Cycle,
+        /// The KeyID reprogrammed.
+        keyid: KeyId,
+    },
+}
+
+impl MemEvent {
+    /// The cycle the event happened.
+    pub fn cycle(&self) -> Cycle {
+        match self {
+            MemEvent::KeyChanged { cycle, .. } => *cycle,
+        }
+    }
 }

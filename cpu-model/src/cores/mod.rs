@@ -91,8 +91,8 @@
 //!
 //! **PCONFIG** is serializing. The call's `privileged` is ANDed with the program's ring 0; the
 //! memory system executes it at once, the core waits until it completes and records
-//! [`OpOutcome::Pconfig`]; a successful programming is reported to the coherency checker at the
-//! cycle it executes.
+//! [`OpOutcome::Pconfig`]; a successful programming changes the key table at its completion,
+//! when the memory system reports the change (the core never talks to the checker).
 //!
 //! **System calls** are serializing; the core pays `syscall_cycles`, calls
 //! [`Kernel::begin`], performs its steps one after the other through the hierarchy (CLFLUSH,
@@ -131,11 +131,11 @@ use crate::program::{
     Addr, Credentials, Fault, FaultKind, LineFlush, OpOutcome, OpResult, OpTag, Program,
 };
 use cache_model::hierarchy::{CoreOp, CoreRequest, CoreResponse};
-use cache_model::{CacheId, CoherencyChecker, Level, ObserverId};
+use cache_model::{CacheId, Level};
 use flat::{Cursor, Flat, Node, OP_KINDS, OpView, Span};
 use mem_ctrl::pconfig::{PconfigCall, PconfigOutcome, PconfigStatus};
 use sim_core::{
-    AddressLayout, CoreId, Cycle, KeyId, LINE_BYTES, LineBytes, PAGE_SHIFT, PhysAddr, StatsReport,
+    AddressLayout, CoreId, Cycle, LINE_BYTES, LineBytes, PAGE_SHIFT, PhysAddr, StatsReport,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
@@ -163,7 +163,6 @@ pub(crate) struct CoreCtx<'a> {
     /// always kept.
     pub keep_loads: Option<&'a [bool]>,
     pub barriers: &'a mut Barriers,
-    pub checker: ObserverId,
     /// Virtual pages whose translations a system call changed; the system drops them from
     /// every core's TLB right after this core's cycle.
     pub shootdown: &'a mut Vec<u64>,
@@ -1598,7 +1597,8 @@ impl Core {
         }
     }
 
-    /// Executes PCONFIG at `now`, telling the checker about a successful programming.
+    /// Executes PCONFIG at `now`. A successful programming changes the key table at its
+    /// completion, and the memory system reports that change to the checker then.
     fn execute_pconfig(
         &mut self,
         now: Cycle,
@@ -1606,14 +1606,6 @@ impl Core {
         call: &PconfigCall,
     ) -> (Cycle, PconfigOutcome) {
         let r = ctx.machine.memory_mut().pconfig(now, call);
-        if r.outcome.is_success()
-            && let Some(checker) = ctx
-                .machine
-                .caches_mut()
-                .observer_mut::<CoherencyChecker>(ctx.checker)
-        {
-            checker.on_pconfig(now, KeyId::new(call.program.keyid));
-        }
         (r.done.max(now.plus(1)), r.outcome)
     }
 

@@ -1,5 +1,5 @@
-//! The coherency checker: watches the hierarchy's events and reports what breaks when software
-//! ignores MKTME's aliasing rules.
+//! The coherency checker of mktme-sim: watches the machine's events and reports what breaks
+//! when software ignores MKTME's aliasing rules.
 //!
 //! Caches tag lines with the whole physical address, KeyID included, so one DRAM line reached
 //! through two KeyIDs ("aliases") is two unrelated cache lines, and hardware keeps no coherence
@@ -12,20 +12,26 @@
 //! | [`DualDirty`](ViolationKind::DualDirty) | a second alias of a DRAM line becomes dirty |
 //! | [`DataLoss`](ViolationKind::DataLoss) | a write-back replaces newer data another alias wrote back |
 //! | [`StaleRead`](ViolationKind::StaleRead) | a load returns data older than a store through another alias |
-//! | [`ReprogramWhileCached`](ViolationKind::ReprogramWhileCached) | PCONFIG finds the KeyID still cached |
+//! | [`ReprogramWhileCached`](ViolationKind::ReprogramWhileCached) | a KeyID's key changes while it is still cached |
 //! | [`PhantomDirty`](ViolationKind::PhantomDirty) | a line is dirty without a committed store |
 //!
 //! ```text
-//!   hierarchy ──CacheEvent──► CoherencyChecker ──► violations()   (the program broke a rule)
-//!   machine ──on_pconfig────►   per DRAM line:  ──► model_errors() (the model contradicted itself)
-//!                                memory (version, writer, bytes)
-//!                                aliases (copies, version, dirty, newest store)
-//!                                history (last N events, all aliases)
+//!   cache-model ──CacheEvent──►┐
+//!                              ├─ cpu-model's System ─► CoherencyChecker ──► violations()
+//!   mem-ctrl ────MemEvent─────►┘   (in cycle order)       per DRAM line:  ──► model_errors()
+//!                                                          memory (version, writer, bytes)
+//!                                                          aliases (copies, version, dirty)
+//!                                                          history (last N events)
 //! ```
 //!
-//! The checker sits beside the model and learns everything from events
-//! ([`CacheObserver::on_event`]) and PCONFIG notifications ([`CoherencyChecker::on_pconfig`]);
-//! it never reads the model (style-by-example item 11).
+//! The checker sits beside the model, in its own crate, and learns everything from events:
+//! the hierarchy's [`CacheEvent`]s ([`CoherencyChecker::on_cache_event`]) and the memory
+//! side's [`MemEvent`]s ([`CoherencyChecker::on_memory_event`]), among them the change of a
+//! key-table entry at the cycle it really happens (the completion of PCONFIG, not its start).
+//! It never reads or changes the model (style-by-example item 11), and no model crate calls
+//! it: `cpu-model`'s `System` owns it and feeds it both streams in cycle order, the memory
+//! side's events of a cycle before the caches' (the key table changes at the start of a
+//! cycle, before anything else happens in it).
 //!
 //! # Versions
 //!
@@ -54,8 +60,8 @@
 //! violations and [`CheckerConfig::model_errors_max`] model errors are kept (all are counted).
 //!
 //! ```
-//! use cache_model::checker::{CheckerConfig, CoherencyChecker, ViolationKind};
-//! use cache_model::{CacheEvent, CacheId, CacheObserver, FillCause, Level, WritebackCause};
+//! use cache_model::{CacheEvent, CacheId, FillCause, Level};
+//! use checker::{CheckerConfig, CoherencyChecker, ViolationKind};
 //! use sim_core::{AddressLayout, CoreId, Cycle, DramAddr, KeyId};
 //!
 //! let layout = AddressLayout::default();
@@ -68,11 +74,11 @@
 //! for k in [1, 2] {
 //!     cycle += 10;
 //!     let c = Cycle::new(cycle);
-//!     checker.on_event(&CacheEvent::MemRead { cycle: c, line: line(k), cause: FillCause::Store });
-//!     checker.on_event(&CacheEvent::Fill {
+//!     checker.on_cache_event(&CacheEvent::MemRead { cycle: c, line: line(k), cause: FillCause::Store });
+//!     checker.on_cache_event(&CacheEvent::Fill {
 //!         cycle: c, cache: l1d, line: line(k), cause: FillCause::Store, dirty: false,
 //!     });
-//!     checker.on_event(&CacheEvent::Store {
+//!     checker.on_cache_event(&CacheEvent::Store {
 //!         cycle: c, core: CoreId::new(0), line: line(k), offset: 0, len: 8, data: [k as u8; 64],
 //!     });
 //! }
@@ -89,9 +95,11 @@ pub use report::{
     ChainEntry, ChainEvent, LostData, ModelError, ModelErrorKind, Version, Violation, ViolationKind,
 };
 
-use crate::events::{CacheEvent, CacheId, CacheObserver, FillCause, WritebackCause};
+use cache_model::events::{CacheEvent, CacheId, CacheObserver, FillCause, WritebackCause};
 use report::{cache_name, fill_cause_name, writeback_cause_name};
-use sim_core::{AddressLayout, CoreId, Cycle, DramAddr, KeyId, LINE_BYTES, LineAddr, LineBytes};
+use sim_core::{
+    AddressLayout, CoreId, Cycle, DramAddr, KeyId, LINE_BYTES, LineAddr, LineBytes, MemEvent,
+};
 use state::{
     AliasState, CopySet, Dirtiness, KeyIdTable, LineState, LineTable, MemWrite, PendingRead,
     StaleMark, needs_room,
@@ -170,11 +178,16 @@ impl Reports {
     }
 }
 
-/// Watches a hierarchy's [`CacheEvent`]s and the machine's PCONFIGs and reports aliasing-rule
-/// violations, each with its cycle, DRAM line, KeyIDs and the chain of events that led there.
+/// Watches a hierarchy's [`CacheEvent`]s and the memory side's [`MemEvent`]s (key-table
+/// changes) and reports aliasing-rule violations, each with its cycle, DRAM line, KeyIDs and
+/// the chain of events that led there.
 ///
-/// Attach it as a [`CacheObserver`]; call [`on_pconfig`](CoherencyChecker::on_pconfig) for every
-/// successful key programming, at the cycle it executes, in order with the cache events.
+/// Feed it every event in the order the model produced them ([`on_cache_event`] and
+/// [`on_memory_event`]); of one cycle, the memory side's first. It is also a
+/// [`CacheObserver`], for rigs that attach it to a hierarchy alone.
+///
+/// [`on_cache_event`]: CoherencyChecker::on_cache_event
+/// [`on_memory_event`]: CoherencyChecker::on_memory_event
 #[derive(Debug)]
 pub struct CoherencyChecker {
     layout: AddressLayout,
@@ -249,7 +262,7 @@ impl CoherencyChecker {
         self.reports.model_errors_not_kept
     }
 
-    /// Cache events seen.
+    /// Events seen, cache and memory side together.
     pub fn events_seen(&self) -> u64 {
         self.events
     }
@@ -264,22 +277,38 @@ impl CoherencyChecker {
         self.lines.forgotten()
     }
 
-    /// PCONFIG programmed a new key for `keyid` at `cycle` (call it only when programming
-    /// succeeded). Reports [`ViolationKind::ReprogramWhileCached`] once per DRAM line on which
-    /// `keyid` still has a cached copy or dirty data on its way to memory, in ascending DRAM
-    /// order; from now on, data `keyid` wrote back earlier reads back as garbage through it.
-    pub fn on_pconfig(&mut self, cycle: Cycle, keyid: KeyId) {
+    /// One event of the memory side, at the cycle it happened.
+    pub fn on_memory_event(&mut self, event: &MemEvent) {
+        self.events += 1;
+        match *event {
+            MemEvent::KeyChanged { cycle, keyid } => self.key_changed(cycle, keyid),
+        }
+    }
+
+    /// The key-table entry of `keyid` changed at `cycle`, in every controller (a successful
+    /// PCONFIG completed). Reports [`ViolationKind::ReprogramWhileCached`] once per DRAM line on
+    /// which `keyid` still has a cached copy or dirty data on its way to memory, in ascending
+    /// DRAM order; from now on, data `keyid` wrote back earlier reads back as garbage through
+    /// it.
+    fn key_changed(&mut self, cycle: Cycle, keyid: KeyId) {
         let Some(epoch) = self.keyids.epochs.get_mut(keyid.index()) else {
             let max = self.layout.max_keyid();
             self.reports.model_error(|| ModelError {
                 cycle,
                 line: None,
-                kind: ModelErrorKind::PconfigKeyIdOutOfRange,
-                detail: format!("PCONFIG of KeyID {keyid}, but the layout names KeyIDs 0..={max}"),
+                keyid,
+                kind: ModelErrorKind::KeyChangeKeyIdOutOfRange,
+                detail: format!(
+                    "the key of KeyID {keyid} changed, but the layout names KeyIDs 0..={max}"
+                ),
             });
             return;
         };
         *epoch += 1;
+        // A read through `keyid` still in flight is decrypted when its data moves, under the
+        // old key or the new one depending on timing the cache events do not show: what it
+        // will return is unknown from now on.
+        self.lines.forget_pending_bytes(keyid);
         if self.keyids.resident_lines[keyid.index()] == 0 {
             return;
         }
@@ -325,8 +354,9 @@ impl CoherencyChecker {
                             a.version
                         ),
                         Dirtiness::Stored { .. } | Dirtiness::Phantom => format!(
-                            "dirty data ({}) that will be written back under the new key and \
-                             read back as garbage",
+                            "dirty data ({}) that will be written back encrypted under the new \
+                             key, so that data from before the key change stays readable \
+                             through KeyID {keyid} after it",
                             a.version
                         ),
                     };
@@ -351,6 +381,13 @@ impl CoherencyChecker {
 
 impl CacheObserver for CoherencyChecker {
     fn on_event(&mut self, event: &CacheEvent) {
+        self.on_cache_event(event);
+    }
+}
+
+impl CoherencyChecker {
+    /// One event of the cache hierarchy, in the order the hierarchy reported them.
+    pub fn on_cache_event(&mut self, event: &CacheEvent) {
         self.events += 1;
         // WBINVD's start and end name no line; its effect arrives as per-line events.
         let Some(line) = event.line() else {
@@ -505,10 +542,11 @@ impl Step<'_> {
     }
 
     fn model_error(&mut self, cycle: Cycle, kind: ModelErrorKind, detail: impl FnOnce() -> String) {
-        let line = self.line;
+        let (line, keyid) = (self.dram, self.keyid);
         self.reports.model_error(|| ModelError {
             cycle,
             line: Some(line),
+            keyid,
             kind,
             detail: detail(),
         });

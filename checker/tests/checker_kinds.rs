@@ -7,14 +7,14 @@
 //! said otherwise) emits: a miss is `MemRead` then a `Fill` per level, an eviction or a flush
 //! is a `Remove` per level then a `MemWriteback` if the line was dirty.
 
-use cache_model::checker::{
-    ChainEntry, ChainEvent, CheckerConfig, CoherencyChecker, ModelErrorKind, Version, Violation,
-    ViolationKind,
-};
 use cache_model::{
     CacheEvent, CacheId, CacheObserver, FillCause, FlushKind, Level, RemoveCause, WritebackCause,
 };
-use sim_core::{AddressLayout, CoreId, Cycle, DramAddr, KeyId, LineAddr, LineBytes};
+use checker::{
+    ChainEntry, ChainEvent, CheckerConfig, CoherencyChecker, ModelErrorKind, Version, Violation,
+    ViolationKind,
+};
+use sim_core::{AddressLayout, CoreId, Cycle, DramAddr, KeyId, LineAddr, LineBytes, MemEvent};
 use std::collections::BTreeMap;
 
 const PAGE: u64 = 0x4000;
@@ -325,7 +325,10 @@ impl Rig {
     fn pconfig(&mut self, keyid: u16) {
         *self.epochs.entry(keyid).or_default() += 1;
         let cycle = self.tick();
-        self.checker.on_pconfig(cycle, KeyId::new(keyid));
+        self.checker.on_memory_event(&MemEvent::KeyChanged {
+            cycle,
+            keyid: KeyId::new(keyid),
+        });
     }
 
     fn violations(&self) -> &[Violation] {
@@ -789,7 +792,13 @@ fn pconfig_of_a_cached_keyid_is_flagged_per_line() {
     assert!(
         first
             .explanation
-            .contains("dirty data (v1) that will be written back under the new key")
+            .contains("dirty data (v1) that will be written back encrypted under the new key")
+    );
+    // Issue 10, item 9: written back under the new key, the old data stays readable.
+    assert!(
+        first
+            .explanation
+            .contains("data from before the key change stays readable through KeyID 1 after it")
     );
     assert!(second.explanation.contains("3 clean cached copies"));
     assert_eq!(
@@ -1285,8 +1294,18 @@ fn remove_of_a_copy_never_filled_is_a_model_error() {
     let errors = rig.checker.model_errors();
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].kind, ModelErrorKind::RemoveWithoutFill);
-    assert_eq!(errors[0].line, Some(line));
+    // Named like every other report entry: the DRAM line and the KeyID.
+    assert_eq!(errors[0].line, Some(DramAddr::new(PAGE)));
+    assert_eq!(errors[0].keyid, KeyId::new(A));
+    assert_eq!(rig.layout.line_dram_addr(line), DramAddr::new(PAGE));
     assert!(errors[0].detail.contains("core 1 l2"));
+    assert_eq!(
+        errors[0].to_string(),
+        format!(
+            "model error remove_without_fill at cycle 5, DRAM line {PAGE:#x}, KeyID {A}: {}",
+            errors[0].detail
+        )
+    );
     assert!(rig.violations().is_empty());
 }
 
@@ -1665,12 +1684,15 @@ fn writeback_regression_is_a_model_error() {
 }
 
 #[test]
-fn pconfig_of_an_impossible_keyid_is_a_model_error() {
+fn key_change_of_an_impossible_keyid_is_a_model_error() {
     let mut rig = Rig::new();
-    rig.checker.on_pconfig(Cycle::new(1), KeyId::new(64));
+    rig.checker.on_memory_event(&MemEvent::KeyChanged {
+        cycle: Cycle::new(1),
+        keyid: KeyId::new(64),
+    });
     let errors = rig.checker.model_errors();
-    assert_eq!(errors[0].kind, ModelErrorKind::PconfigKeyIdOutOfRange);
-    assert_eq!(errors[0].line, None);
+    assert_eq!(errors[0].kind, ModelErrorKind::KeyChangeKeyIdOutOfRange);
+    assert_eq!((errors[0].line, errors[0].keyid), (None, KeyId::new(64)));
     assert!(rig.violations().is_empty());
 }
 

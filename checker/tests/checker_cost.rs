@@ -5,10 +5,10 @@
 //! This file is its own test binary because it installs a counting global allocator; the
 //! count is per thread, so the harness's other threads do not disturb it.
 
-use cache_model::checker::{CheckerConfig, CoherencyChecker};
 use cache_model::{
     CacheEvent, CacheId, CacheObserver, FillCause, FlushKind, Level, RemoveCause, WritebackCause,
 };
+use checker::{CheckerConfig, CoherencyChecker};
 use sim_core::{AddressLayout, CoreId, Cycle, DramAddr, KeyId};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -1,8 +1,8 @@
 //! The checker's private bookkeeping: per DRAM line, what memory holds and what each alias
 //! (KeyID) of the line holds, plus the bounded event history that violations quote.
 
-use super::report::{ChainEntry, Version};
-use crate::events::CacheId;
+use crate::report::{ChainEntry, Version};
+use cache_model::events::CacheId;
 use sim_core::{Cycle, DramAddr, KeyId, LineAddr, LineBytes};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -331,6 +331,20 @@ impl LineTable {
             .collect();
         lines.sort_unstable();
         lines
+    }
+
+    /// Marks the bytes of every read through `keyid` still in flight as unknown. Walks the
+    /// whole table: used only when a key changes (PCONFIG's latency is some thousand cycles).
+    pub(super) fn forget_pending_bytes(&mut self, keyid: KeyId) {
+        for state in self.map.values_mut() {
+            for a in &mut state.aliases {
+                if a.keyid == keyid
+                    && let Some(read) = &mut a.pending_read
+                {
+                    read.bytes = None;
+                }
+            }
+        }
     }
 
     /// The state of `dram`, created (from pooled buffers) if absent, stamped with `touch`.

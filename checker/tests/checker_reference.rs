@@ -19,12 +19,12 @@
 //!   exactly the reference's list of violations (kind, cycle, line, KeyIDs, lost bytes);
 //! - a correct model never causes a model error; chains end with the event that broke the rule.
 
-use cache_model::checker::{CheckerConfig, CoherencyChecker, ViolationKind};
 use cache_model::{
     CacheEvent, CacheId, CacheObserver, FillCause, FlushKind, Level, RemoveCause, WritebackCause,
 };
+use checker::{CheckerConfig, CoherencyChecker, ViolationKind};
 use proptest::prelude::*;
-use sim_core::{AddressLayout, CoreId, Cycle, DramAddr, KeyId, LineAddr, LineBytes};
+use sim_core::{AddressLayout, CoreId, Cycle, DramAddr, KeyId, LineAddr, LineBytes, MemEvent};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How the generated program treats the aliasing rules.
@@ -729,7 +729,11 @@ impl Reference {
             }
         }
         self.epochs[usize::from(keyid)] += 1;
-        self.checker.on_pconfig(self.cycle(), KeyId::new(keyid));
+        let cycle = self.cycle();
+        self.checker.on_memory_event(&MemEvent::KeyChanged {
+            cycle,
+            keyid: KeyId::new(keyid),
+        });
     }
 
     fn run(&mut self, case: &Case) {

@@ -1,12 +1,12 @@
 //! What the checker reports: rule violations, model errors, and the chain of events behind each.
 
-use crate::events::{CacheId, FillCause, FlushKind, Level, RemoveCause, WritebackCause};
-use sim_core::{CoreId, Cycle, DramAddr, KeyId, LineAddr, LineBytes};
+use cache_model::events::{CacheId, FillCause, FlushKind, Level, RemoveCause, WritebackCause};
+use sim_core::{CoreId, Cycle, DramAddr, KeyId, LineBytes};
 use std::fmt;
 
 /// The version of a DRAM line's data: which committed store produced it.
 ///
-/// Every committed [`Store`](crate::CacheEvent::Store) the checker sees gets the next number
+/// Every committed [`Store`](cache_model::CacheEvent::Store) the checker sees gets the next number
 /// from one global counter, so versions order stores across all lines and aliases.
 /// [`Version::INITIAL`] stands for what DRAM held before any store the checker saw (or before
 /// the checker forgot the line; see [`CheckerConfig::idle_lines_max`](super::CheckerConfig)).
@@ -185,7 +185,7 @@ pub struct ChainEntry {
     pub version: Option<Version>,
 }
 
-/// The part of a [`CacheEvent`](crate::CacheEvent) a chain keeps (the line is the violation's,
+/// The part of a [`CacheEvent`](cache_model::CacheEvent) a chain keeps (the line is the violation's,
 /// the KeyID is in the entry; data bytes are left out to keep histories small).
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
 pub enum ChainEvent {
@@ -286,15 +286,17 @@ pub struct Violation {
 /// A consistency check that failed because the *model* misbehaved, not the simulated program.
 ///
 /// These never mix with [`Violation`]s: a model error means the events contradict each other
-/// (or the event contract of [`crate::events`]), so the checker's conclusions about the line
+/// (or the event contract of [`cache_model::events`]), so the checker's conclusions about the line
 /// may be off too.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ModelError {
     /// The cycle of the contradicting event.
     pub cycle: Cycle,
-    /// The line concerned, KeyID included (`None` for PCONFIG of a KeyID the layout cannot
-    /// name).
-    pub line: Option<LineAddr>,
+    /// The DRAM line concerned (KeyID bits stripped, as in every other report entry); `None`
+    /// for a key change of a KeyID the layout cannot name.
+    pub line: Option<DramAddr>,
+    /// The KeyID (alias) whose event contradicted the others.
+    pub keyid: KeyId,
     /// Which check failed.
     pub kind: ModelErrorKind,
     /// What was seen and what was expected.
@@ -322,8 +324,8 @@ pub enum ModelErrorKind {
     /// An alias wrote back data older than what it had itself written back before: the
     /// hierarchy held two different versions of one alias.
     WritebackRegression,
-    /// `on_pconfig` for a KeyID the address layout cannot name.
-    PconfigKeyIdOutOfRange,
+    /// A key change for a KeyID the address layout cannot name.
+    KeyChangeKeyIdOutOfRange,
 }
 
 impl ModelErrorKind {
@@ -336,7 +338,7 @@ impl ModelErrorKind {
             ModelErrorKind::FillWithoutSource => "fill_without_source",
             ModelErrorKind::WritebackWithoutStore => "writeback_without_store",
             ModelErrorKind::WritebackRegression => "writeback_regression",
-            ModelErrorKind::PconfigKeyIdOutOfRange => "pconfig_keyid_out_of_range",
+            ModelErrorKind::KeyChangeKeyIdOutOfRange => "key_change_keyid_out_of_range",
         }
     }
 }
@@ -350,9 +352,9 @@ impl fmt::Display for ModelError {
             self.cycle.get()
         )?;
         if let Some(line) = self.line {
-            write!(f, ", line {line}")?;
+            write!(f, ", DRAM line {:#x}", line.raw())?;
         }
-        write!(f, ": {}", self.detail)
+        write!(f, ", KeyID {}: {}", self.keyid, self.detail)
     }
 }
 
