@@ -5,7 +5,8 @@
 //! step like any other (it may write back, so it may wait for room in the write-back buffer),
 //! and a walk that runs out of room part-way stops and resumes where it was.
 
-use super::{Ev, LLC, Step, StepResult};
+use super::writeback_buffer::StepResult;
+use super::{Ev, LLC, Step};
 use crate::events::{CacheEvent, FlushKind, Level, RemoveCause, WritebackCause};
 use crate::hierarchy::Hierarchy;
 use crate::hierarchy::index::cores_in;
