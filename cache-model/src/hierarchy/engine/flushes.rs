@@ -1,0 +1,348 @@
+//! The cache-control instructions and the end-of-run drain: CLFLUSH, CLFLUSHOPT and CLWB act
+//! on one line when they reach the LLC; WBINVD and the drain walk every cache set by set.
+//!
+//! A flush holds an L1D MSHR entry of its core from submission to completion. Its work is a
+//! step like any other (it may write back, so it may wait for room in the write-back buffer),
+//! and a walk that runs out of room part-way stops and resumes where it was.
+
+use super::writeback_buffer::StepResult;
+use super::{Ev, LLC, Step};
+use crate::events::{CacheEvent, FlushKind, Level, RemoveCause, WritebackCause};
+use crate::hierarchy::Hierarchy;
+use crate::hierarchy::index::cores_in;
+use crate::hierarchy::mesi::{MesiEvent, transition};
+use crate::hierarchy::request::{CoreRequest, CoreResponse};
+use sim_core::{CoreId, Cycle, LineAddr};
+
+/// A CLFLUSH, CLFLUSHOPT or CLWB in flight.
+#[derive(Debug)]
+pub(in crate::hierarchy) struct FlushOp {
+    id: u64,
+    core: usize,
+    kind: FlushKind,
+    pub(super) line: LineAddr,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum WalkMode {
+    Wbinvd,
+    Drain,
+}
+
+/// A walk over every line of the socket: WBINVD (write back and invalidate) or the end-of-run
+/// drain (write back, keep clean). Phase 0 is the LLC, phase `1 + c` core `c`'s L2 (which
+/// includes its L1D); each set's lines are snapshotted when the walk reaches it, so the walk
+/// ends even while other cores keep filling.
+#[derive(Debug)]
+pub(in crate::hierarchy) struct Walk {
+    mode: WalkMode,
+    /// The WBINVD's core and request id.
+    op: Option<(usize, u64)>,
+    phase: usize,
+    set: usize,
+    lines: Vec<LineAddr>,
+    pos: usize,
+}
+
+/// What a flush does to every copy of a line.
+#[derive(Copy, Clone, Debug)]
+pub(super) enum FlushMode {
+    /// Write back the newest data if dirty, invalidate every copy.
+    Invalidate {
+        remove: RemoveCause,
+        writeback: WritebackCause,
+    },
+    /// Write back the newest data if dirty, keep every copy, clean (CLWB, drain).
+    Clean {
+        writeback: WritebackCause,
+        at_end: bool,
+    },
+}
+
+impl Hierarchy {
+    pub(super) fn flush_op(&self, op: usize) -> &FlushOp {
+        self.flush_ops[op].as_ref().expect("a flush in flight")
+    }
+
+    pub(super) fn submit_flush(
+        &mut self,
+        now: Cycle,
+        request: CoreRequest,
+        kind: FlushKind,
+    ) -> Result<(), CoreRequest> {
+        let c = request.core.index();
+        if self.stalled_per_core[c] > 0 || self.l1_occupied(c) >= self.l1_mshr[c].capacity() {
+            self.stats.at(Some(c), Level::L1d).mshr_full.inc();
+            return Err(request);
+        }
+        self.flushes_in_flight[c] += 1;
+        let core = request.core;
+        // The instruction reaches the LLC (and its directory) after the three lookups.
+        let to_llc = now.plus(self.lat_l1 + self.lat_l2 + self.lat_llc);
+        if kind == FlushKind::Wbinvd {
+            self.emit(|| CacheEvent::FlushStart {
+                cycle: now,
+                core,
+                kind,
+                line: None,
+            });
+            let walk = Walk {
+                mode: WalkMode::Wbinvd,
+                op: Some((c, request.id)),
+                phase: 0,
+                set: 0,
+                lines: Vec::new(),
+                pos: 0,
+            };
+            let w = put(&mut self.walks, walk);
+            self.push_event(to_llc, Ev::WalkStart { walk: w });
+            return Ok(());
+        }
+        let line = request.addr.line();
+        self.emit(|| CacheEvent::FlushStart {
+            cycle: now,
+            core,
+            kind,
+            line: Some(line),
+        });
+        // Other cores holding the line must be snooped.
+        let snoop = self.dir.sharers(line) & !(1u64 << c) != 0;
+        let at = if snoop {
+            to_llc.plus(self.lat_snoop)
+        } else {
+            to_llc
+        };
+        let op = put(
+            &mut self.flush_ops,
+            FlushOp {
+                id: request.id,
+                core: c,
+                kind,
+                line,
+            },
+        );
+        self.push_event(at, Ev::Flush { op });
+        Ok(())
+    }
+
+    pub(super) fn finish_flush(&mut self, t: Cycle, op: usize) {
+        let f = self.flush_ops[op].take().expect("a flush in flight");
+        let mode = match f.kind {
+            FlushKind::Clwb => FlushMode::Clean {
+                writeback: WritebackCause::Clwb,
+                at_end: false,
+            },
+            FlushKind::Clflush | FlushKind::Clflushopt | FlushKind::Wbinvd => {
+                FlushMode::Invalidate {
+                    remove: RemoveCause::Flush,
+                    writeback: WritebackCause::Flush,
+                }
+            }
+        };
+        self.flush_line(t, f.line, mode, Some(f.core));
+        match f.kind {
+            FlushKind::Clflush => self.stats.global.clflush.inc(),
+            FlushKind::Clflushopt => self.stats.global.clflushopt.inc(),
+            FlushKind::Clwb => self.stats.global.clwb.inc(),
+            FlushKind::Wbinvd => unreachable!("WBINVD walks"),
+        }
+        self.flush_done(t, f.core, f.id, f.kind, Some(f.line));
+    }
+
+    fn flush_done(&mut self, t: Cycle, c: usize, id: u64, kind: FlushKind, line: Option<LineAddr>) {
+        let core = CoreId::new(c as u32);
+        self.emit(|| CacheEvent::FlushDone {
+            cycle: t,
+            core,
+            kind,
+            line,
+        });
+        self.ready.push(CoreResponse {
+            id,
+            core,
+            done: t,
+            data: None,
+            from: None,
+        });
+        self.flushes_in_flight[c] -= 1;
+        self.mshr_freed = true;
+    }
+
+    /// Writes back `line`'s newest data if any copy is dirty, then invalidates or cleans every
+    /// copy (that KeyID's line only). Returns whether it wrote back.
+    pub(super) fn flush_line(
+        &mut self,
+        t: Cycle,
+        line: LineAddr,
+        mode: FlushMode,
+        charge: Option<usize>,
+    ) -> bool {
+        let Some(data) = self.newest_data(line) else {
+            return false;
+        };
+        let (dirty, stored) = self.line_dirty(line);
+        let pa = line.base();
+        match mode {
+            FlushMode::Invalidate { remove, writeback } => {
+                for o in cores_in(self.dir.sharers(line)) {
+                    self.drop_core_copies(t, o, line, remove, MesiEvent::Flush);
+                }
+                if let Some(_e) = self.llc.invalidate(pa) {
+                    // The LLC copy is the last to go: the line's dirty data leaves with it.
+                    self.remove_event(t, LLC, line, remove, dirty);
+                }
+                if dirty {
+                    self.mem_write(t, line, data, writeback, stored);
+                }
+            }
+            FlushMode::Clean { writeback, at_end } => {
+                for o in cores_in(self.dir.sharers(line)) {
+                    let tr = transition(self.core_state(o, line), MesiEvent::Clwb);
+                    for level in [Level::L1d, Level::L2] {
+                        let cache = if level == Level::L1d {
+                            &mut self.l1[o]
+                        } else {
+                            &mut self.l2[o]
+                        };
+                        if let Some(s) = cache.probe(pa) {
+                            let was_dirty = cache.is_dirty(s);
+                            let p = cache.payload_mut(s);
+                            p.data = data;
+                            p.stored = false;
+                            cache.set_dirty(s, false);
+                            if at_end && was_dirty {
+                                self.stats.at(Some(o), level).writebacks_at_end.inc();
+                            }
+                        }
+                    }
+                    self.set_core_state(o, line, tr.next);
+                }
+                if let Some(s) = self.llc.probe(pa) {
+                    let was_dirty = self.llc.is_dirty(s);
+                    let p = self.llc.payload_mut(s);
+                    p.data = data;
+                    p.stored = false;
+                    self.llc.set_dirty(s, false);
+                    if at_end && was_dirty {
+                        self.stats.at(charge, Level::Llc).writebacks_at_end.inc();
+                    }
+                }
+                if dirty {
+                    self.mem_write(t, line, data, writeback, stored);
+                }
+            }
+        }
+        dirty
+    }
+
+    /// Starts the drain's walk if nothing is in flight.
+    pub(in crate::hierarchy) fn try_start_drain(&mut self, now: Cycle) {
+        let quiet = self.hits.is_empty()
+            && self.stalled.is_empty()
+            && self.llc_mshr.used() == 0
+            && (0..self.cores).all(|c| self.l1_occupied(c) == 0 && self.l2_mshr[c].used() == 0);
+        if !quiet {
+            return;
+        }
+        self.drain_pending = false;
+        let walk = Walk {
+            mode: WalkMode::Drain,
+            op: None,
+            phase: 0,
+            set: 0,
+            lines: Vec::new(),
+            pos: 0,
+        };
+        let w = put(&mut self.walks, walk);
+        self.run_step(now, Step::Walk { walk: w });
+    }
+
+    pub(super) fn run_walk(&mut self, t: Cycle, w: usize) -> StepResult {
+        let mut walk = self.walks[w].take().expect("a walk in progress");
+        let (mode, charge) = match walk.mode {
+            WalkMode::Wbinvd => (
+                FlushMode::Invalidate {
+                    remove: RemoveCause::Wbinvd,
+                    writeback: WritebackCause::Wbinvd,
+                },
+                walk.op.map(|(c, _)| c),
+            ),
+            WalkMode::Drain => (
+                FlushMode::Clean {
+                    writeback: WritebackCause::Drain,
+                    at_end: true,
+                },
+                None,
+            ),
+        };
+        loop {
+            if walk.pos < walk.lines.len() {
+                let line = walk.lines[walk.pos];
+                if self.line_dirty(line).0 && self.room() == 0 {
+                    self.walks[w] = Some(walk);
+                    return StepResult::Blocked;
+                }
+                self.flush_line(t, line, mode, charge);
+                walk.pos += 1;
+                continue;
+            }
+            if !self.walk_next_set(&mut walk) {
+                break;
+            }
+        }
+        if let Some((c, id)) = walk.op {
+            self.stats.global.wbinvd.inc();
+            self.flush_done(t, c, id, FlushKind::Wbinvd, None);
+        }
+        StepResult::Done
+    }
+
+    /// Moves `walk` to its next non-empty set and snapshots its lines; false when done.
+    fn walk_next_set(&self, walk: &mut Walk) -> bool {
+        loop {
+            if walk.phase > self.cores {
+                return false;
+            }
+            let params = if walk.phase == 0 {
+                self.llc.params()
+            } else {
+                self.l2[walk.phase - 1].params()
+            };
+            if walk.set as u64 >= params.sets() {
+                walk.phase += 1;
+                walk.set = 0;
+                continue;
+            }
+            walk.lines.clear();
+            if walk.phase == 0 {
+                walk.lines
+                    .extend(self.llc.set_lines(walk.set).map(|l| l.addr.line()));
+            } else {
+                walk.lines.extend(
+                    self.l2[walk.phase - 1]
+                        .set_lines(walk.set)
+                        .map(|l| l.addr.line()),
+                );
+            }
+            walk.set += 1;
+            walk.pos = 0;
+            if !walk.lines.is_empty() {
+                return true;
+            }
+        }
+    }
+}
+
+/// Stores `item` in the first free slot of `slots`; returns its index.
+fn put<T>(slots: &mut Vec<Option<T>>, item: T) -> usize {
+    match slots.iter().position(Option::is_none) {
+        Some(i) => {
+            slots[i] = Some(item);
+            i
+        }
+        None => {
+            slots.push(Some(item));
+            slots.len() - 1
+        }
+    }
+}
