@@ -18,6 +18,48 @@
 //! ```
 
 use sim_core::{CoreId, Cycle, LineAddr, LineBytes};
+use std::fmt;
+
+/// Which committed store a copy's bytes carry: the identity of data, independent of its value.
+///
+/// The hierarchy numbers committed stores 1, 2, 3... in the order it applies them (every
+/// [`CacheEvent::Store`] carries its number), and every copy of a line carries the number of
+/// the newest store merged into its bytes, or [`StoreStamp::MEMORY`] when no store touched it
+/// since it came from memory. Copies move between caches and to memory with their stamp, so
+/// two stores of equal bytes are told apart: an observer knows which store a write-back
+/// carries without comparing bytes.
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+pub struct StoreStamp(u64);
+
+impl StoreStamp {
+    /// Data as read from memory: no store since.
+    pub const MEMORY: StoreStamp = StoreStamp(0);
+
+    /// The stamp of the `n`-th committed store (1-based).
+    pub const fn new(n: u64) -> StoreStamp {
+        StoreStamp(n)
+    }
+
+    /// The store's number (0 for [`StoreStamp::MEMORY`]).
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The stamp after this one.
+    pub const fn next(self) -> StoreStamp {
+        StoreStamp(self.0 + 1)
+    }
+}
+
+impl fmt::Display for StoreStamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == StoreStamp::MEMORY {
+            f.write_str("memory")
+        } else {
+            write!(f, "store #{}", self.0)
+        }
+    }
+}
 
 /// A cache level.
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -175,6 +217,8 @@ pub enum CacheEvent {
         len: u8,
         /// The whole line after the store.
         data: LineBytes,
+        /// The store's number (the copy now carries it).
+        stamp: StoreStamp,
     },
     /// A line was requested from memory (an LLC miss, a prefetch or a speculative fill).
     MemRead {
@@ -193,6 +237,10 @@ pub enum CacheEvent {
         line: LineAddr,
         /// The bytes written.
         data: LineBytes,
+        /// The newest committed store the bytes carry ([`StoreStamp::MEMORY`]: none since the
+        /// data came from memory). With a non-inclusive LLC an older copy of a line can be
+        /// written back while a newer one stays cached; the stamp says which.
+        stamp: StoreStamp,
         /// Why.
         cause: WritebackCause,
         /// False when no committed store made this line dirty (possible only under the

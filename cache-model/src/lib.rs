@@ -60,7 +60,7 @@ pub use config::{
 };
 pub use events::{
     CacheEvent, CacheId, CacheObserver, EventLog, FillCause, FlushKind, Level, RemoveCause,
-    WritebackCause,
+    StoreStamp, WritebackCause,
 };
 pub use hierarchy::{
     AliasPolicy, CoreOp, CoreRequest, CoreResponse, Hierarchy, HierarchyConfig,

@@ -10,7 +10,7 @@
 mod harness;
 
 use cache_model::hierarchy::{CoreOp, MesiState};
-use cache_model::{CacheEvent, FlushKind, RemoveCause, WritebackCause};
+use cache_model::{CacheEvent, FlushKind, RemoveCause, StoreStamp, WritebackCause};
 use harness::*;
 use sim_core::{CoreId, Cycle, MemOp};
 
@@ -68,6 +68,8 @@ fn flush_events(kind: FlushKind, issuer: u32, dirty: bool) -> Vec<(u64, CacheEve
                 cycle: Cycle::new(done),
                 line: a,
                 data: bytes(&[0xaa, 0xbb]),
+                // The rig's only store.
+                stamp: StoreStamp::new(1),
                 cause: WritebackCause::Flush,
                 dirtied_by_store: true,
             },
@@ -174,6 +176,8 @@ fn clwb_writes_back_and_keeps_a_clean_copy() {
                 cycle: Cycle::new(258),
                 line: a.line(),
                 data: bytes(&[0xaa, 0xbb]),
+                // The rig's only store.
+                stamp: StoreStamp::new(1),
                 cause: WritebackCause::Clwb,
                 dirtied_by_store: true,
             },

@@ -7,7 +7,7 @@
 mod harness;
 
 use cache_model::hierarchy::{AliasPolicy, CoreOp, HierarchyConfig, MesiState};
-use cache_model::{CacheEvent, FillCause, RemoveCause, WritebackCause};
+use cache_model::{CacheEvent, FillCause, RemoveCause, StoreStamp, WritebackCause};
 use harness::*;
 use sim_core::{Cycle, MemOp};
 
@@ -148,6 +148,8 @@ fn evict_other_keyids_evicts_and_writes_back_the_other_alias() {
                 cycle: Cycle::new(fill),
                 line: a1.line(),
                 data: with_prefix(untouched(a1), &[0x11, 0x12]),
+                // The rig's only store.
+                stamp: StoreStamp::new(1),
                 cause: WritebackCause::AliasEviction,
                 dirtied_by_store: true,
             }

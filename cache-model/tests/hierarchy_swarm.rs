@@ -23,7 +23,7 @@ mod harness;
 use cache_model::hierarchy::{
     AliasPolicy, CoreOp, CoreRequest, CoreResponse, HierarchyConfig, PrefetchConfig, PrefetchLevel,
 };
-use cache_model::{CacheEvent, CacheId, ReplacementPolicy};
+use cache_model::{CacheEvent, CacheId, ReplacementPolicy, StoreStamp};
 use harness::*;
 use proptest::prelude::*;
 use sim_core::{CoreId, LineAddr, LineBytes, PhysAddr};
@@ -394,6 +394,8 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     let mut reference: BTreeMap<LineAddr, LineBytes> = (0..LINES.len())
         .map(|l| (pa_of(l).line(), untouched(pa_of(l))))
         .collect();
+    // The line and bytes each store left, by stamp - 1.
+    let mut stamped: Vec<(LineAddr, LineBytes)> = Vec::new();
     let mut loads: Vec<Vec<&CacheEvent>> = vec![Vec::new(); cores];
     let mut stores: Vec<Vec<&CacheEvent>> = vec![Vec::new(); cores];
     for e in events {
@@ -410,8 +412,18 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
                 offset,
                 len,
                 data,
+                stamp,
                 ..
             } => {
+                // Issue 16: stores are numbered 1, 2, 3... in the order they are applied, and
+                // a stamp names the bytes the store left (whatever their value).
+                prop_assert_eq!(
+                    stamp.get(),
+                    stamped.len() as u64 + 1,
+                    "store stamp: {:?}",
+                    e
+                );
+                stamped.push((*line, *data));
                 let before = reference[line];
                 let (lo, hi) = (usize::from(*offset), usize::from(*offset + *len));
                 prop_assert_eq!(
@@ -428,6 +440,13 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
                 );
                 reference.insert(*line, *data);
                 stores[core.index()].push(e);
+            }
+            CacheEvent::MemWriteback {
+                line, data, stamp, ..
+            } if *stamp != StoreStamp::MEMORY => {
+                // A write-back carries the very bytes of the store its stamp names.
+                let named = stamped.get(stamp.get() as usize - 1).copied();
+                prop_assert_eq!(named, Some((*line, *data)), "write-back stamp: {:?}", e);
             }
             _ => {}
         }

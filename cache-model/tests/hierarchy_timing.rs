@@ -8,7 +8,7 @@
 mod harness;
 
 use cache_model::hierarchy::{CoreRequest, MesiState};
-use cache_model::{CacheEvent, FillCause, Level, RemoveCause, WritebackCause};
+use cache_model::{CacheEvent, FillCause, Level, RemoveCause, StoreStamp, WritebackCause};
 use harness::*;
 use sim_core::{CoreId, Cycle, MemOp};
 
@@ -305,6 +305,8 @@ fn dirty_llc_victims_go_to_memory_and_back_invalidate() {
             cycle: Cycle::new(fill),
             line: a.line(),
             data: bytes(&[0x11, 0x22]),
+            // The rig's only store.
+            stamp: StoreStamp::new(1),
             cause: WritebackCause::Eviction,
             dirtied_by_store: true,
         },

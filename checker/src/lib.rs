@@ -60,7 +60,7 @@
 //! violations and [`CheckerConfig::model_errors_max`] model errors are kept (all are counted).
 //!
 //! ```
-//! use cache_model::{CacheEvent, CacheId, FillCause, Level};
+//! use cache_model::{CacheEvent, CacheId, FillCause, Level, StoreStamp};
 //! use checker::{CheckerConfig, CoherencyChecker, ViolationKind};
 //! use sim_core::{AddressLayout, CoreId, Cycle, DramAddr, KeyId};
 //!
@@ -80,6 +80,7 @@
 //!     });
 //!     checker.on_cache_event(&CacheEvent::Store {
 //!         cycle: c, core: CoreId::new(0), line: line(k), offset: 0, len: 8, data: [k as u8; 64],
+//!         stamp: StoreStamp::new(u64::from(k)),
 //!     });
 //! }
 //! let v = &checker.violations()[0];
@@ -95,7 +96,9 @@ pub use report::{
     ChainEntry, ChainEvent, LostData, ModelError, ModelErrorKind, Version, Violation, ViolationKind,
 };
 
-use cache_model::events::{CacheEvent, CacheId, CacheObserver, FillCause, WritebackCause};
+use cache_model::events::{
+    CacheEvent, CacheId, CacheObserver, FillCause, StoreStamp, WritebackCause,
+};
 use report::{cache_name, fill_cause_name, writeback_cause_name};
 use sim_core::{
     AddressLayout, CoreId, Cycle, DramAddr, KeyId, LINE_BYTES, LineAddr, LineBytes, MemEvent,
@@ -454,16 +457,18 @@ impl CoherencyChecker {
                 offset,
                 len,
                 ref data,
+                stamp,
                 ..
-            } => step.store(cycle, core, offset, len, data),
+            } => step.store(cycle, core, offset, len, data, stamp),
             CacheEvent::MemRead { cycle, cause, .. } => step.mem_read(cycle, cause),
             CacheEvent::MemWriteback {
                 cycle,
                 ref data,
+                stamp,
                 cause,
                 dirtied_by_store,
                 ..
-            } => step.writeback(cycle, data, cause, dirtied_by_store),
+            } => step.writeback(cycle, data, stamp, cause, dirtied_by_store),
             CacheEvent::FlushStart {
                 cycle, core, kind, ..
             } => step.record(cycle, ChainEvent::FlushStart { core, kind }, None),
@@ -640,6 +645,8 @@ impl Step<'_> {
         }
         if let Some(read) = a.pending_read.take() {
             a.version = read.version;
+            a.read_version = read.version;
+            a.stamp = StoreStamp::MEMORY;
             a.bytes = read.bytes;
             a.modified = false;
             a.generation = read.generation;
@@ -654,6 +661,8 @@ impl Step<'_> {
         let version = read.version;
         let a = &mut self.state.aliases[i];
         a.version = read.version;
+        a.read_version = read.version;
+        a.stamp = StoreStamp::MEMORY;
         a.bytes = read.bytes;
         a.modified = false;
         a.generation = read.generation;
@@ -692,10 +701,32 @@ impl Step<'_> {
         self.update_residency(i, was_resident);
     }
 
-    fn store(&mut self, cycle: Cycle, core: CoreId, offset: u8, len: u8, data: &LineBytes) {
+    fn store(
+        &mut self,
+        cycle: Cycle,
+        core: CoreId,
+        offset: u8,
+        len: u8,
+        data: &LineBytes,
+        stamp: StoreStamp,
+    ) {
         let (i, was_resident) = self.alias();
-        *self.last_version += 1;
-        let version = Version::new(*self.last_version);
+        // A store's version is the hierarchy's number for it: the stamp its data carries from
+        // now on, in the caches and to memory (how a write-back is dated, whatever its bytes).
+        let last = *self.last_version;
+        if stamp.get() <= last {
+            let keyid = self.keyid;
+            self.model_error(cycle, ModelErrorKind::StoreStampOutOfOrder, || {
+                format!(
+                    "store by core {} through KeyID {keyid} carries {stamp}, not after the \
+                     previous store's #{last}: the hierarchy must number committed stores in \
+                     the order it applies them",
+                    core.get()
+                )
+            });
+        }
+        *self.last_version = last.max(stamp.get());
+        let version = Version::new(stamp.get());
         let a = &mut self.state.aliases[i];
         // A store merges into the alias's current line; the bytes it did not write must be
         // the ones the alias held. Checked only while the alias has data in the hierarchy (a
@@ -708,9 +739,10 @@ impl Step<'_> {
                 .is_some_and(|old| old[..start] != data[..start] || old[end..] != data[end..]);
         let was_clean = a.dirty == Dirtiness::Clean;
         a.version = version;
+        a.stamp = stamp;
         a.modified = true;
         a.garbled = false;
-        a.newest_store = version;
+        a.newest_store = a.newest_store.max(version);
         a.bytes = Some(*data);
         a.dirty = match a.dirty {
             Dirtiness::Stored { since } => Dirtiness::Stored { since },
@@ -886,6 +918,7 @@ impl Step<'_> {
         &mut self,
         cycle: Cycle,
         data: &LineBytes,
+        stamp: StoreStamp,
         cause: WritebackCause,
         dirtied_by_store: bool,
     ) {
@@ -893,30 +926,30 @@ impl Step<'_> {
         let keyid = self.keyid;
         let epoch = self.keyids.epochs[keyid.index()];
         let a = &mut self.state.aliases[i];
-        // Date the data written. Normally it is the alias's current data. If the bytes show
-        // otherwise, an older copy is being written (a non-inclusive hierarchy can do this
-        // while a newer copy stays cached): its version is unknown, and the first store not
-        // yet written back stands in for it, a lower bound for any copy dirtied in this
-        // episode.
-        let exact = a.bytes.as_ref().is_none_or(|b| b == data);
-        let written = if exact {
+        // Date the data written by the store it carries, never by its bytes (two stores of
+        // equal bytes are different data). Normally it is the alias's current data. Another
+        // stamp means an older copy (a non-inclusive hierarchy can write one back while a
+        // newer copy stays cached): its version is its stamp's store, or what the alias last
+        // read from memory if no store touched it.
+        let current = stamp == a.stamp;
+        let written = if current {
             a.version
+        } else if stamp == StoreStamp::MEMORY {
+            a.read_version
         } else {
-            match a.dirty {
-                Dirtiness::Stored { since } => since,
-                Dirtiness::Clean | Dirtiness::Phantom => a.version,
-            }
+            Version::new(stamp.get())
         };
-        let garbled = exact && a.garbled;
+        let bytes_differ = current && a.bytes.as_ref().is_some_and(|b| b != data);
+        let garbled = current && a.garbled;
         // Data read from memory and written back unmodified, under the key it was read with,
         // while memory is still as it was read, re-encrypts to the very ciphertext memory
         // holds: nothing changes, and memory's data stays whoever wrote it (a phantom copy of
         // another alias's line does not make that line its own).
         let unchanged =
-            exact && !a.modified && !garbled && a.generation == self.state.mem_generation;
+            current && !a.modified && !garbled && a.generation == self.state.mem_generation;
         let never_stored = a.newest_store == Version::INITIAL;
         let was_phantom = a.dirty == Dirtiness::Phantom;
-        if exact {
+        if current {
             // Memory now holds the alias's data under its current key.
             a.garbled = false;
             a.modified = false;
@@ -951,9 +984,18 @@ impl Step<'_> {
         // Data under a key that PCONFIG has since replaced is unreadable by anyone: it is no
         // longer there to lose.
         let live = |p: &MemWrite, epochs: &[u32]| p.key_epoch == epochs[p.keyid.index()];
+        if bytes_differ {
+            self.model_error(cycle, ModelErrorKind::WritebackDataMismatch, || {
+                format!(
+                    "write-back ({}) through KeyID {keyid} carries the alias's current data \
+                     ({stamp}, {written}) but other bytes than that data",
+                    writeback_cause_name(cause)
+                )
+            });
+        }
         if let Some(p) = &previous
             && p.keyid == keyid
-            && exact
+            && current
             && written < p.version
         {
             let before = p.version;
@@ -986,10 +1028,10 @@ impl Step<'_> {
                     "data {written} read under its previous key (PCONFIG since), which \
                      re-encrypts to other ciphertext,"
                 )
-            } else if exact {
+            } else if current {
                 format!("data {written}")
             } else {
-                format!("an older copy, data no newer than {written},")
+                format!("an older copy, data {written},")
             };
             // Dirty data still in the caches that would put the lost data back, or newer data,
             // makes the loss transient (see `LostData::recoverable_by`).
@@ -1026,7 +1068,7 @@ impl Step<'_> {
                 lost_bytes: p.bytes,
                 writer_keyid: keyid,
                 writer_version: written,
-                writer_version_exact: exact,
+                writer_current: current,
                 writer_garbled: garbled,
                 written_bytes: *data,
                 recoverable_by,

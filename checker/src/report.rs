@@ -142,11 +142,10 @@ pub struct LostData {
     /// The version of the data written: older than `lost_version`, which is what makes this a
     /// loss (or equal, when `writer_garbled`).
     pub writer_version: Version,
-    /// False when the written bytes were not the writer's newest data (a non-inclusive hierarchy
-    /// can write back an older copy of a line): `writer_version` is then the first store not yet
-    /// written back when the write-back happened, a lower bound on the older copy's unknown
-    /// version.
-    pub writer_version_exact: bool,
+    /// False when the written data was not the writer's newest (a non-inclusive hierarchy can
+    /// write back an older copy of a line while a newer one stays cached); `writer_version` is
+    /// the older copy's own version all the same, known from the store stamp it carries.
+    pub writer_current: bool,
     /// The writer's copy was read from memory, unmodified since, under the writer's previous
     /// key: PCONFIG changed the key while it was cached. Written back, it re-encrypts to other
     /// ciphertext than memory held, so even data as recent as memory's destroys it.
@@ -314,6 +313,12 @@ pub enum ModelErrorKind {
     /// A store changed bytes outside the range it wrote, or merged into bytes other than the
     /// alias's current data.
     StoreMergeMismatch,
+    /// A store's stamp is not after the previous store's: the hierarchy must number committed
+    /// stores in the order it applies them.
+    StoreStampOutOfOrder,
+    /// A write-back carried the alias's current store stamp but other bytes than the alias's
+    /// current data.
+    WritebackDataMismatch,
     /// An alias with no cached copy and no pending write-back was filled without a `MemRead`
     /// before it and without a copy leaving another cache in the same cycle: the data came
     /// from nowhere the events show.
@@ -335,6 +340,8 @@ impl ModelErrorKind {
             ModelErrorKind::RemoveWithoutFill => "remove_without_fill",
             ModelErrorKind::LoadDataMismatch => "load_data_mismatch",
             ModelErrorKind::StoreMergeMismatch => "store_merge_mismatch",
+            ModelErrorKind::StoreStampOutOfOrder => "store_stamp_out_of_order",
+            ModelErrorKind::WritebackDataMismatch => "writeback_data_mismatch",
             ModelErrorKind::FillWithoutSource => "fill_without_source",
             ModelErrorKind::WritebackWithoutStore => "writeback_without_store",
             ModelErrorKind::WritebackRegression => "writeback_regression",
@@ -546,7 +553,11 @@ impl fmt::Display for Violation {
                 f,
                 "  written (KeyID {}, {}{}{}): {}",
                 lost.writer_keyid,
-                if lost.writer_version_exact { "" } else { ">= " },
+                if lost.writer_current {
+                    ""
+                } else {
+                    "older copy "
+                },
                 lost.writer_version,
                 if lost.writer_garbled { ", garbled" } else { "" },
                 Hex(&lost.written_bytes)

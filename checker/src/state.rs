@@ -2,7 +2,7 @@
 //! (KeyID) of the line holds, plus the bounded event history that violations quote.
 
 use crate::report::{ChainEntry, Version};
-use cache_model::events::CacheId;
+use cache_model::events::{CacheId, StoreStamp};
 use sim_core::{Cycle, DramAddr, KeyId, LineAddr, LineBytes};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -158,6 +158,14 @@ pub(super) struct AliasState {
     pub garbled: bool,
     /// The newest committed store through this alias, ever ([`Version::INITIAL`]: none).
     pub newest_store: Version,
+    /// The store stamp the alias's current data carries (the hierarchy's
+    /// [`StoreStamp`]: which store, not which bytes); [`StoreStamp::MEMORY`] when it was
+    /// read from memory and not stored to since. A write-back carrying another stamp is an
+    /// older copy of the alias.
+    pub stamp: StoreStamp,
+    /// The version of the data the alias last read from memory (a refill): the version of a
+    /// write-back that carries [`StoreStamp::MEMORY`].
+    pub read_version: Version,
     /// The alias's current plaintext when known (from its stores and loads, or from memory it
     /// wrote itself); used only for model consistency checks and for dating write-backs.
     pub bytes: Option<LineBytes>,
@@ -178,6 +186,8 @@ impl AliasState {
             generation: 0,
             garbled: false,
             newest_store: Version::INITIAL,
+            stamp: StoreStamp::MEMORY,
+            read_version: Version::INITIAL,
             bytes: None,
             dirty: Dirtiness::Clean,
             pending_read: None,

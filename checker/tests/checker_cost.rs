@@ -6,7 +6,8 @@
 //! count is per thread, so the harness's other threads do not disturb it.
 
 use cache_model::{
-    CacheEvent, CacheId, CacheObserver, FillCause, FlushKind, Level, RemoveCause, WritebackCause,
+    CacheEvent, CacheId, CacheObserver, FillCause, FlushKind, Level, RemoveCause, StoreStamp,
+    WritebackCause,
 };
 use checker::{CheckerConfig, CoherencyChecker};
 use sim_core::{AddressLayout, CoreId, Cycle, DramAddr, KeyId};
@@ -90,6 +91,8 @@ fn workload(layout: AddressLayout, first: u64, lines: u64) -> Vec<CacheEvent> {
                     dirty: false,
                 });
             }
+            // Stores numbered in order, as the hierarchy stamps them (lines come in order).
+            let stamp = StoreStamp::new(n * 2 + i as u64 + 1);
             events.push(CacheEvent::Store {
                 cycle,
                 core,
@@ -97,6 +100,7 @@ fn workload(layout: AddressLayout, first: u64, lines: u64) -> Vec<CacheEvent> {
                 offset: 0,
                 len: 64,
                 data,
+                stamp,
             });
             events.push(CacheEvent::Load {
                 cycle,
@@ -136,6 +140,7 @@ fn workload(layout: AddressLayout, first: u64, lines: u64) -> Vec<CacheEvent> {
                 cycle,
                 line,
                 data,
+                stamp,
                 cause: wb,
                 dirtied_by_store: true,
             });

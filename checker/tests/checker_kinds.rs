@@ -8,7 +8,8 @@
 //! is a `Remove` per level then a `MemWriteback` if the line was dirty.
 
 use cache_model::{
-    CacheEvent, CacheId, CacheObserver, FillCause, FlushKind, Level, RemoveCause, WritebackCause,
+    CacheEvent, CacheId, CacheObserver, FillCause, FlushKind, Level, RemoveCause, StoreStamp,
+    WritebackCause,
 };
 use checker::{
     ChainEntry, ChainEvent, CheckerConfig, CoherencyChecker, ModelErrorKind, Version, Violation,
@@ -25,6 +26,8 @@ const B: u16 = 2;
 #[derive(Clone, Debug)]
 struct AliasCopy {
     data: LineBytes,
+    /// The store the data carries (the hierarchy's stamp).
+    stamp: StoreStamp,
     /// Caches holding it, in fill order (outermost first).
     caches: Vec<CacheId>,
     dirty: bool,
@@ -38,6 +41,8 @@ struct Rig {
     checker: CoherencyChecker,
     cycle: u64,
     copies: BTreeMap<(u64, u16), AliasCopy>,
+    /// The last store's stamp (stores are numbered 1, 2, 3... as a hierarchy numbers them).
+    stamps: StoreStamp,
     /// DRAM line -> (writer KeyID, plaintext) of the last write-back.
     /// DRAM line -> ciphertext (untouched lines hold zeros).
     memory: BTreeMap<u64, LineBytes>,
@@ -81,6 +86,7 @@ impl Rig {
             checker: CoherencyChecker::new(layout, config),
             cycle: 0,
             copies: BTreeMap::new(),
+            stamps: StoreStamp::MEMORY,
             memory: BTreeMap::new(),
             epochs: BTreeMap::new(),
         }
@@ -113,6 +119,12 @@ impl Rig {
         Cycle::new(self.cycle)
     }
 
+    /// The stamp of the next store, for tests that write events by hand.
+    fn next_stamp(&mut self) -> StoreStamp {
+        self.stamps = self.stamps.next();
+        self.stamps
+    }
+
     /// Every operation starts 10 cycles after the previous one.
     fn tick(&mut self) -> Cycle {
         self.cycle += 10;
@@ -143,6 +155,7 @@ impl Rig {
             (dram, keyid),
             AliasCopy {
                 data,
+                stamp: StoreStamp::MEMORY,
                 caches: levels.iter().map(|&l| cache(core, l)).collect(),
                 dirty: false,
                 phantom: false,
@@ -166,7 +179,9 @@ impl Rig {
         copy.data[start..start + bytes.len()].copy_from_slice(bytes);
         copy.dirty = true;
         copy.phantom = false;
-        let data = copy.data;
+        self.stamps = self.stamps.next();
+        copy.stamp = self.stamps;
+        let (data, stamp) = (copy.data, copy.stamp);
         self.emit(CacheEvent::Store {
             cycle,
             core: CoreId::new(core),
@@ -174,6 +189,7 @@ impl Rig {
             offset,
             len: bytes.len() as u8,
             data,
+            stamp,
         });
     }
 
@@ -227,6 +243,7 @@ impl Rig {
                 cycle,
                 line,
                 data: copy.data,
+                stamp: copy.stamp,
                 cause: wb,
                 dirtied_by_store: !copy.phantom,
             });
@@ -278,12 +295,13 @@ impl Rig {
             let dirtied_by_store = !copy.phantom;
             copy.dirty = false;
             copy.phantom = false;
-            let data = copy.data;
+            let (data, stamp) = (copy.data, copy.stamp);
             self.write_memory(dram, keyid, &data);
             self.emit(CacheEvent::MemWriteback {
                 cycle,
                 line,
                 data,
+                stamp,
                 cause: WritebackCause::Clwb,
                 dirtied_by_store,
             });
@@ -315,6 +333,7 @@ impl Rig {
             (dram, keyid),
             AliasCopy {
                 data,
+                stamp: StoreStamp::MEMORY,
                 caches: vec![cache(0, Level::Llc)],
                 dirty,
                 phantom: dirty,
@@ -481,7 +500,7 @@ fn page_reuse_without_flush_loses_the_new_owners_data() {
         (lost.writer_version, lost.lost_version),
         (Version::new(1), Version::new(2))
     );
-    assert!(lost.writer_version_exact);
+    assert!(lost.writer_current);
     // The bytes lost are exactly what KeyID 2 wrote back; the bytes that replaced them are
     // KeyID 1's stale line.
     let mut b_line = rig.pad(PAGE, B);
@@ -513,16 +532,25 @@ fn older_alias_written_back_first_is_not_a_loss() {
 }
 
 #[test]
-fn data_loss_dates_an_older_copy_by_its_first_unwritten_store() {
+fn data_loss_dates_an_older_copy_by_the_store_it_carries() {
     // A non-inclusive hierarchy can write back an older copy of an alias while a newer one
-    // stays cached. The checker cannot tell which version the bytes are; it dates them by the
-    // first store not yet written back, a lower bound, and says so.
+    // stays cached. The write-back's store stamp says which data it carries (issue 16): here
+    // the L2's copy holds store #2, though store #1 is the first not written back and the L1D
+    // holds the newer #3. Dating by bytes could only give the lower bound #1.
     let mut rig = Rig::new();
     let (a, b) = (rig.line(PAGE, A), rig.line(PAGE, B));
     let (l2, l1d) = (cache(0, Level::L2), cache(0, Level::L1d));
     let core = CoreId::new(0);
     let c = |n| Cycle::new(n);
-    let first = [1u8; 64];
+    let store = |cycle, line, data: LineBytes, stamp| CacheEvent::Store {
+        cycle,
+        core,
+        line,
+        offset: 0,
+        len: 64,
+        data,
+        stamp: StoreStamp::new(stamp),
+    };
     let second = [2u8; 64];
     let events = [
         CacheEvent::MemRead {
@@ -544,14 +572,8 @@ fn data_loss_dates_an_older_copy_by_its_first_unwritten_store() {
             cause: FillCause::Store,
             dirty: false,
         },
-        CacheEvent::Store {
-            cycle: c(2),
-            core,
-            line: a,
-            offset: 0,
-            len: 64,
-            data: first,
-        },
+        store(c(2), a, [1; 64], 1),
+        store(c(2), a, second, 2),
         // L1D victim into L2 (already present), then refetched and stored again.
         CacheEvent::Remove {
             cycle: c(3),
@@ -574,15 +596,8 @@ fn data_loss_dates_an_older_copy_by_its_first_unwritten_store() {
             cause: FillCause::Store,
             dirty: false,
         },
-        CacheEvent::Store {
-            cycle: c(5),
-            core,
-            line: a,
-            offset: 0,
-            len: 64,
-            data: second,
-        },
-        // KeyID 2 stores and is flushed: memory holds v3 from KeyID 2.
+        store(c(5), a, [3; 64], 3),
+        // KeyID 2 stores and is flushed: memory holds v4 from KeyID 2.
         CacheEvent::MemRead {
             cycle: c(6),
             line: b,
@@ -595,14 +610,7 @@ fn data_loss_dates_an_older_copy_by_its_first_unwritten_store() {
             cause: FillCause::Store,
             dirty: false,
         },
-        CacheEvent::Store {
-            cycle: c(7),
-            core,
-            line: b,
-            offset: 0,
-            len: 64,
-            data: [3; 64],
-        },
+        store(c(7), b, [4; 64], 4),
         CacheEvent::Remove {
             cycle: c(8),
             cache: l1d,
@@ -613,7 +621,8 @@ fn data_loss_dates_an_older_copy_by_its_first_unwritten_store() {
         CacheEvent::MemWriteback {
             cycle: c(8),
             line: b,
-            data: [3; 64],
+            data: [4; 64],
+            stamp: StoreStamp::new(4),
             cause: WritebackCause::Flush,
             dirtied_by_store: true,
         },
@@ -628,7 +637,8 @@ fn data_loss_dates_an_older_copy_by_its_first_unwritten_store() {
         CacheEvent::MemWriteback {
             cycle: c(9),
             line: a,
-            data: first,
+            data: second,
+            stamp: StoreStamp::new(2),
             cause: WritebackCause::Eviction,
             dirtied_by_store: true,
         },
@@ -641,16 +651,21 @@ fn data_loss_dates_an_older_copy_by_its_first_unwritten_store() {
         [ViolationKind::DualDirty, ViolationKind::DataLoss]
     );
     let lost = rig.violations()[1].lost.as_ref().unwrap();
-    assert!(!lost.writer_version_exact);
-    assert_eq!(lost.writer_version, Version::new(1));
-    assert_eq!(lost.lost_version, Version::new(3));
-    assert_eq!(lost.written_bytes, first);
+    assert!(!lost.writer_current);
+    assert_eq!(lost.writer_version, Version::new(2));
+    assert_eq!(lost.lost_version, Version::new(4));
+    assert_eq!(lost.written_bytes, second);
     assert!(
         rig.violations()[1]
             .explanation
-            .contains("an older copy, data no newer than v1,")
+            .contains("an older copy, data v2,")
     );
-    // KeyID 1 still has unwritten data (v2 in L1D): another alias storing now is dual dirty.
+    assert!(
+        rig.violations()[1]
+            .to_string()
+            .contains("written (KeyID 1, older copy v2)")
+    );
+    // KeyID 1 still has unwritten data (v3 in L1D): another alias storing now is dual dirty.
     rig.emit(CacheEvent::MemRead {
         cycle: c(10),
         line: b,
@@ -663,14 +678,7 @@ fn data_loss_dates_an_older_copy_by_its_first_unwritten_store() {
         cause: FillCause::Store,
         dirty: false,
     });
-    rig.emit(CacheEvent::Store {
-        cycle: c(11),
-        core,
-        line: b,
-        offset: 0,
-        len: 64,
-        data: [4; 64],
-    });
+    rig.emit(store(c(11), b, [5; 64], 5));
     assert_eq!(
         rig.violations().last().unwrap().kind,
         ViolationKind::DualDirty
@@ -854,6 +862,7 @@ fn pconfig_with_a_write_back_in_flight_is_flagged() {
         cycle,
         line,
         data: rig.copies[&(PAGE, A)].data,
+        stamp: rig.copies[&(PAGE, A)].stamp,
         cause: WritebackCause::Eviction,
         dirtied_by_store: true,
     });
@@ -1042,6 +1051,7 @@ fn phantom_write_back_without_a_dirty_fill_is_flagged() {
         cycle,
         line,
         data,
+        stamp: StoreStamp::MEMORY,
         cause: WritebackCause::Eviction,
         dirtied_by_store: false,
     });
@@ -1082,6 +1092,7 @@ fn store_dirtied_claim_without_a_store_is_a_model_error() {
         cycle: Cycle::new(100),
         line,
         data,
+        stamp: StoreStamp::MEMORY,
         cause: WritebackCause::Eviction,
         dirtied_by_store: true,
     });
@@ -1426,6 +1437,7 @@ fn store_that_changes_other_bytes_is_a_model_error() {
     let mut data = rig.copies[&(PAGE, A)].data;
     data[8] = 0xcc; // the store's range
     data[40] ^= 0xff; // outside it
+    let stamp = rig.next_stamp();
     rig.emit(CacheEvent::Store {
         cycle: Cycle::new(100),
         core: CoreId::new(0),
@@ -1433,6 +1445,7 @@ fn store_that_changes_other_bytes_is_a_model_error() {
         offset: 8,
         len: 1,
         data,
+        stamp,
     });
     let kinds: Vec<_> = rig.checker.model_errors().iter().map(|e| e.kind).collect();
     assert_eq!(kinds, [ModelErrorKind::StoreMergeMismatch]);
@@ -1487,6 +1500,7 @@ fn same_cycle_transfer_between_cores_is_not_a_fill_from_nowhere() {
         });
         if dirty {
             data[0] = 1;
+            let stamp = rig.next_stamp();
             rig.emit(CacheEvent::Store {
                 cycle: c(2),
                 core: CoreId::new(0),
@@ -1494,6 +1508,7 @@ fn same_cycle_transfer_between_cores_is_not_a_fill_from_nowhere() {
                 offset: 0,
                 len: 1,
                 data,
+                stamp,
             });
         }
         let remove = CacheEvent::Remove {
@@ -1518,6 +1533,7 @@ fn same_cycle_transfer_between_cores_is_not_a_fill_from_nowhere() {
             rig.emit(remove);
         }
         data[1] = 2;
+        let stamp = rig.next_stamp();
         rig.emit(CacheEvent::Store {
             cycle: c(4),
             core: CoreId::new(1),
@@ -1525,6 +1541,7 @@ fn same_cycle_transfer_between_cores_is_not_a_fill_from_nowhere() {
             offset: 1,
             len: 1,
             data,
+            stamp,
         });
         rig.emit(CacheEvent::Load {
             cycle: c(5),
@@ -1551,7 +1568,7 @@ fn refill_from_a_write_back_in_flight_keeps_the_alias_data() {
     rig.clflush(0, PAGE, B);
     rig.store(0, PAGE, A, 0, &[0xa2; 8]);
     let line = rig.line(PAGE, A);
-    let data = rig.copies[&(PAGE, A)].data;
+    let (data, stamp) = (rig.copies[&(PAGE, A)].data, rig.copies[&(PAGE, A)].stamp);
     let l1d = cache(0, Level::L1d);
     let c = Cycle::new(1000);
     for level in [Level::L1d, Level::L2, Level::Llc] {
@@ -1588,6 +1605,7 @@ fn refill_from_a_write_back_in_flight_keeps_the_alias_data() {
         cycle: c.plus(3),
         line,
         data,
+        stamp,
         cause: WritebackCause::Eviction,
         dirtied_by_store: true,
     });
@@ -1600,6 +1618,7 @@ fn write_through_store_to_an_uncached_line_is_consistent() {
     let mut rig = Rig::new();
     let line = rig.line(PAGE, A);
     let data = [7u8; 64];
+    let stamp = rig.next_stamp();
     rig.emit(CacheEvent::Store {
         cycle: Cycle::new(1),
         core: CoreId::new(0),
@@ -1607,16 +1626,19 @@ fn write_through_store_to_an_uncached_line_is_consistent() {
         offset: 0,
         len: 64,
         data,
+        stamp,
     });
     rig.emit(CacheEvent::MemWriteback {
         cycle: Cycle::new(2),
         line,
         data,
+        stamp,
         cause: WritebackCause::Eviction,
         dirtied_by_store: true,
     });
     // Now KeyID 2 stores: KeyID 1 is clean, so this is not dual dirty.
     let b = rig.line(PAGE, B);
+    let stamp = rig.next_stamp();
     rig.emit(CacheEvent::Store {
         cycle: Cycle::new(3),
         core: CoreId::new(0),
@@ -1624,6 +1646,7 @@ fn write_through_store_to_an_uncached_line_is_consistent() {
         offset: 0,
         len: 64,
         data,
+        stamp,
     });
     rig.assert_clean();
 }
@@ -1650,11 +1673,13 @@ fn writeback_regression_is_a_model_error() {
         offset: 0,
         len: 64,
         data: new,
+        stamp: StoreStamp::new(1),
     });
     rig.emit(CacheEvent::MemWriteback {
         cycle: c(3),
         line,
         data: new,
+        stamp: StoreStamp::new(1),
         cause: WritebackCause::Eviction,
         dirtied_by_store: true,
     });
@@ -1665,10 +1690,12 @@ fn writeback_regression_is_a_model_error() {
         cause: FillCause::Load,
         dirty: false,
     });
+    // The old data, as read from memory: no store's stamp.
     rig.emit(CacheEvent::MemWriteback {
         cycle: c(5),
         line,
         data: old,
+        stamp: StoreStamp::MEMORY,
         cause: WritebackCause::Eviction,
         dirtied_by_store: true,
     });

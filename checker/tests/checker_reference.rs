@@ -20,7 +20,8 @@
 //! - a correct model never causes a model error; chains end with the event that broke the rule.
 
 use cache_model::{
-    CacheEvent, CacheId, CacheObserver, FillCause, FlushKind, Level, RemoveCause, WritebackCause,
+    CacheEvent, CacheId, CacheObserver, FillCause, FlushKind, Level, RemoveCause, StoreStamp,
+    WritebackCause,
 };
 use checker::{CheckerConfig, CoherencyChecker, ViolationKind};
 use proptest::prelude::*;
@@ -178,6 +179,8 @@ struct Lost {
 #[derive(Clone, Debug)]
 struct Copy {
     data: LineBytes,
+    /// The store the data carries, as the hierarchy stamps it (MEMORY: read, not stored to).
+    stamp: StoreStamp,
     /// How recent `data` is: the store that wrote it, or memory's version when it was read
     /// (through any key).
     version: u64,
@@ -374,6 +377,7 @@ impl Reference {
             }
             let copy = Copy {
                 data,
+                stamp: StoreStamp::MEMORY,
                 version,
                 modified: false,
                 read_epoch: self.epochs[usize::from(keyid)],
@@ -431,6 +435,8 @@ impl Reference {
         }
         let was_dirty = copy.dirty;
         copy.version = version;
+        // Stores are numbered in order from 1, as the hierarchy stamps them.
+        copy.stamp = StoreStamp::new(version);
         copy.modified = true;
         copy.dirty = true;
         copy.phantom = false;
@@ -443,6 +449,7 @@ impl Reference {
             offset,
             len,
             data,
+            stamp: StoreStamp::new(version),
         };
         self.emit(event);
         self.newest_store.insert((line, keyid), version);
@@ -545,6 +552,7 @@ impl Reference {
             cycle: self.cycle(),
             line: self.line_addr(line, keyid),
             data: copy.data,
+            stamp: copy.stamp,
             cause,
             dirtied_by_store: !copy.phantom,
         };
@@ -701,6 +709,7 @@ impl Reference {
         });
         let copy = Copy {
             data,
+            stamp: StoreStamp::MEMORY,
             version,
             modified: false,
             read_epoch: self.epochs[usize::from(keyid)],
@@ -838,7 +847,7 @@ fn reported(reference: &Reference, kinds: &[ViolationKind]) -> Vec<Expected> {
             keyids: v.keyids.iter().map(|k| k.get()).collect(),
             lost: v.lost.as_ref().map(|l| {
                 assert!(
-                    l.writer_version_exact,
+                    l.writer_current,
                     "the reference never writes back older copies"
                 );
                 Lost {

@@ -87,7 +87,7 @@ pub use observers::ObserverId;
 pub use request::{CoreOp, CoreRequest, CoreResponse};
 
 use crate::cache::Cache;
-use crate::events::{CacheId, CacheObserver, Level};
+use crate::events::{CacheId, CacheObserver, Level, StoreStamp};
 use engine::{Ev, FlushOp, Hit, Step, Walk};
 use index::{AliasIndex, Directory};
 use mshr::{L1Entry, L2Entry, LlcEntry, Table};
@@ -100,12 +100,30 @@ use sim_core::{
 use stats::Stats;
 use std::collections::VecDeque;
 
+/// A copy's plaintext and the committed store it carries (which store, not what bytes: two
+/// stores of equal bytes carry different stamps). They always move together.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+struct LineData {
+    bytes: LineBytes,
+    stamp: StoreStamp,
+}
+
+impl LineData {
+    /// Data just read from memory: no store has touched it.
+    fn from_memory(bytes: LineBytes) -> LineData {
+        LineData {
+            bytes,
+            stamp: StoreStamp::MEMORY,
+        }
+    }
+}
+
 /// A line in a private cache: the core's MESI state, the data (plaintext), and where its
 /// dirtiness came from.
 #[derive(Clone, Debug)]
 struct PrivateLine {
     state: MesiState,
-    data: LineBytes,
+    data: LineData,
     /// A committed store contributed to this copy's dirty data (false for copies the
     /// counterfactual knob marked dirty and no store touched since).
     stored: bool,
@@ -117,7 +135,7 @@ impl Default for PrivateLine {
     fn default() -> PrivateLine {
         PrivateLine {
             state: MesiState::Invalid,
-            data: [0; sim_core::LINE_BYTES],
+            data: LineData::from_memory([0; sim_core::LINE_BYTES]),
             stored: false,
             prefetched: false,
         }
@@ -128,14 +146,14 @@ impl Default for PrivateLine {
 /// the directory.
 #[derive(Clone, Debug)]
 struct LlcLine {
-    data: LineBytes,
+    data: LineData,
     stored: bool,
 }
 
 impl Default for LlcLine {
     fn default() -> LlcLine {
         LlcLine {
-            data: [0; sim_core::LINE_BYTES],
+            data: LineData::from_memory([0; sim_core::LINE_BYTES]),
             stored: false,
         }
     }
@@ -152,6 +170,8 @@ pub struct LineView {
     pub dirty: bool,
     /// The plaintext.
     pub data: LineBytes,
+    /// The newest committed store the copy carries.
+    pub stamp: StoreStamp,
 }
 
 /// The coherent cache hierarchy of one socket. See the [module documentation](self).
@@ -206,6 +226,8 @@ pub struct Hierarchy {
     outbox_writes: usize,
     wb_capacity: usize,
     next_mem_id: u64,
+    /// The stamp of the last committed store (see [`StoreStamp`]).
+    last_stamp: StoreStamp,
     next_seq: u64,
 
     /// Responses completed but not yet handed out by `tick`.
@@ -314,6 +336,7 @@ impl Hierarchy {
             outbox_writes: 0,
             wb_capacity: config.writeback_buffer_entries as usize,
             next_mem_id: 0,
+            last_stamp: StoreStamp::MEMORY,
             next_seq: 0,
             ready: Vec::new(),
             prefetchers: (0..cores)
@@ -503,7 +526,8 @@ impl Hierarchy {
                 LineView {
                     state: Some(l.payload.state),
                     dirty: l.dirty,
-                    data: l.payload.data,
+                    data: l.payload.data.bytes,
+                    stamp: l.payload.data.stamp,
                 }
             }),
             Err(c) => c.probe(line.base()).map(|s| {
@@ -511,7 +535,8 @@ impl Hierarchy {
                 LineView {
                     state: None,
                     dirty: l.dirty,
-                    data: l.payload.data,
+                    data: l.payload.data.bytes,
+                    stamp: l.payload.data.stamp,
                 }
             }),
         }

@@ -101,7 +101,7 @@ impl Hierarchy {
         let core = a.core;
         match a.kind {
             Kind::Load | Kind::Speculative => {
-                let data = self.l1[c].payload(s1).data;
+                let data = self.l1[c].payload(s1).data.bytes;
                 if a.kind == Kind::Load {
                     self.emit(|| CacheEvent::Load {
                         cycle: t,
@@ -130,6 +130,8 @@ impl Hierarchy {
             }),
             Kind::HwPrefetch => {}
             Kind::Store => {
+                self.last_stamp = self.last_stamp.next();
+                let stamp = self.last_stamp;
                 let p = self.l1[c].payload_mut(s1);
                 assert_eq!(
                     p.state,
@@ -137,9 +139,10 @@ impl Hierarchy {
                     "store {} of core {c} to {line:?} performed at {t} without ownership",
                     a.id
                 );
-                p.data[offset..offset + len].copy_from_slice(&a.data[..len]);
+                p.data.bytes[offset..offset + len].copy_from_slice(&a.data[..len]);
+                p.data.stamp = stamp;
                 p.stored = true;
-                let data = p.data;
+                let data = p.data.bytes;
                 self.l1[c].set_dirty(s1, true);
                 self.emit(|| CacheEvent::Store {
                     cycle: t,
@@ -148,6 +151,7 @@ impl Hierarchy {
                     offset: offset as u8,
                     len: a.len,
                     data,
+                    stamp,
                 });
                 self.ready.push(CoreResponse {
                     id: a.id,

@@ -14,7 +14,7 @@ use crate::events::{FillCause, Level, RemoveCause, WritebackCause};
 use crate::hierarchy::index::cores_in;
 use crate::hierarchy::mesi::{MesiEvent, MesiState, transition};
 use crate::hierarchy::mshr::AcquireKind;
-use crate::hierarchy::{Hierarchy, LlcLine, PrivateLine};
+use crate::hierarchy::{Hierarchy, LineData, LlcLine, PrivateLine};
 use sim_core::{Cycle, LineAddr, LineBytes};
 
 /// What a fill brings, where, and why.
@@ -31,7 +31,7 @@ pub(super) struct Acquire {
 }
 
 impl Acquire {
-    fn l2_copy(&self, data: LineBytes, state: MesiState) -> NewCopy {
+    fn l2_copy(&self, data: LineData, state: MesiState) -> NewCopy {
         NewCopy {
             data,
             state,
@@ -40,7 +40,7 @@ impl Acquire {
         }
     }
 
-    fn l1_copy(&self, data: LineBytes, state: MesiState) -> NewCopy {
+    fn l1_copy(&self, data: LineData, state: MesiState) -> NewCopy {
         NewCopy {
             data,
             state,
@@ -53,7 +53,7 @@ impl Acquire {
 /// A copy about to be filled into a private cache.
 #[derive(Copy, Clone, Debug)]
 struct NewCopy {
-    data: LineBytes,
+    data: LineData,
     state: MesiState,
     cause: FillCause,
     /// Brought in by a hardware prefetch (for the usefulness count).
@@ -67,7 +67,7 @@ pub(super) struct Dropped {
     /// A committed store contributed to the dirty data.
     stored: bool,
     /// The core's newest data (its L1D copy if it had one).
-    data: LineBytes,
+    data: LineData,
 }
 
 /// Fills a prefetch or a speculative load made: dirty on arrival under the counterfactual knob.
@@ -108,7 +108,7 @@ impl Hierarchy {
         let ins = self.llc.insert(
             line.base(),
             LlcLine {
-                data,
+                data: LineData::from_memory(data),
                 stored: false,
             },
             dirty,
@@ -225,14 +225,7 @@ impl Hierarchy {
 
     /// Another core reads: core `o`, an E or M owner, keeps a shared copy; M data goes to the
     /// LLC first, so that every copy and the LLC agree.
-    fn snoop_read(
-        &mut self,
-        t: Cycle,
-        o: usize,
-        line: LineAddr,
-        data: LineBytes,
-        requester: usize,
-    ) {
+    fn snoop_read(&mut self, t: Cycle, o: usize, line: LineAddr, data: LineData, requester: usize) {
         let st = self.core_state(o, line);
         let tr = transition(st, MesiEvent::RemoteRead);
         self.count_snoop(o, line);
@@ -335,7 +328,7 @@ impl Hierarchy {
         &mut self,
         t: Cycle,
         line: LineAddr,
-        data: LineBytes,
+        data: LineData,
         stored: bool,
         charge: Option<usize>,
     ) {

@@ -35,7 +35,7 @@ mod writeback_buffer;
 use super::index::cores_in;
 use super::mesi::MesiState;
 use super::mshr::Kind;
-use super::{AliasPolicy, Hierarchy};
+use super::{AliasPolicy, Hierarchy, LineData};
 use crate::events::{CacheEvent, CacheId, FillCause, Level, RemoveCause};
 pub(super) use flushes::{FlushOp, Walk};
 use sim_core::{CoreId, Cycle, LineAddr, LineBytes, PhysAddr};
@@ -277,7 +277,7 @@ impl Hierarchy {
 
     /// Core `c`'s newest copy of `line`: its L1D copy if it has one (never older than the L2's),
     /// else its L2 copy.
-    fn core_data(&self, c: usize, line: LineAddr) -> LineBytes {
+    fn core_data(&self, c: usize, line: LineAddr) -> LineData {
         let pa = line.base();
         if let Some(s1) = self.l1[c].probe(pa) {
             return self.l1[c].payload(s1).data;
@@ -291,7 +291,7 @@ impl Hierarchy {
     /// The line's current data on chip: any holder's newest copy (MESI keeps every valid copy
     /// current, an owner's being the newest), else the LLC's. `None` when the line is off
     /// chip.
-    fn newest_data(&self, line: LineAddr) -> Option<LineBytes> {
+    fn newest_data(&self, line: LineAddr) -> Option<LineData> {
         let sharers = self.dir.sharers(line);
         if let Some(first) = cores_in(sharers).next() {
             let data = self.core_data(first, line);

@@ -7,8 +7,8 @@
 //! reach memory in the order the steps made them.
 
 use crate::events::{CacheEvent, WritebackCause};
-use crate::hierarchy::Hierarchy;
-use sim_core::{Cycle, LineAddr, LineBytes, MemOp, MemRequest, RequestId};
+use crate::hierarchy::{Hierarchy, LineData};
+use sim_core::{Cycle, LineAddr, MemOp, MemRequest, RequestId};
 
 /// A step that may write back to memory, and so may have to wait for room.
 #[derive(Copy, Clone, Debug)]
@@ -136,7 +136,7 @@ impl Hierarchy {
         &mut self,
         t: Cycle,
         line: LineAddr,
-        data: LineBytes,
+        data: LineData,
         cause: WritebackCause,
         stored: bool,
     ) {
@@ -153,7 +153,7 @@ impl Hierarchy {
             id,
             op: MemOp::Write,
             addr: line.base(),
-            data: Some(data),
+            data: Some(data.bytes),
             issued: t,
         });
         self.outbox_writes += 1;
@@ -164,7 +164,8 @@ impl Hierarchy {
         self.emit(|| CacheEvent::MemWriteback {
             cycle: t,
             line,
-            data,
+            data: data.bytes,
+            stamp: data.stamp,
             cause,
             dirtied_by_store: stored,
         });
