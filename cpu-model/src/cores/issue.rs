@@ -6,10 +6,11 @@
 
 use super::flat::OpView;
 use super::load_queue::{Dispatch, LoadEntry};
+use super::request_id::ReqTag;
 use super::serializing::KernelRun;
 use super::store_buffer::SbKind;
 use super::translate::{Pieces, Xl, XlateState};
-use super::{Core, CoreCtx, KIND_SPEC};
+use super::{Core, CoreCtx};
 use crate::kernel::Access;
 use crate::program::{Addr, OpTag};
 use cache_model::hierarchy::CoreOp;
@@ -341,7 +342,13 @@ impl Core {
             },
         };
         if self
-            .submit(now, ctx.machine, KIND_SPEC, pieces.first, CoreOp::Prefetch)
+            .submit(
+                now,
+                ctx.machine,
+                ReqTag::Speculative,
+                pieces.first,
+                CoreOp::Prefetch,
+            )
             .is_some()
         {
             self.spec_in_flight += 1;

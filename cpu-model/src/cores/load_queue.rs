@@ -3,9 +3,10 @@
 //! one was outstanding is re-checked when it becomes the oldest, and replayed if its view has
 //! gone). See "Loads" and "Load -> load order" in the [parent module](super).
 
+use super::request_id::ReqTag;
 use super::store_buffer::range_mask;
 use super::translate::Pieces;
-use super::{Core, CoreCtx, KIND_LOAD};
+use super::{Core, CoreCtx};
 use crate::machine::Machine;
 use crate::program::{OpOutcome, OpTag};
 use cache_model::hierarchy::{CoreOp, CoreResponse};
@@ -119,7 +120,8 @@ pub(super) enum Dispatch {
 }
 
 impl Core {
-    pub(super) fn load_piece_done(&mut self, now: Cycle, r: &CoreResponse) {
+    /// A load piece's response: binds its bytes. `false` if no piece waits for it.
+    pub(super) fn load_piece_done(&mut self, now: Cycle, r: &CoreResponse) -> bool {
         let found = self.lq.iter().enumerate().find_map(|(i, e)| {
             e.pieces()
                 .iter()
@@ -127,7 +129,7 @@ impl Core {
                 .map(|k| (i, k))
         });
         let Some((idx, k)) = found else {
-            return;
+            return false;
         };
         let older_open = self.lq.iter().take(idx).any(|e| !e.complete(now));
         let e = &mut self.lq[idx];
@@ -138,6 +140,7 @@ impl Core {
         e.pieces[k].state = PieceState::Done;
         e.ready_at = e.ready_at.max(now);
         e.check |= older_open;
+        true
     }
 
     /// Retires final loads, oldest first, recording their results; re-checks a load that
@@ -262,7 +265,13 @@ impl Core {
             if p.state != PieceState::Pending {
                 continue;
             }
-            match self.submit(now, machine, KIND_LOAD, p.pa, CoreOp::Load { len: p.len }) {
+            match self.submit(
+                now,
+                machine,
+                ReqTag::Load,
+                p.pa,
+                CoreOp::Load { len: p.len },
+            ) {
                 Some(id) => {
                     self.stats.load_requests += 1;
                     self.lq[idx].pieces[k].state = PieceState::InFlight(id);

@@ -27,7 +27,8 @@
 //!   `barriers`: the bookkeeping barriers share across cores;
 //! - `speculation`: mispredicted-path shadows and speculative loads;
 //! - `describe`: counters, the dump of a stopped run, statistics;
-//! - `flat` (the program as the core walks it) and `tlb`.
+//! - `flat` (the program as the core walks it), `tlb`, and `request_id` (what a request id
+//!   holds: the core and what the request is for, which routes its response).
 //!
 //! # What is modelled
 //!
@@ -143,6 +144,7 @@ mod describe;
 mod flat;
 mod issue;
 mod load_queue;
+mod request_id;
 mod serializing;
 mod speculation;
 mod store_buffer;
@@ -161,23 +163,14 @@ use describe::CoreStats;
 use flat::{Cursor, Flat};
 use issue::{Stage, Wait};
 use load_queue::LoadEntry;
+use request_id::{ReqId, ReqTag};
 use sim_core::{AddressLayout, CoreId, Cycle, PAGE_SHIFT, PhysAddr};
 use speculation::Shadow;
 use std::collections::VecDeque;
-use store_buffer::{SbKind, StoreBuffer};
+use store_buffer::StoreBuffer;
 use store_drain::FlushEntry;
 use tlb::Tlb;
 use translate::XlateState;
-
-// Request ids: core in bits 56.., purpose in bits 52..56, a per-core counter below. Unique
-// machine-wide, and the purpose routes a response without a lookup table.
-const KIND_SHIFT: u32 = 52;
-const COUNTER_MASK: u64 = (1 << KIND_SHIFT) - 1;
-const KIND_LOAD: u64 = 1;
-const KIND_SB: u64 = 2;
-const KIND_FLUSH: u64 = 3;
-const KIND_SPEC: u64 = 4;
-const KIND_SERIAL: u64 = 5;
 
 /// What the system lends a core for one cycle.
 pub(crate) struct CoreCtx<'a> {
@@ -297,34 +290,26 @@ impl Core {
         }
     }
 
-    /// A response from the hierarchy, at its completion cycle `now`.
+    /// A response from the hierarchy, at its completion cycle `now`. Every response answers
+    /// a request this core sent and still waits for; anything else is a model bug.
     pub fn on_response(&mut self, now: Cycle, r: &CoreResponse) {
-        match (r.id >> KIND_SHIFT) & 0xf {
-            KIND_LOAD => self.load_piece_done(now, r),
-            KIND_SB if self.sb.in_flight == Some(r.id) => {
-                self.sb.in_flight = None;
-                if let Some(e) = self.sb.pop_front()
-                    && matches!(e.kind, SbKind::Store { .. })
-                {
-                    self.stats.stores_drained += 1;
-                }
-            }
-            KIND_FLUSH => {
-                if let Some(k) = self.flushes.iter().position(|f| f.id == Some(r.id)) {
-                    self.flushes.remove(k);
-                }
-            }
-            KIND_SPEC => self.spec_in_flight = self.spec_in_flight.saturating_sub(1),
-            KIND_SERIAL => {
-                if let Some((id, done)) = &mut self.serial
-                    && *id == r.id
-                {
-                    *done = true;
-                }
-            }
-            // Unknown ids (none are expected) are ignored.
-            _ => {}
-        }
+        let awaited = match ReqId::decode(r.id) {
+            Some(id) if id.core == self.id => match id.tag {
+                ReqTag::Load => self.load_piece_done(now, r),
+                ReqTag::StoreBuffer => self.store_buffer_head_done(r.id),
+                ReqTag::Flush => self.flush_done(r.id),
+                ReqTag::Speculative => self.speculative_done(),
+                ReqTag::Serial => self.serial_request_done(r.id),
+            },
+            _ => false,
+        };
+        assert!(
+            awaited,
+            "{} at cycle {now}: response to unknown request id {:#x} ({:?})",
+            self.id,
+            r.id,
+            ReqId::decode(r.id)
+        );
     }
 
     /// One cycle: retire final loads, re-send replayed ones, issue, drain the store buffer,
@@ -365,10 +350,14 @@ impl Core {
         self.next_seq
     }
 
-    fn new_id(&mut self, kind: u64) -> u64 {
-        let n = self.next_req & COUNTER_MASK;
+    fn new_id(&mut self, tag: ReqTag) -> u64 {
+        let id = ReqId {
+            core: self.id,
+            tag,
+            seq: self.next_req,
+        };
         self.next_req += 1;
-        (u64::from(self.id.get()) << 56) | (kind << KIND_SHIFT) | n
+        id.encode()
     }
 
     /// Offers a request; on refusal, counts it and asks to be ticked next cycle.
@@ -376,11 +365,11 @@ impl Core {
         &mut self,
         now: Cycle,
         machine: &mut Machine,
-        kind: u64,
+        tag: ReqTag,
         pa: PhysAddr,
         op: CoreOp,
     ) -> Option<u64> {
-        let id = self.new_id(kind);
+        let id = self.new_id(tag);
         match machine.submit(now, CoreRequest::new(id, self.id, pa, op)) {
             Ok(()) => Some(id),
             Err(_) => {
@@ -440,5 +429,56 @@ impl Core {
             self.done_at = Some(now);
             self.close_wait(now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(core: &Core, id: u64) -> CoreResponse {
+        CoreResponse {
+            id,
+            core: core.id,
+            done: Cycle::new(7),
+            data: None,
+            from: None,
+        }
+    }
+
+    fn core() -> Core {
+        let cfg = CoreConfig::default();
+        Core::new(
+            1,
+            &Program::default(),
+            &cfg,
+            AddressLayout::default(),
+            1 << 30,
+        )
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "core 1 at cycle 7: response to unknown request id 0x1f00000000000000"
+    )]
+    fn a_response_with_an_unknown_tag_is_a_model_bug() {
+        let mut c = core();
+        let r = response(&c, 0x1f00_0000_0000_0000);
+        c.on_response(Cycle::new(7), &r);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "core 1 at cycle 7: response to unknown request id 0x120000000000005"
+    )]
+    fn a_response_nothing_waits_for_is_a_model_bug() {
+        let mut c = core();
+        let id = ReqId {
+            core: c.id,
+            tag: ReqTag::StoreBuffer,
+            seq: 5,
+        };
+        let r = response(&c, id.encode());
+        c.on_response(Cycle::new(7), &r);
     }
 }

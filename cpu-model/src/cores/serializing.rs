@@ -6,10 +6,11 @@
 
 use super::flat::Node;
 use super::issue::{Progress, Stage, Wait};
+use super::request_id::ReqTag;
 use super::store_buffer::SbKind;
 use super::store_drain::FlushEntry;
 use super::translate::Xl;
-use super::{Core, CoreCtx, KIND_SERIAL};
+use super::{Core, CoreCtx};
 use crate::kernel::{Access, KernelStep, Syscall};
 use crate::program::{Addr, LineFlush, OpOutcome, OpTag};
 use cache_model::CoherencyChecker;
@@ -108,6 +109,18 @@ impl Core {
         Progress::Issued
     }
 
+    /// The serializing request `id` (WBINVD, a kernel step) completed. `false` if it is not
+    /// the one in flight.
+    pub(super) fn serial_request_done(&mut self, id: u64) -> bool {
+        match &mut self.serial {
+            Some((in_flight, done)) if *in_flight == id => {
+                *done = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn serial_done(&self) -> bool {
         matches!(self.serial, Some((_, true)))
     }
@@ -127,7 +140,7 @@ impl Core {
         match self.submit(
             now,
             ctx.machine,
-            KIND_SERIAL,
+            ReqTag::Serial,
             PhysAddr::new(0),
             CoreOp::Wbinvd,
         ) {
@@ -297,7 +310,7 @@ impl Core {
                             ),
                             _ => (pa, CoreOp::Clflush),
                         };
-                        match self.submit(now, ctx.machine, KIND_SERIAL, addr, op) {
+                        match self.submit(now, ctx.machine, ReqTag::Serial, addr, op) {
                             Some(id) => {
                                 self.serial = Some((id, false));
                                 run.step = KStep::Wait;

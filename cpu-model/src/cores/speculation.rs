@@ -5,9 +5,10 @@
 
 use super::flat::{OpView, Span};
 use super::issue::{Progress, Stage, Wait};
+use super::request_id::ReqTag;
 use super::store_buffer::range_mask;
 use super::translate::{Pieces, Xl, XlateState};
-use super::{Core, CoreCtx, KIND_SPEC};
+use super::{Core, CoreCtx};
 use crate::kernel::Access;
 use crate::machine::Machine;
 use crate::program::Addr;
@@ -27,6 +28,16 @@ pub(super) struct Shadow {
 }
 
 impl Core {
+    /// A prefetch or speculative load completed (nothing waits for its value). `false` if
+    /// none was in flight.
+    pub(super) fn speculative_done(&mut self) -> bool {
+        let Some(left) = self.spec_in_flight.checked_sub(1) else {
+            return false;
+        };
+        self.spec_in_flight = left;
+        true
+    }
+
     /// Sends speculative-load pieces from `from` on; `Err(k)`: piece `k` was refused.
     fn submit_speculative(
         &mut self,
@@ -38,7 +49,10 @@ impl Core {
         for k in from..pieces.n {
             let p = pieces.p[usize::from(k)];
             let op = CoreOp::SpeculativeLoad { len: p.len };
-            if self.submit(now, machine, KIND_SPEC, p.pa, op).is_none() {
+            if self
+                .submit(now, machine, ReqTag::Speculative, p.pa, op)
+                .is_none()
+            {
                 return Err(k);
             }
             self.spec_in_flight += 1;
@@ -239,7 +253,13 @@ impl Core {
             Xl::Ok(p) => p,
         };
         if self
-            .submit(now, ctx.machine, KIND_SPEC, pieces.first, CoreOp::Prefetch)
+            .submit(
+                now,
+                ctx.machine,
+                ReqTag::Speculative,
+                pieces.first,
+                CoreOp::Prefetch,
+            )
             .is_none()
         {
             return Err(Wait::Refused);

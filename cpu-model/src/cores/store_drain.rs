@@ -4,8 +4,9 @@
 //! forwarding) is [`store_buffer`](super::store_buffer). See "Stores and the store buffer" and
 //! "Flushes and fences" in the [parent module](super).
 
+use super::Core;
+use super::request_id::ReqTag;
 use super::store_buffer::SbKind;
-use super::{Core, KIND_FLUSH, KIND_SB};
 use crate::machine::Machine;
 use cache_model::hierarchy::CoreOp;
 use sim_core::{Cycle, PhysAddr};
@@ -21,6 +22,30 @@ pub(super) struct FlushEntry {
 }
 
 impl Core {
+    /// The store buffer head's request `id` completed: the entry leaves. `false` if the head
+    /// was not waiting for it.
+    pub(super) fn store_buffer_head_done(&mut self, id: u64) -> bool {
+        if self.sb.in_flight != Some(id) {
+            return false;
+        }
+        self.sb.in_flight = None;
+        if let Some(e) = self.sb.pop_front()
+            && matches!(e.kind, SbKind::Store { .. })
+        {
+            self.stats.stores_drained += 1;
+        }
+        true
+    }
+
+    /// CLFLUSHOPT/CLWB request `id` completed. `false` if none was waiting for it.
+    pub(super) fn flush_done(&mut self, id: u64) -> bool {
+        let Some(k) = self.flushes.iter().position(|f| f.id == Some(id)) else {
+            return false;
+        };
+        self.flushes.remove(k);
+        true
+    }
+
     pub(super) fn drain_store_buffer(&mut self, now: Cycle, machine: &mut Machine) {
         let mut popped = false;
         while self.sb.in_flight.is_none() {
@@ -44,7 +69,7 @@ impl Core {
                 SbKind::Store { pa, len, data } => (pa, CoreOp::Store { len, data }),
                 SbKind::Clflush { pa } => (pa, CoreOp::Clflush),
             };
-            if let Some(id) = self.submit(now, machine, KIND_SB, pa, op) {
+            if let Some(id) = self.submit(now, machine, ReqTag::StoreBuffer, pa, op) {
                 self.sb.in_flight = Some(id);
             }
             break;
@@ -80,7 +105,7 @@ impl Core {
             } else {
                 CoreOp::Clflushopt
             };
-            match self.submit(now, machine, KIND_FLUSH, pa, op) {
+            match self.submit(now, machine, ReqTag::Flush, pa, op) {
                 Some(id) => self.flushes[k].id = Some(id),
                 None => break,
             }
