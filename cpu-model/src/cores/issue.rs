@@ -4,7 +4,7 @@
 //! serializing ops and the mispredicted path have modules of their own. See "Issue" in the
 //! [parent module](super).
 
-use super::flat::OpView;
+use super::flat::{Node, store_data};
 use super::load_queue::{Dispatch, LoadEntry};
 use super::request_id::ReqTag;
 use super::serializing::KernelRun;
@@ -12,7 +12,7 @@ use super::store_buffer::SbKind;
 use super::translate::{Pieces, Xl, XlateState};
 use super::{Core, CoreCtx};
 use crate::kernel::Access;
-use crate::program::{Addr, OpTag};
+use crate::program::{Addr, OpKind, OpTag};
 use cache_model::hierarchy::CoreOp;
 use mem_ctrl::pconfig::PconfigOutcome;
 use sim_core::{Cycle, LINE_BYTES, LineBytes};
@@ -170,10 +170,11 @@ impl Core {
             let Some(i) = self.cursor.peek(&self.flat) else {
                 return issued;
             };
-            let view = self.flat.view(i);
-            match self.step(now, ctx, i, view) {
+            match self.step(now, ctx, i) {
                 Progress::Issued => {
-                    self.stats.ops[view.kind_index()] += 1;
+                    if let Some(k) = self.flat.nodes[i].kind_index() {
+                        self.stats.ops[k] += 1;
+                    }
                     self.cursor.advance();
                     self.stage = Stage::Fresh;
                     self.xlate = XlateState::default();
@@ -191,31 +192,42 @@ impl Core {
         issued
     }
 
-    /// Tries to issue op `i` (the op at the cursor), `view` being its copy.
-    fn step(&mut self, now: Cycle, ctx: &mut CoreCtx<'_>, i: usize, view: OpView) -> Progress {
+    /// Tries to issue op `i` (the op at the cursor). Each arm copies what it needs out of
+    /// the op first, so the step can change the core.
+    fn step(&mut self, now: Cycle, ctx: &mut CoreCtx<'_>, i: usize) -> Progress {
         let tag = self.flat.tags[i];
-        match view {
-            OpView::Load { at, len } => self.step_load(now, ctx, tag, at, len),
-            OpView::Store { at, len, data } => self.step_store(now, ctx, tag, at, len, &data),
-            OpView::Flush { kind, at } => self.step_flush(now, ctx, tag, kind, at),
-            OpView::Wbinvd => self.step_wbinvd(now, ctx),
-            OpView::Mfence => self.step_mfence(),
-            OpView::Sfence => self.step_sfence(),
-            OpView::Prefetch { at } => self.step_prefetch(now, ctx, at),
-            OpView::SpeculativeLoad { at, len } => self.step_speculative(now, ctx, at, len),
-            OpView::Mispredict { shadow } => {
+        let op = match &self.flat.nodes[i] {
+            Node::Op(op) => op,
+            &Node::Mispredict { shadow } => {
                 self.start_shadow(now, shadow);
-                Progress::Issued
+                return Progress::Issued;
             }
-            OpView::Compute { cycles } => {
+            Node::Repeat { .. } => unreachable!("the cursor stops on ops, never on a repeat"),
+        };
+        match *op {
+            OpKind::Load { at, len } => self.step_load(now, ctx, tag, at, len),
+            OpKind::Store { at, ref bytes } => {
+                let (len, data) = store_data(bytes);
+                self.step_store(now, ctx, tag, at, len, &data)
+            }
+            OpKind::Flush { kind, at } => self.step_flush(now, ctx, tag, kind, at),
+            OpKind::Wbinvd => self.step_wbinvd(now, ctx),
+            OpKind::Mfence => self.step_mfence(),
+            OpKind::Sfence => self.step_sfence(),
+            OpKind::Prefetch { at } => self.step_prefetch(now, ctx, at),
+            OpKind::SpeculativeLoad { at, len } => self.step_speculative(now, ctx, at, len),
+            OpKind::Compute { cycles } => {
                 // Never NEVER: an endless compute must meet `cycles_max`, not look like a
                 // deadlock.
                 self.busy_until = now.plus(cycles).min(Cycle::new(u64::MAX - 1));
                 Progress::Issued
             }
-            OpView::Barrier { id } => self.step_barrier(now, ctx, id),
-            OpView::Pconfig => self.step_pconfig(now, ctx, i, tag),
-            OpView::Kernel => self.step_kernel(now, ctx, i, tag),
+            OpKind::Barrier { id } => self.step_barrier(now, ctx, id),
+            OpKind::Pconfig { .. } => self.step_pconfig(now, ctx, i, tag),
+            OpKind::Kernel(_) => self.step_kernel(now, ctx, i, tag),
+            OpKind::Mispredict { .. } | OpKind::Repeat { .. } => {
+                unreachable!("flattening turns containers into nodes of their own")
+            }
         }
     }
 

@@ -12,7 +12,7 @@ use super::store_drain::FlushEntry;
 use super::translate::Xl;
 use super::{Core, CoreCtx};
 use crate::kernel::{Access, KernelStep, Syscall};
-use crate::program::{Addr, LineFlush, OpOutcome, OpTag};
+use crate::program::{Addr, LineFlush, OpKind, OpOutcome, OpTag};
 use cache_model::CoherencyChecker;
 use cache_model::hierarchy::CoreOp;
 use mem_ctrl::pconfig::{PconfigCall, PconfigOutcome, PconfigStatus};
@@ -216,10 +216,10 @@ impl Core {
         if !self.quiesced() {
             return Progress::Blocked(Wait::Drain);
         }
-        let Node::Pconfig { call } = &self.flat.nodes[i] else {
+        let Node::Op(OpKind::Pconfig { call }) = &self.flat.nodes[i] else {
             return Progress::Issued;
         };
-        let mut call = (**call).clone();
+        let mut call = call.clone();
         // The instruction sees the program's privilege, whatever the call claims.
         call.privileged &= self.credentials.ring0;
         let (done, outcome) = self.execute_pconfig(now, ctx, &call);
@@ -248,7 +248,7 @@ impl Core {
                 self.wake_at(until);
                 return Progress::Blocked(Wait::Syscall);
             }
-            let Node::Kernel { call } = &self.flat.nodes[i] else {
+            let Node::Op(OpKind::Kernel(call)) = &self.flat.nodes[i] else {
                 return Progress::Issued;
             };
             let syscall = ctx.kernel.begin(now, self.id, self.credentials, call);

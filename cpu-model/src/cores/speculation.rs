@@ -3,7 +3,7 @@
 //! "Mispredicted branches" and "Prefetches and speculative loads" in the
 //! [parent module](super).
 
-use super::flat::{OpView, Span};
+use super::flat::{Node, Span, store_data};
 use super::issue::{Progress, Stage, Wait};
 use super::request_id::ReqTag;
 use super::store_buffer::range_mask;
@@ -11,7 +11,7 @@ use super::translate::{Pieces, Xl, XlateState};
 use super::{Core, CoreCtx};
 use crate::kernel::Access;
 use crate::machine::Machine;
-use crate::program::Addr;
+use crate::program::{Addr, OpKind};
 use cache_model::hierarchy::CoreOp;
 use sim_core::{Cycle, LINE_BYTES, LineBytes};
 
@@ -123,12 +123,9 @@ impl Core {
             self.stop_shadow();
             return Progress::Blocked(Wait::Branch);
         };
-        let r = match self.flat.view(i) {
-            OpView::Load { at, len } => self.shadow_load(now, ctx, at, len, true),
-            OpView::SpeculativeLoad { at, len } => self.shadow_load(now, ctx, at, len, false),
-            OpView::Store { at, len, data } => self.shadow_store(now, ctx, at, len, &data),
-            OpView::Prefetch { at } => self.shadow_prefetch(now, ctx, at),
-            OpView::Mispredict { shadow } => {
+        let op = match &self.flat.nodes[i] {
+            Node::Op(op) => op,
+            &Node::Mispredict { shadow } => {
                 // A wrong path inside the wrong path: follow it, then go on after it.
                 self.shadow_cursor.advance();
                 self.shadow_cursor.enter(shadow, i);
@@ -137,16 +134,29 @@ impl Core {
                 }
                 return Progress::Issued;
             }
-            OpView::Compute { .. }
-            | OpView::Mfence
-            | OpView::Sfence
-            | OpView::Flush { .. }
-            | OpView::Wbinvd
-            | OpView::Barrier { .. }
-            | OpView::Pconfig
-            | OpView::Kernel => {
+            Node::Repeat { .. } => unreachable!("the cursor stops on ops, never on a repeat"),
+        };
+        let r = match *op {
+            OpKind::Load { at, len } => self.shadow_load(now, ctx, at, len, true),
+            OpKind::SpeculativeLoad { at, len } => self.shadow_load(now, ctx, at, len, false),
+            OpKind::Store { at, ref bytes } => {
+                let (len, data) = store_data(bytes);
+                self.shadow_store(now, ctx, at, len, &data)
+            }
+            OpKind::Prefetch { at } => self.shadow_prefetch(now, ctx, at),
+            OpKind::Compute { .. }
+            | OpKind::Mfence
+            | OpKind::Sfence
+            | OpKind::Flush { .. }
+            | OpKind::Wbinvd
+            | OpKind::Barrier { .. }
+            | OpKind::Pconfig { .. }
+            | OpKind::Kernel(_) => {
                 self.stop_shadow();
                 return Progress::Blocked(Wait::Branch);
+            }
+            OpKind::Mispredict { .. } | OpKind::Repeat { .. } => {
+                unreachable!("flattening turns containers into nodes of their own")
             }
         };
         match r {
