@@ -14,7 +14,7 @@
 //!
 //! # Where it is
 //!
-//! This module holds the core's state, its cycle ([`Core::tick`]) and the routing of
+//! This module holds the core's state, its cycle (`Core::tick`) and the routing of
 //! responses; each concern has a room of its own:
 //!
 //! - `issue`: the per-cycle issue loop, the op at the cursor, loads, stores and prefetches at
