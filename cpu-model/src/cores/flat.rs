@@ -6,9 +6,13 @@
 //! and a container op names its body by index range. A [`Cursor`] is a stack of frames
 //! (range, position, iterations left); a repeat block is never unrolled, so a program of
 //! 10^15 iterations costs one frame.
+//!
+//! Every other op is kept as the program's own [`OpKind`], so a new op needs no enum here.
+//! The core reads an op by index and copies out the fields it needs (all `Copy` but a
+//! store's bytes, which it copies into a line buffer with [`store_data`]), so it can act on
+//! the op while it changes itself, without allocating.
 
-use crate::program::{Addr, KernelCall, LineFlush, Op, OpKind, OpTag};
-use mem_ctrl::pconfig::PconfigCall;
+use crate::program::{LineFlush, Op, OpKind, OpTag};
 use sim_core::{LINE_BYTES, LineBytes};
 use std::fmt::Write as _;
 
@@ -22,124 +26,16 @@ pub(crate) struct Span {
 /// One op, flattened.
 #[derive(Debug)]
 pub(crate) enum Node {
-    Load {
-        at: Addr,
-        len: u8,
-    },
-    Store {
-        at: Addr,
-        bytes: Box<[u8]>,
-    },
-    Flush {
-        kind: LineFlush,
-        at: Addr,
-    },
-    Wbinvd,
-    Mfence,
-    Sfence,
-    Prefetch {
-        at: Addr,
-    },
-    SpeculativeLoad {
-        at: Addr,
-        len: u8,
-    },
-    Mispredict {
-        shadow: Span,
-    },
-    Compute {
-        cycles: u64,
-    },
-    Barrier {
-        id: u32,
-    },
-    Pconfig {
-        call: Box<PconfigCall>,
-    },
-    Kernel {
-        call: Box<KernelCall>,
-    },
+    /// An op as the program has it; never a `Mispredict` or a `Repeat`, which become the
+    /// variants below.
+    Op(OpKind),
+    /// A mispredicted branch; `shadow` is its wrong path.
+    Mispredict { shadow: Span },
     /// `times` is 0 when the block can be skipped (no iteration, or a body without any op).
-    Repeat {
-        times: u64,
-        body: Span,
-    },
+    Repeat { times: u64, body: Span },
 }
 
-/// What the core needs to know about one op, copied out of the program so that the core can
-/// act on it while mutating itself (`Copy`, no allocation).
-#[derive(Copy, Clone, Debug)]
-pub(crate) enum OpView {
-    Load {
-        at: Addr,
-        len: u8,
-    },
-    /// `len` bytes of `data` (the IR's 1..=64; longer stores are cut to 64).
-    Store {
-        at: Addr,
-        len: u8,
-        data: LineBytes,
-    },
-    Flush {
-        kind: LineFlush,
-        at: Addr,
-    },
-    Wbinvd,
-    Mfence,
-    Sfence,
-    Prefetch {
-        at: Addr,
-    },
-    SpeculativeLoad {
-        at: Addr,
-        len: u8,
-    },
-    Mispredict {
-        shadow: Span,
-    },
-    Compute {
-        cycles: u64,
-    },
-    Barrier {
-        id: u32,
-    },
-    Pconfig,
-    Kernel,
-}
-
-impl OpView {
-    /// Index into [`OP_KINDS`].
-    pub fn kind_index(&self) -> usize {
-        match self {
-            OpView::Load { .. } => 0,
-            OpView::Store { .. } => 1,
-            OpView::Flush {
-                kind: LineFlush::Clflush,
-                ..
-            } => 2,
-            OpView::Flush {
-                kind: LineFlush::Clflushopt,
-                ..
-            } => 3,
-            OpView::Flush {
-                kind: LineFlush::Clwb,
-                ..
-            } => 4,
-            OpView::Wbinvd => 5,
-            OpView::Mfence => 6,
-            OpView::Sfence => 7,
-            OpView::Prefetch { .. } => 8,
-            OpView::SpeculativeLoad { .. } => 9,
-            OpView::Mispredict { .. } => 10,
-            OpView::Compute { .. } => 11,
-            OpView::Barrier { .. } => 12,
-            OpView::Pconfig => 13,
-            OpView::Kernel => 14,
-        }
-    }
-}
-
-/// Statistic names of the op kinds, in [`OpView::kind_index`] order.
+/// Statistic names of the op kinds, in [`Node::kind_index`] order.
 pub(crate) const OP_KINDS: [&str; 15] = [
     "load",
     "store",
@@ -157,6 +53,55 @@ pub(crate) const OP_KINDS: [&str; 15] = [
     "pconfig",
     "kernel",
 ];
+
+const MISPREDICT: usize = 10;
+
+impl Node {
+    /// Index into [`OP_KINDS`]; `None` for a repeat block, which is walked, never issued.
+    pub fn kind_index(&self) -> Option<usize> {
+        let op = match self {
+            Node::Op(op) => op,
+            Node::Mispredict { .. } => return Some(MISPREDICT),
+            Node::Repeat { .. } => return None,
+        };
+        Some(match op {
+            OpKind::Load { .. } => 0,
+            OpKind::Store { .. } => 1,
+            OpKind::Flush {
+                kind: LineFlush::Clflush,
+                ..
+            } => 2,
+            OpKind::Flush {
+                kind: LineFlush::Clflushopt,
+                ..
+            } => 3,
+            OpKind::Flush {
+                kind: LineFlush::Clwb,
+                ..
+            } => 4,
+            OpKind::Wbinvd => 5,
+            OpKind::Mfence => 6,
+            OpKind::Sfence => 7,
+            OpKind::Prefetch { .. } => 8,
+            OpKind::SpeculativeLoad { .. } => 9,
+            OpKind::Mispredict { .. } => MISPREDICT,
+            OpKind::Compute { .. } => 11,
+            OpKind::Barrier { .. } => 12,
+            OpKind::Pconfig { .. } => 13,
+            OpKind::Kernel(_) => 14,
+            OpKind::Repeat { .. } => return None,
+        })
+    }
+}
+
+/// A store's bytes as the core buffers them: the length (the IR's 1..=64; longer stores are
+/// cut to 64) and the bytes in a line-sized buffer.
+pub(crate) fn store_data(bytes: &[u8]) -> (u8, LineBytes) {
+    let len = bytes.len().min(LINE_BYTES);
+    let mut data = [0; LINE_BYTES];
+    data[..len].copy_from_slice(&bytes[..len]);
+    (len as u8, data)
+}
 
 /// A flattened program.
 #[derive(Debug)]
@@ -182,38 +127,16 @@ impl Flat {
     /// Appends `ops` as one block; returns it and whether it holds any op that does something.
     fn flatten(&mut self, ops: &[Op]) -> (Span, bool) {
         let start = self.nodes.len();
+        let unset = Span { start: 0, end: 0 };
         for op in ops {
             let node = match &op.kind {
-                OpKind::Load { at, len } => Node::Load { at: *at, len: *len },
-                OpKind::Store { at, bytes } => Node::Store {
-                    at: *at,
-                    bytes: bytes.clone().into_boxed_slice(),
-                },
-                OpKind::Flush { kind, at } => Node::Flush {
-                    kind: *kind,
-                    at: *at,
-                },
-                OpKind::Wbinvd => Node::Wbinvd,
-                OpKind::Mfence => Node::Mfence,
-                OpKind::Sfence => Node::Sfence,
-                OpKind::Prefetch { at } => Node::Prefetch { at: *at },
-                OpKind::SpeculativeLoad { at, len } => Node::SpeculativeLoad { at: *at, len: *len },
-                OpKind::Compute { cycles } => Node::Compute { cycles: *cycles },
-                OpKind::Barrier { id } => Node::Barrier { id: *id },
-                OpKind::Pconfig { call } => Node::Pconfig {
-                    call: Box::new(call.clone()),
-                },
-                OpKind::Kernel(call) => Node::Kernel {
-                    call: Box::new(call.clone()),
-                },
                 // Bodies are appended after this block; patched below.
-                OpKind::Mispredict { .. } => Node::Mispredict {
-                    shadow: Span { start: 0, end: 0 },
-                },
+                OpKind::Mispredict { .. } => Node::Mispredict { shadow: unset },
                 OpKind::Repeat { .. } => Node::Repeat {
                     times: 0,
-                    body: Span { start: 0, end: 0 },
+                    body: unset,
                 },
+                leaf => Node::Op(leaf.clone()),
             };
             self.nodes.push(node);
             self.tags.push(op.tag);
@@ -240,45 +163,9 @@ impl Flat {
         (Span { start, end }, any)
     }
 
-    /// The op at `i`, copied out (`Repeat` never reaches here: the cursor enters it).
-    pub fn view(&self, i: usize) -> OpView {
-        match &self.nodes[i] {
-            Node::Load { at, len } => OpView::Load { at: *at, len: *len },
-            Node::Store { at, bytes } => {
-                let len = bytes.len().min(LINE_BYTES);
-                let mut data = [0; LINE_BYTES];
-                data[..len].copy_from_slice(&bytes[..len]);
-                OpView::Store {
-                    at: *at,
-                    len: len as u8,
-                    data,
-                }
-            }
-            Node::Flush { kind, at } => OpView::Flush {
-                kind: *kind,
-                at: *at,
-            },
-            Node::Wbinvd => OpView::Wbinvd,
-            Node::Mfence => OpView::Mfence,
-            Node::Sfence => OpView::Sfence,
-            Node::Prefetch { at } => OpView::Prefetch { at: *at },
-            Node::SpeculativeLoad { at, len } => OpView::SpeculativeLoad { at: *at, len: *len },
-            Node::Mispredict { shadow } => OpView::Mispredict { shadow: *shadow },
-            Node::Compute { cycles } => OpView::Compute { cycles: *cycles },
-            Node::Barrier { id } => OpView::Barrier { id: *id },
-            Node::Pconfig { .. } => OpView::Pconfig,
-            Node::Kernel { .. } => OpView::Kernel,
-            // Unreachable through the cursor; harmless if it ever were.
-            Node::Repeat { .. } => OpView::Compute { cycles: 0 },
-        }
-    }
-
     /// A short name of the op at `i`, for dumps.
     pub fn name(&self, i: usize) -> &'static str {
-        match &self.nodes[i] {
-            Node::Repeat { .. } => "repeat",
-            _ => OP_KINDS[self.view(i).kind_index()],
-        }
+        self.nodes[i].kind_index().map_or("repeat", |k| OP_KINDS[k])
     }
 
     /// Barrier ids the program can reach (repeat bodies included, mispredict shadows not: a
@@ -292,7 +179,7 @@ impl Flat {
     fn collect_barriers(&self, span: Span, ids: &mut Vec<u32>) {
         for i in span.start..span.end {
             match &self.nodes[i] {
-                Node::Barrier { id } if !ids.contains(id) => ids.push(*id),
+                Node::Op(OpKind::Barrier { id }) if !ids.contains(id) => ids.push(*id),
                 // A block that never runs holds no barrier the core will reach.
                 Node::Repeat { times, body } if *times > 0 => self.collect_barriers(*body, ids),
                 _ => {}
@@ -427,7 +314,8 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::program::Op;
+    use crate::program::{Addr, Op};
+    use sim_core::PhysAddr;
 
     fn op(tag: u32, kind: OpKind) -> Op {
         Op {
@@ -538,6 +426,56 @@ mod tests {
             s,
             "repeat (tag 9) iteration 3 of 1000000000000000 > op 1 (tag 2, compute)"
         );
+    }
+
+    #[test]
+    fn ops_stay_the_programs_own_and_containers_become_spans() {
+        let at = Addr::Phys(PhysAddr::new(0x40));
+        let prog = vec![
+            op(1, OpKind::Load { at, len: 8 }),
+            op(
+                2,
+                OpKind::Store {
+                    at,
+                    bytes: vec![7; 70],
+                },
+            ),
+            op(
+                3,
+                OpKind::Flush {
+                    kind: LineFlush::Clwb,
+                    at,
+                },
+            ),
+            op(
+                4,
+                OpKind::Mispredict {
+                    shadow: vec![compute(5)],
+                },
+            ),
+            op(
+                6,
+                OpKind::Repeat {
+                    times: 2,
+                    body: vec![compute(7)],
+                },
+            ),
+        ];
+        let flat = Flat::new(&prog);
+        for (node, op) in flat.nodes.iter().zip(&prog).take(3) {
+            assert!(matches!(node, Node::Op(kind) if *kind == op.kind));
+        }
+        assert!(
+            matches!(flat.nodes[3], Node::Mispredict { shadow } if flat.tags[shadow.start] == OpTag(5))
+        );
+        assert!(
+            matches!(flat.nodes[4], Node::Repeat { times: 2, body } if flat.tags[body.start] == OpTag(7))
+        );
+        let names: Vec<_> = (0..5).map(|i| flat.name(i)).collect();
+        assert_eq!(names, ["load", "store", "clwb", "mispredict", "repeat"]);
+        // A store longer than a line is cut to it.
+        let (len, data) = store_data(&[7; 70]);
+        assert_eq!((len, data), (64, [7; LINE_BYTES]));
     }
 
     #[test]
