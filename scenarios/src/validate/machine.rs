@@ -118,6 +118,8 @@ impl Validator<'_> {
 /// Where in a scenario file the value behind a machine error sits (from the top level):
 /// the most specific field the error names; [`RonIndex::locate_nearest`] falls back to the
 /// enclosing section when the file left that field to its preset.
+///
+/// [`RonIndex::locate_nearest`]: crate::locate::RonIndex::locate_nearest
 pub fn machine_error_path(e: &MachineConfigError) -> Vec<PathSeg<'static>> {
     let mut p = vec![PathSeg::Field("machine")];
     let mut push = |segs: &[&'static str]| p.extend(segs.iter().map(|s| PathSeg::Field(s)));
