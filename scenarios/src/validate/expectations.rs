@@ -8,29 +8,35 @@ use super::{LINE_BYTES, ScenarioError, Validator};
 use crate::locate::PathSeg;
 use crate::scenario::{ExpectKind, Expectation, Location, PconfigExpect, ViolationExpect};
 use crate::scenario_file::{
-    ErrnoFile, ExpectFile, FaultFile, OutcomeFile, ResultFile, ViolationKindFile,
+    ErrnoFile, ExpectFile, FaultFile, OpFile, OutcomeFile, ResultFile, ViolationKindFile,
 };
 use cache_model::ViolationKind;
 use cpu_model::program::{Errno, FaultKind, OpTag};
 use mem_ctrl::pconfig::{FaultVector, PconfigStatus};
 
 impl Validator<'_> {
-    /// Refuses an expectation inside a mispredict shadow.
+    /// Refuses an inline expectation (`expect`, `expect_fault`) on an op inside a mispredict
+    /// shadow. Checked before anything else about the op.
     pub(super) fn no_expect_in_shadow(
         &self,
         shadow: bool,
+        op: &OpFile,
         path: &[PathSeg<'static>],
-        name: &'static str,
-        given: bool,
     ) -> Result<(), ScenarioError> {
-        if shadow && given {
-            return Err(self.err(
-                &field(path, name),
-                format!(
-                    "`{name}` inside mispredict: shadow ops are squashed and produce no \
-                     results, so nothing can be expected of them; expected no `{name}` here"
-                ),
-            ));
+        if !shadow {
+            return Ok(());
+        }
+        let (expect, expect_fault) = inline_expectations(op);
+        for (name, given) in [("expect", expect), ("expect_fault", expect_fault)] {
+            if given {
+                return Err(self.err(
+                    &field(path, name),
+                    format!(
+                        "`{name}` inside mispredict: shadow ops are squashed and produce no \
+                         results, so nothing can be expected of them; expected no `{name}` here"
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -282,6 +288,39 @@ impl Validator<'_> {
             }
         };
         Ok(Expectation { place, kind })
+    }
+}
+
+/// Whether the op gives `expect` and whether it gives `expect_fault`.
+fn inline_expectations(op: &OpFile) -> (bool, bool) {
+    match op {
+        OpFile::Load {
+            expect,
+            expect_fault,
+            ..
+        } => (expect.is_some(), expect_fault.is_some()),
+        OpFile::Store { expect_fault, .. }
+        | OpFile::Clflush { expect_fault, .. }
+        | OpFile::Clflushopt { expect_fault, .. }
+        | OpFile::Clwb { expect_fault, .. } => (false, expect_fault.is_some()),
+        OpFile::Pconfig { expect, .. } | OpFile::PconfigRaw { expect, .. } => {
+            (expect.is_some(), false)
+        }
+        OpFile::AddKey { expect, .. }
+        | OpFile::InvalidateKey { expect, .. }
+        | OpFile::Mmap { expect, .. }
+        | OpFile::Munmap { expect, .. }
+        | OpFile::Mprotect { expect, .. }
+        | OpFile::EncryptMprotect { expect, .. } => (expect.is_some(), false),
+        OpFile::Prefetch { .. }
+        | OpFile::SpeculativeLoad { .. }
+        | OpFile::Wbinvd
+        | OpFile::Mfence
+        | OpFile::Sfence
+        | OpFile::Mispredict(_)
+        | OpFile::Compute(_)
+        | OpFile::Barrier(_)
+        | OpFile::Repeat { .. } => (false, false),
     }
 }
 

@@ -37,7 +37,9 @@
 //! - `read`: the entry points ([`load`], [`parse_bytes`], [`parse`]) and `ron`'s errors, placed
 //!   and worded;
 //! - `machine`: the machine, kernel and run sections, and [`machine_error_path`];
-//! - `ops`: each core's op list, one function per op family, and the labels ops give;
+//! - `ops`: each core's op list, the labels ops give, and one function per op family for the
+//!   memory and control ops;
+//! - `system_ops`: PCONFIG and the system calls;
 //! - `operands`: the values ops and expectations take (addresses, KeyIDs, DRAM lines, data,
 //!   [`parse_hex`]);
 //! - `cross_refs`: what can be checked only once every op is read (key names, barriers);
@@ -53,6 +55,7 @@ mod machine;
 mod operands;
 mod ops;
 mod read;
+mod system_ops;
 
 pub use machine::machine_error_path;
 pub use operands::parse_hex;
@@ -67,7 +70,7 @@ use cpu_model::{CoreConfig, MachineConfig, MachineConfigError, SystemConfig};
 use cross_refs::BarrierInfo;
 use helpers::FilePath;
 use mem_ctrl::MemCtrlConfig;
-use ops::LabelInfo;
+use ops::{Block, LabelInfo};
 use sim_core::AddressLayout;
 use std::collections::HashMap;
 use std::path::Path;
@@ -200,7 +203,7 @@ impl<'a> Validator<'a> {
                 PathSeg::Index(core),
                 PathSeg::Field("ops"),
             ];
-            let ops = self.op_list(core, credentials, &program.ops, &path, 0, false)?;
+            let ops = self.op_list(Block::program(core, credentials), &program.ops, &path)?;
             programs.push(Program { ops, credentials });
         }
         self.check_keys()?;

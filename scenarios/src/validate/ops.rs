@@ -1,17 +1,16 @@
 //! Each core's op list: nesting and count limits, labels (unique within a core, and what kind
 //! of op each names, for expectations), and every op kind turned into the core's [`Op`] with a
-//! one-line summary for reports.
+//! one-line summary for reports. [`Validator::op_parts`] sends each op to the function for its
+//! family; the memory and control ops are here, PCONFIG and the system calls in
+//! `system_ops`.
 
 use super::cross_refs::BarrierInfo;
-use super::helpers::{field, hex, index, redact_payload};
-use super::operands::parse_hex;
+use super::helpers::{field, hex, index};
 use super::{ACCESS_BYTES_MAX, NESTING_MAX, OPS_MAX, ScenarioError, Validator};
 use crate::locate::PathSeg;
-use crate::machine_file::AlgorithmFile;
 use crate::scenario::{ExpectKind, Expectation, Location, OpInfo};
-use crate::scenario_file::{AddrFile, CommandFile, OpFile, ProtFile};
-use cpu_model::program::{Backing, Credentials, KernelCall, LineFlush, Op, OpKind, OpTag, Prot};
-use mem_ctrl::pconfig::{KEY_PROGRAM_STRUCT_BYTES, KeyCommand, KeyProgramStruct, PconfigCall};
+use crate::scenario_file::{AddrFile, DataFile, FaultFile, OpFile};
+use cpu_model::program::{Credentials, LineFlush, Op, OpKind, OpTag};
 use sim_core::CoreId;
 use std::collections::BTreeSet;
 
@@ -48,32 +47,129 @@ pub(super) struct LabelInfo {
     pub(super) in_shadow: bool,
 }
 
+/// The block of a core's program an op list sits in: what checking its ops depends on
+/// besides the ops themselves.
+#[derive(Copy, Clone, Debug)]
+pub(super) struct Block {
+    /// The core whose program it is (program i runs on core i).
+    pub(super) core: usize,
+    /// Who the program runs as (PCONFIG records whether it runs in ring 0).
+    pub(super) credentials: Credentials,
+    /// How many repeat and mispredict blocks enclose it: 0 for the program itself.
+    pub(super) depth: usize,
+    /// Inside a mispredict block: its ops are squashed and produce no results.
+    pub(super) shadow: bool,
+}
+
+impl Block {
+    /// A core's program: its top-level ops.
+    pub(super) fn program(core: usize, credentials: Credentials) -> Block {
+        Block {
+            core,
+            credentials,
+            depth: 0,
+            shadow: false,
+        }
+    }
+
+    /// A block inside this one: a mispredict block is a shadow, a repeat body is one when
+    /// its repeat is.
+    fn nested(self, shadow: bool) -> Block {
+        Block {
+            depth: self.depth + 1,
+            shadow,
+            ..self
+        }
+    }
+}
+
+/// One op being checked: where it sits, and the tag and place it gets.
+#[derive(Copy, Clone, Debug)]
+pub(super) struct OpSite<'p> {
+    /// The block of the program it sits in.
+    pub(super) block: Block,
+    /// Its path in the file, from the top level.
+    pub(super) path: &'p [PathSeg<'static>],
+    /// Its tag: its index in `Scenario::ops`.
+    pub(super) tag: OpTag,
+    /// Where it is written; its inline expectations are placed here.
+    pub(super) place: Location,
+}
+
+/// What checking one op gives: the core's op, how reports describe it, and what its label
+/// names.
+pub(super) struct OpParts<'o> {
+    /// The op the core runs.
+    pub(super) kind: OpKind,
+    /// One line for reports, such as `load 8 bytes at virt 0x7000_0000`.
+    pub(super) summary: String,
+    /// The op's `label`, if it has one (ops without a `label` field never do).
+    pub(super) label: Option<&'o String>,
+    /// What kind of op the label names, for the expectations that name it.
+    pub(super) class: OpClass,
+    /// How the op is written in the file (`load`, `pconfig_raw`, ...), for error messages.
+    pub(super) op_name: &'static str,
+}
+
+impl<'o> OpParts<'o> {
+    /// An op without a label yet.
+    pub(super) fn new(
+        kind: OpKind,
+        summary: String,
+        class: OpClass,
+        op_name: &'static str,
+    ) -> OpParts<'o> {
+        OpParts {
+            kind,
+            summary,
+            label: None,
+            class,
+            op_name,
+        }
+    }
+
+    /// An op whose summary is its name, with no label.
+    fn plain(kind: OpKind, op_name: &'static str) -> OpParts<'o> {
+        OpParts::new(kind, op_name.to_owned(), OpClass::Other, op_name)
+    }
+
+    /// The same op with the label the file gives it.
+    fn labelled(self, label: &'o Option<String>) -> OpParts<'o> {
+        OpParts {
+            label: label.as_ref(),
+            ..self
+        }
+    }
+}
+
 impl Validator<'_> {
+    /// A list of ops: a core's program, a repeat body or a mispredict block.
     pub(super) fn op_list(
         &mut self,
-        core: usize,
-        credentials: Credentials,
+        block: Block,
         ops: &[OpFile],
         path: &[PathSeg<'static>],
-        depth: usize,
-        shadow: bool,
     ) -> Result<Vec<Op>, ScenarioError> {
         let mut out = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
-            out.push(self.op(core, credentials, op, &index(path, i), depth, shadow)?);
+            out.push(self.op(block, op, &index(path, i))?);
         }
         Ok(out)
     }
 
-    pub(super) fn op(
+    /// One op: its tag, its summary in [`OpInfo`], and its label, unique within the core.
+    fn op(
         &mut self,
-        core: usize,
-        credentials: Credentials,
+        block: Block,
         op: &OpFile,
         path: &[PathSeg<'static>],
-        depth: usize,
-        shadow: bool,
     ) -> Result<Op, ScenarioError> {
+        let Block {
+            core,
+            depth,
+            shadow,
+            ..
+        } = block;
         if depth > NESTING_MAX {
             return Err(self.err(
                 path,
@@ -101,9 +197,15 @@ impl Validator<'_> {
             name: None,
             summary: String::new(),
         });
-        let (kind, summary, label, class, op_name) =
-            self.op_kind(core, credentials, op, path, depth, shadow, tag, place)?;
-        if let Some(label) = label {
+        self.no_expect_in_shadow(shadow, op, path)?;
+        let site = OpSite {
+            block,
+            path,
+            tag,
+            place,
+        };
+        let parts = self.op_parts(&site, op)?;
+        if let Some(label) = parts.label {
             let (map, order) = &mut self.labels[core];
             if let Some(previous) = map.get(label) {
                 let previous = previous.place;
@@ -120,8 +222,8 @@ impl Validator<'_> {
                 LabelInfo {
                     tag,
                     place,
-                    class,
-                    op_name,
+                    class: parts.class,
+                    op_name: parts.op_name,
                     in_shadow: shadow,
                 },
             );
@@ -131,253 +233,74 @@ impl Validator<'_> {
             .ok()
             .and_then(|i| self.ops.get_mut(i))
         {
-            info.name = label.cloned();
-            info.summary = summary;
+            info.name = parts.label.cloned();
+            info.summary = parts.summary;
         }
-        Ok(Op { tag, kind })
+        Ok(Op {
+            tag,
+            kind: parts.kind,
+        })
     }
 
-    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-    pub(super) fn op_kind<'o>(
+    /// Checks one op and turns it into the core's op, with the function for its family.
+    fn op_parts<'o>(
         &mut self,
-        core: usize,
-        credentials: Credentials,
+        site: &OpSite<'_>,
         op: &'o OpFile,
-        path: &[PathSeg<'static>],
-        depth: usize,
-        shadow: bool,
-        tag: OpTag,
-        place: Location,
-    ) -> Result<(OpKind, String, Option<&'o String>, OpClass, &'static str), ScenarioError> {
+    ) -> Result<OpParts<'o>, ScenarioError> {
         Ok(match op {
             OpFile::Load {
                 at,
-                len: len_field,
+                len,
                 label,
                 expect,
                 expect_fault,
-            } => {
-                self.no_expect_in_shadow(shadow, path, "expect", expect.is_some())?;
-                self.no_expect_in_shadow(shadow, path, "expect_fault", expect_fault.is_some())?;
-                if expect.is_some() && expect_fault.is_some() {
-                    return Err(self.err(
-                        &field(path, "expect_fault"),
-                        "a load cannot both return `expect` and fault: expected one of \
-                         `expect` and `expect_fault`",
-                    ));
-                }
-                let addr = self.addr(at, &field(path, "at"))?;
-                let bytes = match expect {
-                    Some(d) => Some(self.data(d, &field(path, "expect"))?),
-                    None => None,
-                };
-                let len = match (*len_field, &bytes) {
-                    (Some(l), Some(b)) if usize::try_from(l).ok() != Some(b.len()) => {
-                        return Err(self.err(
-                            &field(path, "expect"),
-                            format!(
-                                "load expect is {} bytes but the load reads len {l}: expected \
-                                 {l} bytes (or leave len out: it defaults to expect's length)",
-                                b.len()
-                            ),
-                        ));
-                    }
-                    (Some(l), _) => l,
-                    (None, Some(b)) => b.len() as u64,
-                    (None, None) => 8,
-                };
-                if !(1..=ACCESS_BYTES_MAX).contains(&len) {
-                    let at = if len_field.is_some() { "len" } else { "expect" };
-                    return Err(self.err(
-                        &field(path, at),
-                        format!("load len {len} is outside 1..={ACCESS_BYTES_MAX}"),
-                    ));
-                }
-                self.access_in_dram(at, len, &field(path, "at"))?;
-                if let Some(bytes) = bytes {
-                    self.expectations.push(Expectation {
-                        place,
-                        kind: ExpectKind::LoadValue { op: tag, bytes },
-                    });
-                }
-                self.expect_fault(tag, place, *expect_fault);
-                (
-                    OpKind::Load {
-                        at: addr,
-                        len: len as u8,
-                    },
-                    format!("load {len} bytes at {}", addr_text(at)),
-                    label.as_ref(),
-                    OpClass::Load { len },
-                    "load",
-                )
-            }
+            } => self
+                .load(site, at, *len, expect.as_ref(), *expect_fault)?
+                .labelled(label),
             OpFile::Store {
                 at,
                 data,
                 label,
                 expect_fault,
-            } => {
-                self.no_expect_in_shadow(shadow, path, "expect_fault", expect_fault.is_some())?;
-                let addr = self.addr(at, &field(path, "at"))?;
-                let bytes = self.data(data, &field(path, "data"))?;
-                let len = bytes.len() as u64;
-                if !(1..=ACCESS_BYTES_MAX).contains(&len) {
-                    return Err(self.err(
-                        &field(path, "data"),
-                        format!("store data is {len} bytes: expected 1..={ACCESS_BYTES_MAX} bytes"),
-                    ));
-                }
-                self.access_in_dram(at, len, &field(path, "at"))?;
-                self.expect_fault(tag, place, *expect_fault);
-                (
-                    OpKind::Store { at: addr, bytes },
-                    format!("store {len} bytes at {}", addr_text(at)),
-                    label.as_ref(),
-                    OpClass::Store,
-                    "store",
-                )
-            }
+            } => self.store(site, at, data, *expect_fault)?.labelled(label),
             OpFile::Clflush {
                 at,
                 label,
                 expect_fault,
-            }
-            | OpFile::Clflushopt {
+            } => self
+                .flush(site, LineFlush::Clflush, "clflush", at, *expect_fault)?
+                .labelled(label),
+            OpFile::Clflushopt {
                 at,
                 label,
                 expect_fault,
-            }
-            | OpFile::Clwb {
+            } => self
+                .flush(site, LineFlush::Clflushopt, "clflushopt", at, *expect_fault)?
+                .labelled(label),
+            OpFile::Clwb {
                 at,
                 label,
                 expect_fault,
-            } => {
-                let (kind, name) = match op {
-                    OpFile::Clflush { .. } => (LineFlush::Clflush, "clflush"),
-                    OpFile::Clflushopt { .. } => (LineFlush::Clflushopt, "clflushopt"),
-                    _ => (LineFlush::Clwb, "clwb"),
-                };
-                self.no_expect_in_shadow(shadow, path, "expect_fault", expect_fault.is_some())?;
-                let addr = self.addr(at, &field(path, "at"))?;
-                self.expect_fault(tag, place, *expect_fault);
-                (
-                    OpKind::Flush { kind, at: addr },
-                    format!("{name} at {}", addr_text(at)),
-                    label.as_ref(),
-                    OpClass::Flush,
-                    name,
-                )
-            }
-            OpFile::Prefetch { at, label } => {
-                let addr = self.addr(at, &field(path, "at"))?;
-                (
-                    OpKind::Prefetch { at: addr },
-                    format!("prefetch at {}", addr_text(at)),
-                    label.as_ref(),
-                    OpClass::Other,
-                    "prefetch",
-                )
-            }
+            } => self
+                .flush(site, LineFlush::Clwb, "clwb", at, *expect_fault)?
+                .labelled(label),
+            OpFile::Prefetch { at, label } => self.prefetch(site, at)?.labelled(label),
             OpFile::SpeculativeLoad { at, len, label } => {
-                let addr = self.addr(at, &field(path, "at"))?;
-                let n = len.unwrap_or(8);
-                if !(1..=ACCESS_BYTES_MAX).contains(&n) {
-                    return Err(self.err(
-                        &field(path, "len"),
-                        format!("speculative_load len {n} is outside 1..={ACCESS_BYTES_MAX}"),
-                    ));
-                }
-                self.access_in_dram(at, n, &field(path, "at"))?;
-                (
-                    OpKind::SpeculativeLoad {
-                        at: addr,
-                        len: n as u8,
-                    },
-                    format!("speculative load {n} bytes at {}", addr_text(at)),
-                    label.as_ref(),
-                    OpClass::Other,
-                    "speculative_load",
-                )
+                self.speculative_load(site, at, *len)?.labelled(label)
             }
-            OpFile::Wbinvd => (
-                OpKind::Wbinvd,
-                "wbinvd".into(),
-                None,
-                OpClass::Other,
-                "wbinvd",
-            ),
-            OpFile::Mfence => (
-                OpKind::Mfence,
-                "mfence".into(),
-                None,
-                OpClass::Other,
-                "mfence",
-            ),
-            OpFile::Sfence => (
-                OpKind::Sfence,
-                "sfence".into(),
-                None,
-                OpClass::Other,
-                "sfence",
-            ),
-            OpFile::Mispredict(ops) => {
-                let list = index(path, 0);
-                let shadow_ops = self.op_list(core, credentials, ops, &list, depth + 1, true)?;
-                (
-                    OpKind::Mispredict { shadow: shadow_ops },
-                    format!("mispredict with {} shadow op(s)", ops.len()),
-                    None,
-                    OpClass::Other,
-                    "mispredict",
-                )
-            }
-            OpFile::Compute(cycles) => (
+            OpFile::Wbinvd => OpParts::plain(OpKind::Wbinvd, "wbinvd"),
+            OpFile::Mfence => OpParts::plain(OpKind::Mfence, "mfence"),
+            OpFile::Sfence => OpParts::plain(OpKind::Sfence, "sfence"),
+            OpFile::Mispredict(ops) => self.mispredict(site, ops)?,
+            OpFile::Compute(cycles) => OpParts::new(
                 OpKind::Compute { cycles: *cycles },
                 format!("compute {cycles} cycles"),
-                None,
                 OpClass::Other,
                 "compute",
             ),
-            OpFile::Barrier(name) => {
-                let id = match self.barrier_ids.get(name) {
-                    Some(&id) => id,
-                    None => {
-                        let id = u32::try_from(self.barriers.len()).unwrap_or(u32::MAX);
-                        self.barrier_ids.insert(name.clone(), id);
-                        self.barriers.push(BarrierInfo {
-                            name: name.clone(),
-                            first: self.place(&index(path, 0)),
-                            cores: BTreeSet::new(),
-                        });
-                        id
-                    }
-                };
-                if !shadow && let Some(b) = self.barriers.get_mut(id as usize) {
-                    b.cores.insert(core);
-                }
-                (
-                    OpKind::Barrier { id },
-                    format!("barrier `{name}`"),
-                    None,
-                    OpClass::Other,
-                    "barrier",
-                )
-            }
-            OpFile::Repeat { times, ops } => {
-                let list = field(path, "ops");
-                let body = self.op_list(core, credentials, ops, &list, depth + 1, shadow)?;
-                (
-                    OpKind::Repeat {
-                        times: *times,
-                        body,
-                    },
-                    format!("repeat {times} times: {} op(s)", ops.len()),
-                    None,
-                    OpClass::Other,
-                    "repeat",
-                )
-            }
+            OpFile::Barrier(name) => self.barrier(site, name),
+            OpFile::Repeat { times, ops } => self.repeat(site, *times, ops)?,
             OpFile::Pconfig {
                 keyid,
                 command,
@@ -389,33 +312,16 @@ impl Validator<'_> {
                 label,
                 expect,
             } => {
-                self.no_expect_in_shadow(shadow, path, "expect", expect.is_some())?;
-                let algorithm = algorithm.unwrap_or(AlgorithmFile::AesXts128);
-                let key_bytes = self.key_field(key.as_deref(), &field(path, "key"), "key")?;
-                let tweak_bytes =
-                    self.key_field(tweak.as_deref(), &field(path, "tweak"), "tweak")?;
-                let program =
-                    KeyProgramStruct::new(*keyid, key_command(*command), algorithm.into())
-                        .with_keys(&key_bytes, &tweak_bytes);
-                self.expect_pconfig(tag, place, *expect);
-                (
-                    OpKind::Pconfig {
-                        call: PconfigCall {
-                            leaf: leaf.unwrap_or(0),
-                            struct_addr: struct_addr.unwrap_or(0x1000),
-                            privileged: credentials.ring0,
-                            program,
-                        },
-                    },
-                    format!(
-                        "pconfig {} keyid {keyid} {}",
-                        command_name(*command),
-                        algorithm_name(algorithm)
-                    ),
-                    label.as_ref(),
-                    OpClass::Pconfig,
-                    "pconfig",
-                )
+                let program = self.key_program(
+                    site,
+                    *keyid,
+                    *command,
+                    *algorithm,
+                    key.as_deref(),
+                    tweak.as_deref(),
+                )?;
+                self.pconfig(site, program, *leaf, *struct_addr, *expect, "pconfig")
+                    .labelled(label)
             }
             OpFile::PconfigRaw {
                 bytes,
@@ -424,75 +330,18 @@ impl Validator<'_> {
                 label,
                 expect,
             } => {
-                self.no_expect_in_shadow(shadow, path, "expect", expect.is_some())?;
-                let at = field(path, "bytes");
-                let raw = parse_hex(bytes, 4 * KEY_PROGRAM_STRUCT_BYTES)
-                    .map_err(|m| self.err(&at, format!("pconfig_raw bytes: {m}")))?;
-                let program = KeyProgramStruct::from_bytes(&raw).map_err(|e| {
-                    self.err(
-                        &at,
-                        format!(
-                            "pconfig_raw bytes are {} bytes: expected exactly {} bytes ({} hex \
-                             digits), the whole MKTME_KEY_PROGRAM_STRUCT ({e})",
-                            raw.len(),
-                            KEY_PROGRAM_STRUCT_BYTES,
-                            2 * KEY_PROGRAM_STRUCT_BYTES
-                        ),
-                    )
-                })?;
-                let summary = format!(
-                    "pconfig_raw keyid {} command {} enc_alg {:#x}",
-                    program.keyid,
-                    program.command_code(),
-                    program.enc_alg()
-                );
-                self.expect_pconfig(tag, place, *expect);
-                (
-                    OpKind::Pconfig {
-                        call: PconfigCall {
-                            leaf: leaf.unwrap_or(0),
-                            struct_addr: struct_addr.unwrap_or(0x1000),
-                            privileged: credentials.ring0,
-                            program,
-                        },
-                    },
-                    summary,
-                    label.as_ref(),
-                    OpClass::Pconfig,
-                    "pconfig_raw",
-                )
+                let program = self.raw_key_program(site, bytes)?;
+                self.pconfig(site, program, *leaf, *struct_addr, *expect, "pconfig_raw")
+                    .labelled(label)
             }
             OpFile::AddKey {
                 key,
                 payload,
                 label,
                 expect,
-            } => {
-                self.no_expect_in_shadow(shadow, path, "expect", expect.is_some())?;
-                self.added_keys.push(key.clone());
-                self.expect_kernel(tag, place, *expect);
-                (
-                    OpKind::Kernel(KernelCall::AddKey {
-                        name: key.clone(),
-                        payload: payload.clone(),
-                    }),
-                    format!("add_key `{key}` ({})", redact_payload(payload)),
-                    label.as_ref(),
-                    OpClass::Kernel,
-                    "add_key",
-                )
-            }
+            } => self.add_key(site, key, payload, *expect).labelled(label),
             OpFile::InvalidateKey { key, label, expect } => {
-                self.no_expect_in_shadow(shadow, path, "expect", expect.is_some())?;
-                self.used_keys.push((key.clone(), field(path, "key")));
-                self.expect_kernel(tag, place, *expect);
-                (
-                    OpKind::Kernel(KernelCall::InvalidateKey { name: key.clone() }),
-                    format!("invalidate_key `{key}`"),
-                    label.as_ref(),
-                    OpClass::Kernel,
-                    "invalidate_key",
-                )
+                self.invalidate_key(site, key, *expect).labelled(label)
             }
             OpFile::Mmap {
                 addr,
@@ -503,91 +352,25 @@ impl Validator<'_> {
                 label,
                 expect,
             } => {
-                self.no_expect_in_shadow(shadow, path, "expect", expect.is_some())?;
-                let backing = match (file, offset) {
-                    (Some(name), offset) => Backing::File {
-                        name: name.clone(),
-                        offset: offset.unwrap_or(0),
-                    },
-                    (None, Some(_)) => {
-                        return Err(self.err(
-                            &field(path, "offset"),
-                            "mmap offset without a file: anonymous memory has no offset; \
-                             expected `file: \"name\"` with it, or no offset",
-                        ));
-                    }
-                    (None, None) => Backing::Anonymous,
-                };
-                let backing_text = match &backing {
-                    Backing::Anonymous => "anonymous".to_owned(),
-                    Backing::File { name, offset } => {
-                        format!("file `{name}` offset {}", hex(*offset))
-                    }
-                };
-                self.expect_kernel(tag, place, *expect);
-                (
-                    OpKind::Kernel(KernelCall::Mmap {
-                        addr: *addr,
-                        len: len.0,
-                        prot: prot_of(*prot),
-                        backing,
-                    }),
-                    format!(
-                        "mmap {} len {} {} {backing_text}",
-                        hex(*addr),
-                        hex(len.0),
-                        prot_of(*prot)
-                    ),
-                    label.as_ref(),
-                    OpClass::Kernel,
-                    "mmap",
-                )
+                let backing = self.backing(site, file.as_ref(), *offset)?;
+                self.mmap(site, *addr, len.0, *prot, backing, *expect)
+                    .labelled(label)
             }
             OpFile::Munmap {
                 addr,
                 len,
                 label,
                 expect,
-            } => {
-                self.no_expect_in_shadow(shadow, path, "expect", expect.is_some())?;
-                self.expect_kernel(tag, place, *expect);
-                (
-                    OpKind::Kernel(KernelCall::Munmap {
-                        addr: *addr,
-                        len: len.0,
-                    }),
-                    format!("munmap {} len {}", hex(*addr), hex(len.0)),
-                    label.as_ref(),
-                    OpClass::Kernel,
-                    "munmap",
-                )
-            }
+            } => self.munmap(site, *addr, len.0, *expect).labelled(label),
             OpFile::Mprotect {
                 addr,
                 len,
                 prot,
                 label,
                 expect,
-            } => {
-                self.no_expect_in_shadow(shadow, path, "expect", expect.is_some())?;
-                self.expect_kernel(tag, place, *expect);
-                (
-                    OpKind::Kernel(KernelCall::Mprotect {
-                        addr: *addr,
-                        len: len.0,
-                        prot: prot_of(*prot),
-                    }),
-                    format!(
-                        "mprotect {} len {} {}",
-                        hex(*addr),
-                        hex(len.0),
-                        prot_of(*prot)
-                    ),
-                    label.as_ref(),
-                    OpClass::Kernel,
-                    "mprotect",
-                )
-            }
+            } => self
+                .mprotect(site, *addr, len.0, *prot, *expect)
+                .labelled(label),
             OpFile::EncryptMprotect {
                 addr,
                 len,
@@ -595,95 +378,232 @@ impl Validator<'_> {
                 key,
                 label,
                 expect,
-            } => {
-                self.no_expect_in_shadow(shadow, path, "expect", expect.is_some())?;
-                self.used_keys.push((key.clone(), field(path, "key")));
-                self.expect_kernel(tag, place, *expect);
-                (
-                    OpKind::Kernel(KernelCall::EncryptMprotect {
-                        addr: *addr,
-                        len: len.0,
-                        prot: prot_of(*prot),
-                        key: key.clone(),
-                    }),
-                    format!(
-                        "encrypt_mprotect {} len {} {} key `{key}`",
-                        hex(*addr),
-                        hex(len.0),
-                        prot_of(*prot)
-                    ),
-                    label.as_ref(),
-                    OpClass::Kernel,
-                    "encrypt_mprotect",
-                )
-            }
+            } => self
+                .encrypt_mprotect(site, *addr, len.0, *prot, key, *expect)
+                .labelled(label),
         })
     }
 
-    /// A PCONFIG key field: zeros when absent, else 16 or 32 bytes of hex.
-    pub(super) fn key_field(
-        &self,
-        text: Option<&str>,
-        path: &[PathSeg<'static>],
-        what: &str,
-    ) -> Result<Vec<u8>, ScenarioError> {
-        let Some(text) = text else {
-            return Ok(Vec::new());
-        };
-        let bytes =
-            parse_hex(text, 64).map_err(|m| self.err(path, format!("pconfig {what}: {m}")))?;
-        if bytes.len() != 16 && bytes.len() != 32 {
+    // ---- memory accesses -----------------------------------------------------------------
+
+    fn load(
+        &mut self,
+        site: &OpSite<'_>,
+        at: &AddrFile,
+        len_field: Option<u64>,
+        expect: Option<&DataFile>,
+        expect_fault: Option<FaultFile>,
+    ) -> Result<OpParts<'static>, ScenarioError> {
+        let path = site.path;
+        if expect.is_some() && expect_fault.is_some() {
             return Err(self.err(
-                path,
-                format!(
-                    "pconfig {what} is {} bytes ({} hex digits): expected 16 bytes (32 hex \
-                     digits, AES-XTS-128) or 32 bytes (64 hex digits, AES-XTS-256)",
-                    bytes.len(),
-                    2 * bytes.len()
-                ),
+                &field(path, "expect_fault"),
+                "a load cannot both return `expect` and fault: expected one of \
+                 `expect` and `expect_fault`",
             ));
         }
-        Ok(bytes)
+        let addr = self.addr(at, &field(path, "at"))?;
+        let bytes = match expect {
+            Some(d) => Some(self.data(d, &field(path, "expect"))?),
+            None => None,
+        };
+        let len = match (len_field, &bytes) {
+            (Some(l), Some(b)) if usize::try_from(l).ok() != Some(b.len()) => {
+                return Err(self.err(
+                    &field(path, "expect"),
+                    format!(
+                        "load expect is {} bytes but the load reads len {l}: expected \
+                         {l} bytes (or leave len out: it defaults to expect's length)",
+                        b.len()
+                    ),
+                ));
+            }
+            (Some(l), _) => l,
+            (None, Some(b)) => b.len() as u64,
+            (None, None) => 8,
+        };
+        if !(1..=ACCESS_BYTES_MAX).contains(&len) {
+            let at = if len_field.is_some() { "len" } else { "expect" };
+            return Err(self.err(
+                &field(path, at),
+                format!("load len {len} is outside 1..={ACCESS_BYTES_MAX}"),
+            ));
+        }
+        self.access_in_dram(at, len, &field(path, "at"))?;
+        if let Some(bytes) = bytes {
+            self.expectations.push(Expectation {
+                place: site.place,
+                kind: ExpectKind::LoadValue {
+                    op: site.tag,
+                    bytes,
+                },
+            });
+        }
+        self.expect_fault(site.tag, site.place, expect_fault);
+        Ok(OpParts::new(
+            OpKind::Load {
+                at: addr,
+                len: len as u8,
+            },
+            format!("load {len} bytes at {}", addr_text(at)),
+            OpClass::Load { len },
+            "load",
+        ))
+    }
+
+    fn store(
+        &mut self,
+        site: &OpSite<'_>,
+        at: &AddrFile,
+        data: &DataFile,
+        expect_fault: Option<FaultFile>,
+    ) -> Result<OpParts<'static>, ScenarioError> {
+        let path = site.path;
+        let addr = self.addr(at, &field(path, "at"))?;
+        let bytes = self.data(data, &field(path, "data"))?;
+        let len = bytes.len() as u64;
+        if !(1..=ACCESS_BYTES_MAX).contains(&len) {
+            return Err(self.err(
+                &field(path, "data"),
+                format!("store data is {len} bytes: expected 1..={ACCESS_BYTES_MAX} bytes"),
+            ));
+        }
+        self.access_in_dram(at, len, &field(path, "at"))?;
+        self.expect_fault(site.tag, site.place, expect_fault);
+        Ok(OpParts::new(
+            OpKind::Store { at: addr, bytes },
+            format!("store {len} bytes at {}", addr_text(at)),
+            OpClass::Store,
+            "store",
+        ))
+    }
+
+    /// CLFLUSH, CLFLUSHOPT or CLWB.
+    fn flush(
+        &mut self,
+        site: &OpSite<'_>,
+        kind: LineFlush,
+        name: &'static str,
+        at: &AddrFile,
+        expect_fault: Option<FaultFile>,
+    ) -> Result<OpParts<'static>, ScenarioError> {
+        let addr = self.addr(at, &field(site.path, "at"))?;
+        self.expect_fault(site.tag, site.place, expect_fault);
+        Ok(OpParts::new(
+            OpKind::Flush { kind, at: addr },
+            format!("{name} at {}", addr_text(at)),
+            OpClass::Flush,
+            name,
+        ))
+    }
+
+    fn prefetch(
+        &self,
+        site: &OpSite<'_>,
+        at: &AddrFile,
+    ) -> Result<OpParts<'static>, ScenarioError> {
+        let addr = self.addr(at, &field(site.path, "at"))?;
+        Ok(OpParts::new(
+            OpKind::Prefetch { at: addr },
+            format!("prefetch at {}", addr_text(at)),
+            OpClass::Other,
+            "prefetch",
+        ))
+    }
+
+    fn speculative_load(
+        &self,
+        site: &OpSite<'_>,
+        at: &AddrFile,
+        len: Option<u64>,
+    ) -> Result<OpParts<'static>, ScenarioError> {
+        let path = site.path;
+        let addr = self.addr(at, &field(path, "at"))?;
+        let n = len.unwrap_or(8);
+        if !(1..=ACCESS_BYTES_MAX).contains(&n) {
+            return Err(self.err(
+                &field(path, "len"),
+                format!("speculative_load len {n} is outside 1..={ACCESS_BYTES_MAX}"),
+            ));
+        }
+        self.access_in_dram(at, n, &field(path, "at"))?;
+        Ok(OpParts::new(
+            OpKind::SpeculativeLoad {
+                at: addr,
+                len: n as u8,
+            },
+            format!("speculative load {n} bytes at {}", addr_text(at)),
+            OpClass::Other,
+            "speculative_load",
+        ))
+    }
+
+    // ---- control -------------------------------------------------------------------------
+
+    fn mispredict(
+        &mut self,
+        site: &OpSite<'_>,
+        ops: &[OpFile],
+    ) -> Result<OpParts<'static>, ScenarioError> {
+        let list = index(site.path, 0);
+        let shadow_ops = self.op_list(site.block.nested(true), ops, &list)?;
+        Ok(OpParts::new(
+            OpKind::Mispredict { shadow: shadow_ops },
+            format!("mispredict with {} shadow op(s)", ops.len()),
+            OpClass::Other,
+            "mispredict",
+        ))
+    }
+
+    fn barrier(&mut self, site: &OpSite<'_>, name: &str) -> OpParts<'static> {
+        let id = match self.barrier_ids.get(name) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(self.barriers.len()).unwrap_or(u32::MAX);
+                self.barrier_ids.insert(name.to_owned(), id);
+                self.barriers.push(BarrierInfo {
+                    name: name.to_owned(),
+                    first: self.place(&index(site.path, 0)),
+                    cores: BTreeSet::new(),
+                });
+                id
+            }
+        };
+        if !site.block.shadow
+            && let Some(b) = self.barriers.get_mut(id as usize)
+        {
+            b.cores.insert(site.block.core);
+        }
+        OpParts::new(
+            OpKind::Barrier { id },
+            format!("barrier `{name}`"),
+            OpClass::Other,
+            "barrier",
+        )
+    }
+
+    fn repeat(
+        &mut self,
+        site: &OpSite<'_>,
+        times: u64,
+        ops: &[OpFile],
+    ) -> Result<OpParts<'static>, ScenarioError> {
+        let list = field(site.path, "ops");
+        let body = self.op_list(site.block.nested(site.block.shadow), ops, &list)?;
+        Ok(OpParts::new(
+            OpKind::Repeat { times, body },
+            format!("repeat {times} times: {} op(s)", ops.len()),
+            OpClass::Other,
+            "repeat",
+        ))
     }
 }
 
+/// How a summary names an address: `virt 0x7000_0000`, `phys keyid 1 0x1000`, ...
 fn addr_text(a: &AddrFile) -> String {
     match a {
         AddrFile::Virt(v) => format!("virt {}", hex(*v)),
         AddrFile::Phys { keyid, addr } => format!("phys keyid {keyid} {}", hex(*addr)),
         AddrFile::DirectMapOf(v) => format!("direct_map_of {}", hex(*v)),
-    }
-}
-
-fn prot_of(p: ProtFile) -> Prot {
-    match p {
-        ProtFile::None => Prot::NONE,
-        ProtFile::R => Prot::READ,
-        ProtFile::Rw => Prot::READ_WRITE,
-    }
-}
-
-fn key_command(c: CommandFile) -> KeyCommand {
-    match c {
-        CommandFile::SetKeyDirect => KeyCommand::SetKeyDirect,
-        CommandFile::SetKeyRandom => KeyCommand::SetKeyRandom,
-        CommandFile::ClearKey => KeyCommand::ClearKey,
-        CommandFile::NoEncrypt => KeyCommand::NoEncrypt,
-    }
-}
-
-fn command_name(c: CommandFile) -> &'static str {
-    match c {
-        CommandFile::SetKeyDirect => "set_key_direct",
-        CommandFile::SetKeyRandom => "set_key_random",
-        CommandFile::ClearKey => "clear_key",
-        CommandFile::NoEncrypt => "no_encrypt",
-    }
-}
-
-fn algorithm_name(a: AlgorithmFile) -> &'static str {
-    match a {
-        AlgorithmFile::AesXts128 => "aes_xts_128",
-        AlgorithmFile::AesXts256 => "aes_xts_256",
     }
 }
