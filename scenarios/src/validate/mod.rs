@@ -1,0 +1,261 @@
+//! Reading a scenario file: RON text to a validated [`Scenario`], or an error that says where
+//! and what was expected.
+//!
+//! Two stages:
+//!
+//! 1. `ron` reads the text into [`crate::scenario_file`]'s structs, which deny unknown fields.
+//!    Syntax errors, unknown fields or variants and mistyped values stop here, at the place
+//!    `ron` reports, with `ron`'s message (which lists the fields or variants that exist).
+//! 2. Everything else is checked while the file structs are turned into a [`Scenario`]: the
+//!    machine, ranges, addresses against the machine's KeyID bits and DRAM, data lengths,
+//!    labels and the expectations that name them, barriers, key names. Each error is located
+//!    at the offending value with [`crate::locate`], which reads the text a second time.
+//!
+//! Errors print as `file:line:column: message` ([`ScenarioError`]); validation stops at the
+//! first. Nothing here panics on any input: user numbers go through checked arithmetic, and
+//! data sizes are bounded before anything is allocated for them.
+//!
+//! ```
+//! let s = scenarios::validate::parse(
+//!     "(cores: [(ops: [store(at: virt(0x7000_0000), data: u64(7)), mfence])])",
+//!     "lib/tiny.ron",
+//! )
+//! .unwrap();
+//! assert_eq!(s.name, "tiny");
+//! assert_eq!(s.ops[0].summary, "store 8 bytes at virt 0x7000_0000");
+//!
+//! let e = scenarios::validate::parse(
+//!     "(cores: [(ops: [load(at: virt(0x1000), len: 65)])])",
+//!     "lib/x.ron",
+//! )
+//! .unwrap_err();
+//! assert_eq!(e.to_string(), "lib/x.ron:1:45: load len 65 is outside 1..=64");
+//! ```
+//!
+//! The module is split along validation's seams:
+//!
+//! - `read`: the entry points ([`load`], [`parse_bytes`], [`parse`]) and `ron`'s errors, placed
+//!   and worded;
+//! - `machine`: the machine, kernel and run sections, and [`machine_error_path`];
+//! - `ops`: each core's op list, the labels ops give, and one function per op family for the
+//!   memory and control ops;
+//! - `system_ops`: PCONFIG and the system calls;
+//! - `operands`: the values ops and expectations take (addresses, KeyIDs, DRAM lines, data,
+//!   [`parse_hex`]);
+//! - `cross_refs`: what can be checked only once every op is read (key names, barriers);
+//! - `attacker`: the attacker's bus log and DRAM dumps;
+//! - `expectations`: inline and listed expectations, and the ops their labels name;
+//! - `helpers`: paths into the file and the text of messages (hex, lists, hidden keys).
+
+mod attacker;
+mod cross_refs;
+mod expectations;
+mod helpers;
+mod machine;
+mod operands;
+mod ops;
+mod read;
+mod system_ops;
+
+pub use machine::machine_error_path;
+pub use operands::parse_hex;
+pub use read::{load, parse, parse_bytes};
+
+use crate::locate::{PathSeg, RonIndex};
+use crate::scenario::{Expectation, Location, OpInfo, Scenario};
+use crate::scenario_file::ScenarioFile;
+use cache_model::hierarchy::HierarchyConfig;
+use cpu_model::program::{Credentials, Program};
+use cpu_model::{CoreConfig, MachineConfig, MachineConfigError, SystemConfig};
+use cross_refs::BarrierInfo;
+use helpers::FilePath;
+use mem_ctrl::MemCtrlConfig;
+use ops::{Block, LabelInfo};
+use sim_core::AddressLayout;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Ops nested deeper than this (repeat and mispredict blocks) are refused.
+pub const NESTING_MAX: usize = 16;
+/// More ops than this in the file (nested ones included, repeats not unrolled) are refused.
+pub const OPS_MAX: usize = 1_000_000;
+/// `run.cycles_max` at most.
+pub const CYCLES_MAX_LIMIT: u64 = 1_000_000_000_000;
+/// `run.cycles_max` when not given.
+pub const CYCLES_MAX_DEFAULT: u64 = 10_000_000;
+/// Lines all DRAM dumps together may hold.
+pub const DUMP_LINES_MAX: u64 = 1 << 20;
+/// Bytes one load or store moves, at most.
+pub const ACCESS_BYTES_MAX: u64 = 64;
+/// A page.
+const PAGE_BYTES: u64 = 4096;
+/// A line.
+const LINE_BYTES: u64 = 64;
+
+/// A scenario file that cannot be read, is not valid RON of the scenario's shape, or
+/// describes something impossible. Prints as `file:line:column: message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {message}", place_suffix(.place))]
+pub struct ScenarioError {
+    /// The file, as given.
+    pub file: String,
+    /// Where in it (none when the file could not be read at all).
+    pub place: Option<Location>,
+    /// What is wrong, and what was expected.
+    pub message: String,
+}
+
+fn place_suffix(place: &Option<Location>) -> String {
+    place.map_or_else(String::new, |p| format!(":{p}"))
+}
+
+struct Validator<'a> {
+    file: &'a str,
+    index: &'a RonIndex,
+    machine: MachineConfig,
+    layout: AddressLayout,
+    dram_bytes: u64,
+    ops: Vec<OpInfo>,
+    expectations: Vec<Expectation>,
+    /// Per core: label -> op, and the labels in file order.
+    labels: Vec<(HashMap<String, LabelInfo>, Vec<String>)>,
+    barriers: Vec<BarrierInfo>,
+    barrier_ids: HashMap<String, u32>,
+    /// Names `add_key` gives, in file order.
+    added_keys: Vec<String>,
+    /// Key names other calls use, and where.
+    used_keys: Vec<(String, FilePath)>,
+}
+
+impl<'a> Validator<'a> {
+    fn new(file: &'a str, index: &'a RonIndex) -> Validator<'a> {
+        // Replaced by the file's machine before anything is checked against it.
+        let machine = MachineConfig {
+            caches: HierarchyConfig::default(),
+            memory: MemCtrlConfig::default(),
+            core: CoreConfig::default(),
+        };
+        Validator {
+            file,
+            index,
+            layout: machine.memory.layout,
+            dram_bytes: machine.memory.dram_bytes(),
+            machine,
+            ops: Vec::new(),
+            expectations: Vec::new(),
+            labels: Vec::new(),
+            barriers: Vec::new(),
+            barrier_ids: HashMap::new(),
+            added_keys: Vec::new(),
+            used_keys: Vec::new(),
+        }
+    }
+
+    fn place(&self, path: &[PathSeg<'_>]) -> Location {
+        self.index.locate_nearest(path)
+    }
+
+    fn err(&self, path: &[PathSeg<'_>], message: impl Into<String>) -> ScenarioError {
+        ScenarioError {
+            file: self.file.to_owned(),
+            place: Some(self.place(path)),
+            message: message.into(),
+        }
+    }
+
+    fn scenario(mut self, f: ScenarioFile) -> Result<Scenario, ScenarioError> {
+        // The machine first: everything else is checked against it.
+        let machine_file = f.machine.unwrap_or_default();
+        self.machine = machine_file.to_config().map_err(|e| {
+            let path = machine_error_path(&e);
+            match e {
+                MachineConfigError::UnknownPreset { .. } => self.err(&path, e.to_string()),
+                e => self.err(&path, format!("machine.{e}")),
+            }
+        })?;
+        self.layout = self.machine.memory.layout;
+        self.dram_bytes = self.machine.memory.dram_bytes();
+
+        let kernel = self.kernel(f.kernel.as_ref())?;
+        let (cycles_max, drain_at_end) = self.run(f.run.as_ref())?;
+
+        let cores = usize::try_from(self.machine.caches.cores).unwrap_or(usize::MAX);
+        if f.cores.len() > cores {
+            return Err(self.err(
+                &[PathSeg::Field("cores"), PathSeg::Index(cores)],
+                format!(
+                    "{} programs for a machine of {cores} core(s): expected at most {cores} \
+                     (program i runs on core i; machine.caches.cores sets the number)",
+                    f.cores.len()
+                ),
+            ));
+        }
+
+        let mut programs = Vec::with_capacity(f.cores.len());
+        for (core, program) in f.cores.iter().enumerate() {
+            let credentials = Credentials {
+                ring0: program.ring0.unwrap_or(true),
+                cap_sys_resource: program.cap_sys_resource.unwrap_or(true),
+            };
+            self.labels.push((HashMap::new(), Vec::new()));
+            let path = vec![
+                PathSeg::Field("cores"),
+                PathSeg::Index(core),
+                PathSeg::Field("ops"),
+            ];
+            let ops = self.op_list(Block::program(core, credentials), &program.ops, &path)?;
+            programs.push(Program { ops, credentials });
+        }
+        self.check_keys()?;
+        self.check_barriers()?;
+
+        let attacker = self.attacker(f.attacker.as_ref(), cycles_max)?;
+        for (i, e) in f.expect.iter().enumerate() {
+            let path = vec![PathSeg::Field("expect"), PathSeg::Index(i)];
+            let expectation = self.expectation(e, &path)?;
+            self.expectations.push(expectation);
+        }
+        // File order: inline expectations sit at their ops, listed ones in `expect`.
+        self.expectations.sort_by_key(|e| e.place);
+
+        let name = f.name.unwrap_or_else(|| {
+            Path::new(self.file).file_stem().map_or_else(
+                || self.file.to_owned(),
+                |s| s.to_string_lossy().into_owned(),
+            )
+        });
+        Ok(Scenario {
+            name,
+            file: self.file.to_owned(),
+            description: f.description.unwrap_or_default(),
+            seed: f.seed.unwrap_or(0),
+            system: SystemConfig {
+                machine: self.machine,
+                kernel,
+                cycles_max,
+                drain_at_end,
+            },
+            programs,
+            ops: self.ops,
+            attacker,
+            expectations: self.expectations,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_display() {
+        let e = ScenarioError {
+            file: "a.ron".into(),
+            place: Some(Location { line: 3, column: 7 }),
+            message: "bad".into(),
+        };
+        assert_eq!(e.to_string(), "a.ron:3:7: bad");
+        let e = ScenarioError { place: None, ..e };
+        assert_eq!(e.to_string(), "a.ron: bad");
+    }
+}

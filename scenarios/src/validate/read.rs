@@ -1,0 +1,143 @@
+//! The entry points: a file's bytes or text in, a [`Scenario`] or a located
+//! [`ScenarioError`] out. `ron`'s own errors are placed at the offending text and given hints
+//! here; everything after `ron` is the [`Validator`]'s.
+
+use super::{ScenarioError, Validator};
+use crate::locate::RonIndex;
+use crate::machine_file::ron_options;
+use crate::scenario::{Location, Scenario};
+use crate::scenario_file::ScenarioFile;
+use std::path::Path;
+
+/// Reads and validates a scenario file; errors name the file as `path` is written.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| ScenarioError {
+        file: file.clone(),
+        place: None,
+        message: format!("cannot read the scenario file: {e}"),
+    })?;
+    parse_bytes(&bytes, &file)
+}
+
+/// Validates a scenario file's bytes: they must be UTF-8 text.
+pub fn parse_bytes(bytes: &[u8], file: &str) -> Result<Scenario, ScenarioError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse(text, file),
+        Err(e) => {
+            let valid = bytes.get(..e.valid_up_to()).unwrap_or_default();
+            let valid = std::str::from_utf8(valid).unwrap_or_default();
+            let line = 1 + valid.matches('\n').count();
+            let column = 1 + valid.rsplit('\n').next().unwrap_or("").chars().count();
+            let byte = bytes.get(e.valid_up_to()).copied().unwrap_or(0);
+            Err(ScenarioError {
+                file: file.to_owned(),
+                place: Some(Location { line, column }),
+                message: format!("byte {byte:#04x} is not UTF-8 text: expected a RON text file"),
+            })
+        }
+    }
+}
+
+/// Validates a scenario file's text; `file` names it in errors and gives the default name.
+pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    // A byte-order mark is invisible in editors: columns are counted without it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err(ScenarioError {
+            file: file.to_owned(),
+            place: Some(Location { line: 1, column: 1 }),
+            message: "the file is empty: expected a scenario, `(cores: [(ops: [...])], ...)`"
+                .to_owned(),
+        });
+    }
+    let parsed: ScenarioFile =
+        ron_options()
+            .from_str(text)
+            .map_err(|e: ron::error::SpannedError| ScenarioError {
+                file: file.to_owned(),
+                place: Some(ron_place(text, &e)),
+                message: if e.code != ron::Error::Eof && at_end(text, &e) {
+                    ron_message(&ron::Error::Eof)
+                } else {
+                    ron_message(&e.code)
+                },
+            })?;
+    let index = RonIndex::new(text);
+    Validator::new(file, &index).scenario(parsed)
+}
+
+/// Where `ron` stopped, moved forward over whitespace so that it names the offending text
+/// (ron often points at the blank before a value, or just after the scenario's last bracket).
+fn ron_place(text: &str, e: &ron::error::SpannedError) -> Location {
+    let place = Location {
+        line: e.span.start.line.max(1),
+        column: e.span.start.col.max(1),
+    };
+    if e.code == ron::Error::UnclosedBlockComment {
+        // ron points just after the `/*`: point at it.
+        let line = text.split('\n').nth(place.line - 1).unwrap_or("");
+        let before: Vec<char> = line.chars().take(place.column - 1).collect();
+        if before.ends_with(&['/', '*']) {
+            return Location {
+                line: place.line,
+                column: place.column - 2,
+            };
+        }
+        return place;
+    }
+    text.split('\n')
+        .enumerate()
+        .skip(place.line - 1)
+        .flat_map(|(i, line)| {
+            let skip = if i + 1 == place.line {
+                place.column - 1
+            } else {
+                0
+            };
+            line.chars()
+                .enumerate()
+                .skip(skip)
+                .map(move |(j, c)| (i + 1, j + 1, c))
+        })
+        .find(|&(_, _, c)| !c.is_whitespace())
+        .map_or(place, |(line, column, _)| Location { line, column })
+}
+
+/// True when only whitespace follows where `ron` stopped.
+fn at_end(text: &str, e: &ron::error::SpannedError) -> bool {
+    let mut lines = text.split('\n').skip(e.span.start.line.saturating_sub(1));
+    let first = lines
+        .next()
+        .map(|l| {
+            l.chars()
+                .skip(e.span.start.col.saturating_sub(1))
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    first.trim().is_empty() && lines.all(|l| l.trim().is_empty())
+}
+
+/// `ron`'s message, with a hint where it helps.
+fn ron_message(code: &ron::Error) -> String {
+    match code {
+        ron::Error::Eof => "unexpected end of the file: expected a scenario `( ... )`, \
+                            complete with its closing brackets"
+            .to_owned(),
+        ron::Error::TrailingCharacters => {
+            "unexpected text after the scenario's closing `)`: expected the end of the file"
+                .to_owned()
+        }
+        ron::Error::ExceededRecursionLimit => {
+            "values nested too deeply: expected at most 16 levels of repeat or mispredict"
+                .to_owned()
+        }
+        ron::Error::ExpectedComma => "Expected comma (or the closing bracket of the enclosing \
+                                      struct, tuple or list)"
+            .to_owned(),
+        ron::Error::SuggestRawIdentifier(found) => {
+            format!("Expected a name (a field, or a variant such as `virt(..)`), found `{found}`")
+        }
+        other => other.to_string(),
+    }
+}
