@@ -7,13 +7,13 @@
 //! documented field by field in `docs/trace-format.md`.
 
 use anyhow::{Context, bail};
-use cache_model::trace::{self, TraceError, TraceFormat};
 use cache_model::{
     CacheConfig, CacheParams, LevelStats, ReplacementPolicy, SingleLevelSim, TraceCounts,
     WriteHitPolicy, WriteMissPolicy, WritePolicy,
 };
 use cpu_model::trace_run::{TraceRunConfig, TraceRunError, Translation, run_trace};
 use cpu_model::{Machine, MachineConfig};
+use scenarios::formats::trace::{self, TraceError, TraceFormat};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use sim_core::{KeyId, RngFactory, StatValue, StatsReport};

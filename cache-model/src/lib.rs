@@ -1,7 +1,8 @@
 //! KeyID-tagged caches for mktme-sim: the set-associative [`Cache`] container, the coherent
 //! MESI [`hierarchy`] built on it (cache-control instructions, prefetchers, the alias knobs),
-//! the [`checker`] that watches the hierarchy for KeyID-aliasing rule violations, the
-//! memory-trace readers, and a single-level trace simulator with DineroIV's counting rules.
+//! the [`checker`] that watches the hierarchy for KeyID-aliasing rule violations, the memory
+//! [`Access`] a trace is made of, and a single-level trace simulator with DineroIV's counting
+//! rules. Trace files themselves are read by `scenarios::formats::trace`.
 //!
 //! ```text
 //!                     physical address (KeyID bits included)
@@ -10,7 +11,7 @@
 //!   +------------------------------------------------+-----------+-------------+
 //!   |<------------ tag = whole block address (KeyID included) -->|
 //!
-//!   trace file --> trace::open --> Access* --> SingleLevelSim --> Cache<()> --> LevelStats
+//!   (trace reader) --> Access* --> SingleLevelSim --> Cache<()> --> LevelStats
 //!   cores --> Hierarchy (Cache<MESI + line data> per level) --> MemRequest --> memory
 //!                 |  CacheEvent
 //!                 v
@@ -29,7 +30,7 @@
 //!
 //! ```
 //! use cache_model::{Cache, CacheConfig, ReplacementPolicy};
-//! use cache_model::trace::AccessKind;
+//! use cache_model::AccessKind;
 //! use sim_core::{AddressLayout, DramAddr, KeyId, RngFactory};
 //!
 //! let config = CacheConfig { replacement: ReplacementPolicy::TreePlru, ..CacheConfig::default() };
@@ -45,6 +46,7 @@
 //! assert_eq!((l1d.len(), l1d.dirty_len()), (2, 1));
 //! ```
 
+pub mod access;
 pub mod cache;
 pub mod checker;
 pub mod config;
@@ -54,6 +56,7 @@ pub mod replacement;
 pub mod single_level;
 pub mod trace;
 
+pub use access::{Access, AccessKind};
 pub use cache::{AccessOutcome, Cache, Evicted, Inserted, LineRef, Slot};
 pub use checker::{
     ChainEntry, ChainEvent, CheckerConfig, CoherencyChecker, LostData, ModelError, ModelErrorKind,
