@@ -14,4 +14,5 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod scenario_file;
+pub mod trace_report;
 pub mod validate;
