@@ -2,6 +2,7 @@
 //! OpenSSL's when an `openssl` binary is on the `PATH`. What is measured, and on which clock,
 //! is described in [`scenarios::bench_crypto`], which does the work.
 
+use crate::stdout::Stdout;
 use anyhow::bail;
 use mem_ctrl::xts::Backend;
 use scenarios::bench_crypto::{Bench, BenchOptions, Clock};
@@ -56,7 +57,7 @@ fn parse_backend(s: &str) -> Result<Backend, String> {
 }
 
 /// Runs the benchmark; returns an error (exit code 2) for unusable options.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, out: &mut Stdout) -> anyhow::Result<ExitCode> {
     if !(args.seconds.is_finite() && args.seconds > 0.0 && args.seconds <= 3600.0) {
         bail!(
             "--seconds must be a number of seconds above 0 and at most 3600, got {}",
@@ -106,9 +107,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let results = bench.measure();
     if args.json {
-        print!("{}", results.json()?);
+        out.write_str(&results.json()?)?;
     } else {
-        print!("{}", results.table());
+        out.write_str(&results.table())?;
     }
     Ok(ExitCode::SUCCESS)
 }

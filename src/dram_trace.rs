@@ -7,11 +7,11 @@
 //! ([`scenarios::formats::dram_file`]; `--print-dram` writes a preset in that format, a good
 //! starting point).
 
+use crate::stdout::Stdout;
 use anyhow::anyhow;
 use mem_ctrl::dram::Encryption;
 use scenarios::dram_trace_run::{self, Table};
 use scenarios::formats::dram_file;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -49,10 +49,11 @@ pub struct Args {
 }
 
 /// Runs the subcommand.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, out: &mut Stdout) -> anyhow::Result<ExitCode> {
     let config = dram_file::load(&args.dram, Path::new(""))?;
     if args.print_dram {
-        return emit(&dram_file::to_ron(config.params())?);
+        out.write_str(&dram_file::to_ron(config.params())?)?;
+        return Ok(ExitCode::SUCCESS);
     }
     let path = args
         .trace
@@ -63,20 +64,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         OnOff::On => Encryption::On,
     };
     let report = dram_trace_run::run(path, &config, encryption, args.max_cycles)?;
-    let text = if args.json {
-        dram_trace_run::json(&report)?
+    if args.json {
+        out.write_str(&dram_trace_run::json(&report)?)?;
     } else {
-        Table(&report, path).to_string()
-    };
-    emit(&text)
-}
-
-/// Writes the report to stdout. A closed pipe (`| head`) is not an error of the run.
-fn emit(text: &str) -> anyhow::Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(anyhow!("cannot write the report: {e}")),
+        write!(out, "{}", Table(&report, path))?;
     }
+    Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@
 //! ([`cpu_model::trace_run`]). The runs and their reports are [`scenarios::trace_report`];
 //! the JSON report is documented field by field in `docs/trace-format.md`.
 
+use crate::stdout::Stdout;
 use anyhow::{Context, bail};
 use cache_model::{
     CacheConfig, CacheParams, ReplacementPolicy, WriteHitPolicy, WriteMissPolicy, WritePolicy,
@@ -192,7 +193,7 @@ fn cache_config(args: &Args, spec: &str) -> anyhow::Result<CacheParams> {
 }
 
 /// Runs `mktme-sim trace`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, out: &mut Stdout) -> anyhow::Result<ExitCode> {
     let cache_only_flags = args.repl.is_some() || args.write_through || args.no_write_allocate;
     if cache_only_flags && args.cache.is_none() && !args.no_memory {
         bail!(
@@ -202,9 +203,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     match (&args.cache, args.no_memory) {
-        (Some(spec), _) => run_cache_only(&args, spec),
-        (None, true) => run_cache_only(&args, "32k:8:64"),
-        (None, false) => run_full_system(&args),
+        (Some(spec), _) => run_cache_only(&args, spec, out),
+        (None, true) => run_cache_only(&args, "32k:8:64", out),
+        (None, false) => run_full_system(&args, out),
     }
 }
 
@@ -229,7 +230,7 @@ fn machine_config(spec: &str) -> anyhow::Result<MachineConfig> {
 }
 
 /// One cache level, no memory: DineroIV's counts.
-fn run_cache_only(args: &Args, spec: &str) -> anyhow::Result<ExitCode> {
+fn run_cache_only(args: &Args, spec: &str, out: &mut Stdout) -> anyhow::Result<ExitCode> {
     let params = cache_config(args, spec)?;
     let reader = open_trace(args)?;
     let name = args.trace.display().to_string();
@@ -237,9 +238,9 @@ fn run_cache_only(args: &Args, spec: &str) -> anyhow::Result<ExitCode> {
     let report = trace_report::run_cache_only(&name, reader, &params, args.seed, args.limit)?;
     let elapsed = started.elapsed();
     if args.json {
-        print!("{}", report.json()?);
+        out.write_str(&report.json()?)?;
     } else {
-        print!("{}", report.table());
+        out.write_str(&report.table())?;
     }
     if args.stats_time {
         eprintln!("{}", report.speed_line(elapsed));
@@ -248,7 +249,7 @@ fn run_cache_only(args: &Args, spec: &str) -> anyhow::Result<ExitCode> {
 }
 
 /// The whole machine: hierarchy, memory controllers, AES-XTS, DRAM timing.
-fn run_full_system(args: &Args) -> anyhow::Result<ExitCode> {
+fn run_full_system(args: &Args, out: &mut Stdout) -> anyhow::Result<ExitCode> {
     let config = machine_config(&args.machine)?;
     let keyid = KeyId::new(args.keyid);
     config.memory.layout.check_keyid(keyid).context("--keyid")?;
@@ -274,9 +275,9 @@ fn run_full_system(args: &Args) -> anyhow::Result<ExitCode> {
         })?;
     let elapsed = started.elapsed();
     if args.json {
-        print!("{}", report.json()?);
+        out.write_str(&report.json()?)?;
     } else {
-        print!("{}", report.table());
+        out.write_str(&report.table())?;
     }
     if args.stats_time {
         eprintln!("{}", report.speed_line(elapsed));

@@ -6,6 +6,7 @@
 //! serde: files are read here into plain structs close to the file (`deny_unknown_fields`),
 //! then turned into the validated configs the model crates take.
 
+pub mod batch;
 pub mod bench_crypto;
 pub mod dram_trace_run;
 pub mod formats;
