@@ -109,10 +109,7 @@ fn a_full_stdout_is_a_one_line_error_and_exit_2() {
             .expect("run mktme-sim");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        let errors: Vec<&str> = stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect();
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
         assert_eq!(
             errors,
             ["error: cannot write to standard output: No space left on device (os error 28)"],
