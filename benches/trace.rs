@@ -1,4 +1,4 @@
-//! Criterion benchmarks of cache-only trace mode (`cache_model::trace` readers and
+//! Criterion benchmarks of cache-only trace mode (`scenarios::formats::trace` readers and
 //! `SingleLevelSim`), throughput in trace accesses (Lackey `M` lines count as two, as the
 //! simulator sees them).
 //!
@@ -18,12 +18,12 @@
 //!
 //! Run with `cargo bench --bench trace`; filter with e.g. `cargo bench --bench trace -- parse`.
 
-use cache_model::trace::champsim::encode_record;
-use cache_model::trace::{self, Access, ChampsimReader, LackeyReader, MtraceReader};
 use cache_model::{CacheConfig, ReplacementPolicy, SingleLevelSim};
 use cpu_model::trace_run::{TraceRunConfig, run_trace};
 use cpu_model::{Machine, MachineConfig};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use scenarios::formats::trace::champsim::encode_record;
+use scenarios::formats::trace::{self, Access, ChampsimReader, LackeyReader, MtraceReader};
 use sim_core::RngFactory;
 use std::hint::black_box;
 use std::path::Path;

@@ -1,15 +1,22 @@
 //! `mktme-sim`: the command-line front end of the simulator.
 //!
 //! Exit codes are part of the interface: 0 when everything held, 1 when an expectation failed,
-//! 2 for bad input or usage (clap's own usage errors also exit 2).
+//! 2 for bad input or usage (clap's own usage errors also exit 2) or when standard output
+//! cannot be written. A reader that closes standard output early (`| head`) ends the program
+//! quietly with 0.
+//!
+//! Each command's module only parses its arguments, calls the library (`scenarios` does the
+//! work) and prints, through [`stdout::Stdout`] only.
 
 mod bench_crypto;
 mod dram_trace;
 mod run_cmd;
+mod stdout;
 mod trace_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+use stdout::{Stdout, StdoutError};
 
 #[derive(Parser)]
 #[command(
@@ -38,18 +45,27 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let mut out = Stdout::new();
     let result = match cli.command {
-        Command::Run(args) => run_cmd::run(args),
-        Command::Check(args) => run_cmd::check(args),
-        Command::BenchCrypto(args) => bench_crypto::run(args),
-        Command::DramTrace(args) => dram_trace::run(args),
-        Command::Trace(args) => trace_cmd::run(args),
-    };
+        Command::Run(args) => run_cmd::run(args, &mut out),
+        Command::Check(args) => run_cmd::check(args, &mut out),
+        Command::BenchCrypto(args) => bench_crypto::run(args, &mut out),
+        Command::DramTrace(args) => dram_trace::run(args, &mut out),
+        Command::Trace(args) => trace_cmd::run(args, &mut out),
+    }
+    .and_then(|code| {
+        out.flush()?;
+        Ok(code)
+    });
     match result {
         Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(2)
-        }
+        Err(err) => match err.downcast_ref::<StdoutError>() {
+            // The reader has what it wanted: stop quietly.
+            Some(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+            _ => {
+                eprintln!("error: {err:#}");
+                ExitCode::from(2)
+            }
+        },
     }
 }

@@ -2,8 +2,8 @@
 //! section 1) on the strided trace, per phase too; the other trace formats; policies and
 //! seeds; and what a user sees for bad input (exit code 2 and a message naming the problem).
 
-use cache_model::trace;
 use cache_model::{CacheConfig, SingleLevelSim};
+use scenarios::formats::trace;
 use serde_json::Value;
 use sim_core::RngFactory;
 use std::path::PathBuf;

@@ -192,3 +192,70 @@ fn bad_machine_input_is_exit_2_with_the_place() {
         assert!(!stderr.contains("panicked"), "{extra:?}: {stderr}");
     }
 }
+
+/// A machine file's `memory.dram` may name a RON DRAM file, relative to the machine file's
+/// folder (issue 9): the run uses that DRAM; a missing or malformed one is exit 2 naming the
+/// field and the file.
+#[test]
+fn a_machine_file_may_name_a_dram_file() {
+    let dram = Command::new(env!("CARGO_BIN_EXE_mktme-sim"))
+        .args(["dram-trace", "--print-dram", "--dram", "ddr4-3200"])
+        .output()
+        .unwrap();
+    assert!(dram.status.success());
+    let text = String::from_utf8(dram.stdout)
+        .unwrap()
+        .replace("\"ddr4-3200\"", "\"lab-ddr4\"");
+    let dram_file = write_temp("lab-ddr4.ron", &text);
+    let machine = write_temp("with-dram-file.ron", "(memory: (dram: \"lab-ddr4.ron\"))");
+    let trace = data("strided.mtrace.gz");
+    let t = trace.to_str().unwrap();
+    let m = machine.to_str().unwrap();
+    let r = run_json(&["trace", t, "--machine", m, "--limit", "2000"]);
+    assert_eq!(r["config"]["dram"], "lab-ddr4");
+    // The same DRAM under its preset name gives the same timing.
+    let preset = write_temp("with-preset.ron", "(memory: (dram: \"ddr4-3200\"))");
+    let p = run_json(&[
+        "trace",
+        t,
+        "--machine",
+        preset.to_str().unwrap(),
+        "--limit",
+        "2000",
+    ]);
+    assert_eq!(r["cycles"], p["cycles"]);
+
+    let missing = write_temp("missing-dram.ron", "(memory: (dram: \"no-such.ron\"))");
+    let malformed_dram = write_temp("malformed-dram.ron", "(name: \"x\", timing: ())");
+    let malformed = write_temp("malformed.ron", "(memory: (dram: \"malformed-dram.ron\"))");
+    let cases = [
+        (
+            &missing,
+            [
+                "memory.dram: cannot open DRAM file".to_owned(),
+                "no-such.ron".to_owned(),
+            ],
+        ),
+        (
+            &malformed,
+            [
+                "memory.dram: ".to_owned(),
+                format!("{}:1:", malformed_dram.display()),
+            ],
+        ),
+    ];
+    for (machine, needles) in cases {
+        let out = bin()
+            .args(["trace", t, "--machine", machine.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(machine.to_str().unwrap()), "{stderr}");
+        for needle in needles {
+            assert!(stderr.contains(&needle), "{stderr}");
+        }
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert!(dram_file.exists());
+}

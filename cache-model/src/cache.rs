@@ -9,9 +9,9 @@
 //! Storage is one flat array per field (structure of arrays), indexed `set * ways + way`, so a
 //! lookup scans only the set's tags, contiguous in memory, whatever the payload's size.
 
+use crate::access::AccessKind;
 use crate::config::{CacheConfig, CacheConfigError, CacheParams, WriteHitPolicy, WriteMissPolicy};
 use crate::replacement::ReplacementState;
-use crate::trace::AccessKind;
 use sim_core::{PhysAddr, SimRng};
 
 /// The tag of an invalid way. Never a block address: a block address is an address shifted

@@ -1,8 +1,9 @@
 //! KeyID-tagged caches for mktme-sim: the set-associative [`Cache`] container, the coherent
 //! MESI [`hierarchy`] built on it (cache-control instructions, prefetchers, the alias knobs),
 //! the [`events`] it reports to whoever watches it (the coherency checker, in its own crate
-//! beside the model), the memory-trace readers, and a single-level trace simulator with
-//! DineroIV's counting rules.
+//! beside the model), the memory [`Access`] a trace is made of, and a single-level trace
+//! simulator with DineroIV's counting rules. Trace files themselves are read by
+//! `scenarios::formats::trace`.
 //!
 //! ```text
 //!                     physical address (KeyID bits included)
@@ -11,7 +12,7 @@
 //!   +------------------------------------------------+-----------+-------------+
 //!   |<------------ tag = whole block address (KeyID included) -->|
 //!
-//!   trace file --> trace::open --> Access* --> SingleLevelSim --> Cache<()> --> LevelStats
+//!   (trace reader) --> Access* --> SingleLevelSim --> Cache<()> --> LevelStats
 //!   cores --> Hierarchy (Cache<MESI + line data> per level) --> MemRequest --> memory
 //!                 |  CacheEvent
 //!                 v
@@ -30,7 +31,7 @@
 //!
 //! ```
 //! use cache_model::{Cache, CacheConfig, ReplacementPolicy};
-//! use cache_model::trace::AccessKind;
+//! use cache_model::AccessKind;
 //! use sim_core::{AddressLayout, DramAddr, KeyId, RngFactory};
 //!
 //! let config = CacheConfig { replacement: ReplacementPolicy::TreePlru, ..CacheConfig::default() };
@@ -46,14 +47,15 @@
 //! assert_eq!((l1d.len(), l1d.dirty_len()), (2, 1));
 //! ```
 
+pub mod access;
 pub mod cache;
 pub mod config;
 pub mod events;
 pub mod hierarchy;
 pub mod replacement;
 pub mod single_level;
-pub mod trace;
 
+pub use access::{Access, AccessKind};
 pub use cache::{AccessOutcome, Cache, Evicted, Inserted, LineRef, Slot};
 pub use config::{
     CacheConfig, CacheConfigError, CacheParams, WriteHitPolicy, WriteMissPolicy, WritePolicy,

@@ -14,7 +14,7 @@
 //!
 //! ```
 //! use cache_model::{CacheConfig, SingleLevelSim};
-//! use cache_model::trace::Access;
+//! use cache_model::Access;
 //! use sim_core::RngFactory;
 //!
 //! let mut sim = SingleLevelSim::new(
@@ -28,9 +28,9 @@
 //! assert_eq!((stats.writebacks_evicted, stats.writebacks_at_end), (0, 1));
 //! ```
 
+use crate::access::{Access, AccessKind};
 use crate::cache::Cache;
 use crate::config::CacheParams;
-use crate::trace::{Access, AccessKind};
 use sim_core::{BitRange, PhysAddr, SimRng};
 
 /// What one cache level counted. Every field is a count of line-sized pieces of accesses
@@ -234,6 +234,18 @@ impl SingleLevelSim {
         }
     }
 
+    /// Simulates every access of `trace`, in order, as [`Self::access`] does one. The first
+    /// error the trace yields stops the run and is returned; the accesses before it stay
+    /// counted. The trace readers of `scenarios::formats::trace` yield exactly these items; cut
+    /// a trace short with [`Iterator::take`].
+    #[inline]
+    pub fn run<E>(&mut self, trace: impl IntoIterator<Item = Result<Access, E>>) -> Result<(), E> {
+        for access in trace {
+            self.access(access?);
+        }
+        Ok(())
+    }
+
     /// Ends the trace: writes back every line still dirty and returns the final counts.
     pub fn finish(self) -> LevelStats {
         let mut stats = self.stats;
@@ -347,6 +359,22 @@ mod tests {
         s.access(Access::read(u64::MAX - 17, 4)); // crosses into the top line
         let st = s.finish();
         assert_eq!((st.accesses, st.multi_line, st.misses), (3, 1, 2));
+    }
+
+    #[test]
+    fn a_run_stops_at_the_first_error_keeping_what_came_before() {
+        let mut s = sim(tiny());
+        let trace = [
+            Ok(Access::write(0x00, 4)),
+            Ok(Access::read(0x10, 4)),
+            Err("line 3"),
+            Ok(Access::read(0x20, 4)),
+        ];
+        assert_eq!(s.run(trace), Err("line 3"));
+        assert_eq!(s.trace_counts().accesses, 2);
+        let mut whole = sim(tiny());
+        assert_eq!(whole.run(trace.into_iter().take(2)), Ok(()));
+        assert_eq!(whole.finish(), s.finish());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! recency order (most recent first), moved to the front on use, evicted from the back. The
 //! seed chooses the geometry and the write policy as well as the access stream.
 
-use cache_model::trace::AccessKind;
+use cache_model::AccessKind;
 use cache_model::{
     Cache, CacheConfig, ReplacementPolicy, WriteHitPolicy, WriteMissPolicy, WritePolicy,
 };

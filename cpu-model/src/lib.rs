@@ -15,7 +15,7 @@
 //! ```
 //! use cpu_model::{Machine, MachineConfig};
 //! use cpu_model::trace_run::{run_trace, TraceRunConfig};
-//! use cache_model::trace::{Access, AccessKind};
+//! use cache_model::{Access, AccessKind};
 //!
 //! let mut machine = Machine::new(&MachineConfig::preset("default").unwrap(), 1).unwrap();
 //! let trace = (0..64u64).map(|i| Ok::<_, std::io::Error>(Access {

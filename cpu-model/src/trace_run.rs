@@ -20,8 +20,8 @@
 //! addresses as DRAM addresses instead; they must then lie inside the installed DRAM.
 
 use crate::machine::Machine;
+use cache_model::access::{Access, AccessKind};
 use cache_model::hierarchy::{CoreOp, CoreRequest, CoreResponse};
-use cache_model::trace::{Access, AccessKind};
 use rustc_hash::FxHashMap;
 use sim_core::{CoreId, Cycle, DramAddr, KeyId, LINE_BYTES, PAGE_BYTES, PAGE_SHIFT};
 use std::collections::VecDeque;

@@ -22,7 +22,13 @@
 //!
 //! Every field is optional: what is not given keeps the preset's value (`default` when no
 //! preset is named). Unknown fields are errors. `docs/machine-format.md` lists every field.
+//!
+//! `memory.dram` is a DRAM preset's name or the path of a RON DRAM file
+//! ([`crate::formats::dram_file`]), a relative path being taken from the machine file's folder.
+//! Only [`load`] and [`parse_in`] (through [`MachineFile::to_config_in`]) read such files;
+//! [`MachineFile::to_config`], which knows no folder, takes presets only.
 
+use crate::formats::dram_file::{self, DramFileError};
 use cache_model::ReplacementPolicy;
 use cache_model::hierarchy::{AliasPolicy, PrefetchLevel};
 use cpu_model::{CoreConfig, MachineConfig, MachineConfigError};
@@ -257,7 +263,8 @@ pub struct MemoryFile {
     pub controllers: Option<u32>,
     /// Interleave granularity between controllers.
     pub interleave: Option<ByteSize>,
-    /// DRAM preset (`ddr4-2400`, `ddr4-3200`, `ddr5-4800`).
+    /// DRAM preset (`ddr4-2400`, `ddr4-3200`, `ddr5-4800`), or the path of a RON DRAM file
+    /// (relative to the machine file's folder).
     pub dram: Option<String>,
     /// Cycles a successful PCONFIG holds the key-table lock.
     pub pconfig_latency: Option<u64>,
@@ -359,6 +366,15 @@ pub enum MachineFileError {
         /// Which field and why.
         source: MachineConfigError,
     },
+    /// `memory.dram` names a DRAM file that cannot be read or describes an impossible DRAM.
+    #[error("{file}: memory.dram: {error}")]
+    DramFile {
+        /// The machine file.
+        file: String,
+        /// What is wrong with the DRAM file, naming it (part of the message, so not also a
+        /// `source()`).
+        error: DramFileError,
+    },
 }
 
 /// The RON options every file of the project is read with: `Some(..)` may be left out.
@@ -366,18 +382,25 @@ pub fn ron_options() -> ron::Options {
     ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
 }
 
-/// Reads a machine file.
+/// Reads a machine file; a DRAM file it names is read from the machine file's folder.
 pub fn load(path: &Path) -> Result<MachineConfig, MachineFileError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| MachineFileError::Io {
         file: file.clone(),
         source,
     })?;
-    parse(&text, &file)
+    parse_in(&text, &file, path.parent().unwrap_or(Path::new("")))
 }
 
-/// Parses a machine file's text; `file` names it in errors.
+/// Parses a machine file's text; `file` names it in errors, and a DRAM file it names is read
+/// from the current directory.
 pub fn parse(text: &str, file: &str) -> Result<MachineConfig, MachineFileError> {
+    parse_in(text, file, Path::new(""))
+}
+
+/// Parses a machine file's text; `file` names it in errors, and a DRAM file it names by a
+/// relative path is read from `dir` (the machine file's folder).
+pub fn parse_in(text: &str, file: &str, dir: &Path) -> Result<MachineConfig, MachineFileError> {
     let parsed: MachineFile =
         ron_options()
             .from_str(text)
@@ -387,23 +410,49 @@ pub fn parse(text: &str, file: &str) -> Result<MachineConfig, MachineFileError> 
                 column: e.span.start.col,
                 message: e.code.to_string(),
             })?;
-    parsed
-        .to_config()
-        .map_err(|source| MachineFileError::Machine {
-            file: file.to_owned(),
-            source,
-        })
+    parsed.to_config_in(dir, file)
 }
 
 impl MachineFile {
-    /// The preset with the file's overrides applied, validated.
+    /// The preset with the file's overrides applied, validated. `memory.dram` must name a
+    /// preset here: with no folder to read it from, a DRAM file's name is an unknown preset
+    /// (see [`Self::to_config_in`]).
     pub fn to_config(&self) -> Result<MachineConfig, MachineConfigError> {
+        self.build(None)
+    }
+
+    /// The preset with the file's overrides applied, validated; a DRAM file named by
+    /// `memory.dram` is read, a relative path from `dir`. `file` names the machine file in
+    /// errors.
+    pub fn to_config_in(&self, dir: &Path, file: &str) -> Result<MachineConfig, MachineFileError> {
+        let spec = self.memory.as_ref().and_then(|m| m.dram.as_deref());
+        let dram = match spec.and_then(|spec| dram_file::file_path(spec, dir)) {
+            Some(path) => {
+                Some(
+                    dram_file::read(&path).map_err(|error| MachineFileError::DramFile {
+                        file: file.to_owned(),
+                        error,
+                    })?,
+                )
+            }
+            None => None,
+        };
+        self.build(dram)
+            .map_err(|source| MachineFileError::Machine {
+                file: file.to_owned(),
+                source,
+            })
+    }
+
+    /// The preset with the overrides applied, validated; `dram`, when given, is the DRAM file
+    /// `memory.dram` names, already read.
+    fn build(&self, dram: Option<DramConfig>) -> Result<MachineConfig, MachineConfigError> {
         let mut m = MachineConfig::preset(self.preset.as_deref().unwrap_or("default"))?;
         if let Some(c) = &self.caches {
             c.apply(&mut m);
         }
         if let Some(mem) = &self.memory {
-            mem.apply(&mut m)?;
+            mem.apply(&mut m, dram)?;
         }
         if let Some(core) = &self.core {
             core.apply(&mut m.core);
@@ -555,7 +604,13 @@ impl CachesFile {
 }
 
 impl MemoryFile {
-    fn apply(&self, m: &mut MachineConfig) -> Result<(), MachineConfigError> {
+    /// Applies the overrides; `dram_file` is the DRAM file `dram` names, when it names one
+    /// and it has been read.
+    fn apply(
+        &self,
+        m: &mut MachineConfig,
+        dram_file: Option<DramConfig>,
+    ) -> Result<(), MachineConfigError> {
         let mem = &mut m.memory;
         if let Some(v) = self.core_clock_mhz {
             mem.core_clock_mhz = v;
@@ -572,8 +627,10 @@ impl MemoryFile {
         if let Some(ByteSize(v)) = self.interleave {
             mem.interleave_bytes = v;
         }
-        if let Some(name) = &self.dram {
-            mem.dram = DramConfig::preset(name)?;
+        match (dram_file, &self.dram) {
+            (Some(dram), _) => mem.dram = dram,
+            (None, Some(name)) => mem.dram = DramConfig::preset(name)?,
+            (None, None) => {}
         }
         if let Some(v) = self.pconfig_latency {
             mem.pconfig_latency_cycles = v;
@@ -742,6 +799,118 @@ mod tests {
         assert!(e.to_string().contains("core.issue_width"), "{e}");
         let e = parse("(core: (store_buffer_entries: 4))", "m.ron").unwrap_err();
         assert!(e.to_string().contains("store_buffer_entries"), "{e}");
+    }
+
+    /// A scratch folder unique to this test process and `name`, removed on drop.
+    struct ScratchDir(std::path::PathBuf);
+
+    impl ScratchDir {
+        fn new(name: &str) -> ScratchDir {
+            let dir = std::env::temp_dir().join(format!(
+                "scenarios-machine-file-{}-{name}",
+                std::process::id()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            ScratchDir(dir)
+        }
+
+        fn write(&self, name: &str, text: &str) -> std::path::PathBuf {
+            let path = self.0.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        }
+    }
+
+    impl Drop for ScratchDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A valid DRAM file: ddr4-3200 under another name, with a deeper transaction queue.
+    fn custom_dram() -> (String, mem_ctrl::dram::DramParams) {
+        let mut params = mem_ctrl::dram::DramParams::preset("ddr4-3200").unwrap();
+        params.name = "my-ddr4".to_owned();
+        params.controller.transaction_queue_entries = 48;
+        (dram_file::to_ron(&params).unwrap(), params)
+    }
+
+    #[test]
+    fn dram_may_name_a_dram_file_relative_to_the_machine_file() {
+        let dir = ScratchDir::new("valid");
+        let (text, params) = custom_dram();
+        std::fs::create_dir_all(dir.0.join("dram")).unwrap();
+        dir.write("dram/my-ddr4.ron", &text);
+        let machine = dir.write(
+            "m.ron",
+            "(memory: (dram: \"dram/my-ddr4.ron\", controllers: 2))",
+        );
+        // The tests run in the crate's folder: the path resolves from the machine file's.
+        let m = load(&machine).unwrap();
+        assert_eq!(m.memory.dram.params(), &params);
+        assert_eq!(m.memory.dram.name(), "my-ddr4");
+        assert_eq!(m.memory.controllers, 2);
+        // An absolute path works from anywhere, and presets still do.
+        let absolute = dir.0.join("dram/my-ddr4.ron");
+        let m = parse(
+            &format!("(memory: (dram: {:?}))", absolute.display().to_string()),
+            "m.ron",
+        )
+        .unwrap();
+        assert_eq!(m.memory.dram.name(), "my-ddr4");
+        let m = parse_in("(memory: (dram: \"ddr5-4800\"))", "m.ron", &dir.0).unwrap();
+        assert_eq!(m.memory.dram.name(), "ddr5-4800");
+    }
+
+    #[test]
+    fn a_missing_dram_file_names_the_field_and_the_file() {
+        let dir = ScratchDir::new("missing");
+        let machine = dir.write("m.ron", "(memory: (dram: \"nowhere.ron\"))");
+        let e = load(&machine).unwrap_err().to_string();
+        let want = format!(
+            "{}: memory.dram: cannot open DRAM file {}: ",
+            machine.display(),
+            dir.0.join("nowhere.ron").display()
+        );
+        assert!(e.starts_with(&want), "{e}");
+    }
+
+    #[test]
+    fn a_malformed_dram_file_names_the_field_the_file_and_the_place() {
+        let dir = ScratchDir::new("malformed");
+        dir.write("bad.ron", "(name: \"x\",\n  geometry: (channels: 1,)\n");
+        let machine = dir.write("m.ron", "(memory: (dram: \"bad.ron\"))");
+        let e = load(&machine).unwrap_err().to_string();
+        let want = format!(
+            "{}: memory.dram: {}:2:",
+            machine.display(),
+            dir.0.join("bad.ron").display()
+        );
+        assert!(e.starts_with(&want), "{e}");
+        assert!(e.contains("missing field named `ranks`"), "{e}");
+        // A well-formed file describing an impossible DRAM names the parameter.
+        let (text, _) = custom_dram();
+        dir.write(
+            "zero.ron",
+            &text.replace(
+                "transaction_queue_entries: 48",
+                "transaction_queue_entries: 0",
+            ),
+        );
+        let machine = dir.write("z.ron", "(memory: (dram: \"zero.ron\"))");
+        let e = load(&machine).unwrap_err().to_string();
+        assert!(e.contains("memory.dram: "), "{e}");
+        assert!(e.contains("zero.ron: "), "{e}");
+        assert!(e.contains("transaction_queue_entries"), "{e}");
+    }
+
+    #[test]
+    fn without_a_folder_dram_takes_presets_only() {
+        let f: MachineFile = ron_options()
+            .from_str("(memory: (dram: \"my-ddr4.ron\"))")
+            .unwrap();
+        let e = f.to_config().unwrap_err().to_string();
+        assert!(e.contains("unknown DRAM preset `my-ddr4.ron`"), "{e}");
     }
 
     #[test]

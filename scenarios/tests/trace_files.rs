@@ -2,8 +2,8 @@
 //! independent, deliberately naive parse), a ChampSim `.xz` trace, format guessing, and the
 //! errors a user sees for malformed or truncated files.
 
-use cache_model::trace::champsim::encode_record;
-use cache_model::trace::{self, Access, AccessKind, TraceError, TraceFormat};
+use scenarios::formats::trace::champsim::encode_record;
+use scenarios::formats::trace::{self, Access, AccessKind, TraceError, TraceFormat};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
@@ -18,8 +18,10 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(name: &str, contents: &[u8]) -> Scratch {
-        let path =
-            std::env::temp_dir().join(format!("cache-model-test-{}-{name}", std::process::id()));
+        let path = std::env::temp_dir().join(format!(
+            "scenarios-trace-test-{}-{name}",
+            std::process::id()
+        ));
         std::fs::write(&path, contents).unwrap();
         Scratch(path)
     }

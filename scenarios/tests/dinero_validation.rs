@@ -1,8 +1,8 @@
 //! DineroIV reference counts (validation-data.md, section 1) on the strided trace: a 32 KiB,
 //! 8-way, 64-byte-line LRU write-back write-allocate cache, whole trace and every phase prefix.
 
-use cache_model::trace::{self, TraceFormat};
 use cache_model::{CacheConfig, LevelStats, ReplacementPolicy, SingleLevelSim, TraceCounts};
+use scenarios::formats::trace::{self, TraceFormat};
 use sim_core::RngFactory;
 use std::path::PathBuf;
 
@@ -20,9 +20,8 @@ fn run(limit: Option<u64>) -> (TraceCounts, LevelStats) {
     let mut sim = SingleLevelSim::new(config.validate().unwrap(), RngFactory::new(0).fork("l1d"));
     let reader = trace::open(&strided(), None).unwrap();
     assert_eq!(reader.format(), TraceFormat::Mtrace);
-    for access in reader.take(limit.map_or(usize::MAX, |n| n as usize)) {
-        sim.access(access.unwrap());
-    }
+    sim.run(reader.take(limit.map_or(usize::MAX, |n| n as usize)))
+        .unwrap();
     let counts = *sim.trace_counts();
     (counts, sim.finish())
 }

@@ -1,8 +1,8 @@
 //! Readers stream: a trace far larger than any buffer goes through each of them while the
 //! heap stays small. A counting global allocator (this test binary's only) measures the peak.
 
-use cache_model::trace::champsim::{RECORD_BYTES, encode_record};
-use cache_model::trace::{
+use scenarios::formats::trace::champsim::{RECORD_BYTES, encode_record};
+use scenarios::formats::trace::{
     Access, AccessKind, ChampsimReader, LackeyReader, MtraceReader, TraceError,
 };
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -1,6 +1,10 @@
 //! Memory-trace readers: streaming iterators of [`Access`]es from mtrace text, valgrind Lackey
 //! output and ChampSim binary traces, gzip- or xz-compressed or not.
 //!
+//! The readers live here, with the project's other file formats, rather than in `cache-model`:
+//! the model takes [`Access`]es (defined in [`cache_model::access`] and re-exported here) and
+//! knows nothing of files, compression or line numbers.
+//!
 //! ```text
 //!   file --> [gzip | xz | plain, by magic bytes] --> [mtrace | lackey | champsim] --> Access...
 //! ```
@@ -11,7 +15,7 @@
 //! found and what it expected. Readers never panic on their input.
 //!
 //! ```
-//! use cache_model::trace::{Access, MtraceReader};
+//! use scenarios::formats::trace::{Access, MtraceReader};
 //!
 //! let text = "# two accesses\nR 0x1000 8\nW 0x1008 4\n";
 //! let accesses: Vec<Access> = MtraceReader::new(text.as_bytes(), "example")
@@ -26,6 +30,7 @@ mod lines;
 pub mod mtrace;
 mod parse;
 
+pub use cache_model::access::{Access, AccessKind};
 pub use champsim::ChampsimReader;
 pub use lackey::LackeyReader;
 pub use mtrace::MtraceReader;
@@ -36,72 +41,6 @@ use std::fs::File;
 use std::io::{self, BufReader, Cursor, Read};
 use std::path::Path;
 use std::str::FromStr;
-
-/// Whether an access reads or writes.
-#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
-pub enum AccessKind {
-    /// A load.
-    Read,
-    /// A store.
-    Write,
-}
-
-impl AccessKind {
-    /// `Write` when `is_write`, else `Read`.
-    pub const fn from_is_write(is_write: bool) -> AccessKind {
-        if is_write {
-            AccessKind::Write
-        } else {
-            AccessKind::Read
-        }
-    }
-
-    /// True for a write.
-    pub const fn is_write(self) -> bool {
-        matches!(self, AccessKind::Write)
-    }
-}
-
-/// One memory access of a trace: `size` bytes from `addr`.
-///
-/// The readers guarantee `size >= 1` and that `addr + size - 1` does not overflow; code
-/// building accesses by hand should keep to that too ([`Access::last_byte`] saturates).
-#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
-pub struct Access {
-    /// Read or write.
-    pub kind: AccessKind,
-    /// First byte accessed (a physical address, KeyID bits included, for the simulator).
-    pub addr: u64,
-    /// Bytes accessed.
-    pub size: u32,
-}
-
-impl Access {
-    /// A read of `size` bytes at `addr`.
-    pub const fn read(addr: u64, size: u32) -> Access {
-        Access {
-            kind: AccessKind::Read,
-            addr,
-            size,
-        }
-    }
-
-    /// A write of `size` bytes at `addr`.
-    pub const fn write(addr: u64, size: u32) -> Access {
-        Access {
-            kind: AccessKind::Write,
-            addr,
-            size,
-        }
-    }
-
-    /// The last byte accessed (`addr` itself for a zero-size access; saturates at the top of
-    /// the address space).
-    pub const fn last_byte(self) -> u64 {
-        self.addr
-            .saturating_add((self.size as u64).saturating_sub(1))
-    }
-}
 
 /// A trace file format.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
