@@ -147,6 +147,8 @@ fn stride_prefetches_follow_the_stride_into_the_l1d() {
 fn speculative_loads_and_software_prefetches_fill_clean() {
     let config = HierarchyConfig {
         l1d: level(4, 2, 4, 4),
+        // As large as the L1D: the L2 includes it.
+        l2: level(4, 2, 14, 4),
         ..tiny()
     };
     let mut r = Rig::new(&config, 100);

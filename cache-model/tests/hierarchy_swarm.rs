@@ -143,6 +143,12 @@ fn case() -> impl Strategy<Value = Case> {
                 extra_wb,
                 p,
             ) = machine;
+            // The L2 includes the L1D: never smaller (validation refuses it, issue 16).
+            let (g1, g2) = if g1.0 * u64::from(g1.1) > g2.0 * u64::from(g2.1) {
+                (g2, g1)
+            } else {
+                (g1, g2)
+            };
             let mut config = HierarchyConfig {
                 cores,
                 l1d: level_with(g1.0, g1.1, 1 + seed % 4, m1, policy(p[0], g1.1)),

@@ -4,8 +4,8 @@
 //! v1, core 1 reads it (the LLC keeps a dirty copy), core 0 stores again (v2, its own M copy).
 //! When v2 has the same bytes as v1, the LLC's older copy written back must not be taken for
 //! v2: the checker dates write-backs by the store stamp they carry, never by their bytes. The
-//! machine is tiny (one-set L1D and LLC) so that a couple of loads evict a line, and the
-//! prefetchers are off.
+//! machine is tiny (two-way L1D, L2 and LLC of one or two sets) so that a couple of loads
+//! evict a line, and the prefetchers are off.
 
 use cache_model::PrefetchConfig;
 use checker::ViolationKind;
@@ -17,7 +17,7 @@ use mem_ctrl::xts::XtsAlgorithm;
 use sim_core::{DramAddr, KeyId, PhysAddr};
 
 const LINE: u64 = 0x10000;
-/// Lines that map to the same (only) L1D and LLC set, and to LINE's L2 set.
+/// Lines that map to the same (only) L1D set, and to LINE's L2 and LLC sets.
 const OTHERS: [u64; 4] = [0x20000, 0x30000, 0x40000, 0x50000];
 
 fn pa(keyid: u16, dram: u64) -> PhysAddr {
@@ -89,10 +89,13 @@ fn run(case: Case) -> System {
     let mut machine = MachineConfig::preset("default").unwrap();
     machine.caches.cores = 2;
     machine.caches.prefetch = PrefetchConfig::OFF;
+    // An inclusive LLC may not be smaller than an L2 (validation refuses it): two sets then,
+    // and every line used here maps to the first.
+    let llc_size = if case.inclusive { 256 } else { 128 };
     for (level, size) in [
         (&mut machine.caches.l1d.cache, 128),
         (&mut machine.caches.l2.cache, 256),
-        (&mut machine.caches.llc.cache, 128),
+        (&mut machine.caches.llc.cache, llc_size),
     ] {
         level.size_bytes = size;
         level.ways = 2;

@@ -546,6 +546,14 @@ fn cases() -> Vec<Case> {
             36,
             "machine.caches: l1d.cache",
         ),
+        // Issue 16: geometries that contradict the documented inclusion.
+        case(
+            "an L2 smaller than the L1D it includes",
+            machine("caches: (l1d: (size: 256, ways: 2), l2: (size: 128, ways: 2))"),
+            2,
+            62,
+            "l2.cache.size_bytes = 128 is smaller than l1d.cache.size_bytes = 256: the l2 is inclusive of the l1d",
+        ),
         case(
             "max_keys above the KeyID bits",
             machine("memory: (tme: (max_keys: 64))"),

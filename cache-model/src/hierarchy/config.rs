@@ -261,6 +261,26 @@ pub enum HierarchyConfigError {
         /// The level.
         level: Level,
     },
+    /// The L2 is smaller than the L1D it includes: it could never hold the L1D's lines.
+    #[error(
+        "{}.cache.size_bytes = {outer_bytes} is smaller than {}.cache.size_bytes = {inner_bytes}: \
+         the {} is inclusive of the {}{}",
+        outer.name(),
+        inner.name(),
+        outer.name(),
+        inner.name(),
+        ""
+    )]
+    InclusionGeometry {
+        /// The inclusive (outer) level.
+        outer: Level,
+        /// Its size.
+        outer_bytes: u64,
+        /// The level it includes.
+        inner: Level,
+        /// Its size.
+        inner_bytes: u64,
+    },
     /// A level's `mshr_entries` is 0 or above [`MSHR_ENTRIES_MAX`].
     #[error("{}.mshr_entries = {entries} is out of range: between 1 and {max}", level.name())]
     MshrEntries {
@@ -369,6 +389,17 @@ impl HierarchyConfig {
         let l1d = validate_level(Level::L1d, &self.l1d)?;
         let l2 = validate_level(Level::L2, &self.l2)?;
         let llc = validate_level(Level::Llc, &self.llc)?;
+        // The L2 is documented as inclusive of the L1D. (An inclusive LLC smaller than the L2s
+        // is allowed: back-invalidation keeps it inclusive, so the private caches then hold
+        // no more lines than the LLC; docs/cache-hierarchy.md says so.)
+        if self.l2.cache.size_bytes < self.l1d.cache.size_bytes {
+            return Err(HierarchyConfigError::InclusionGeometry {
+                outer: Level::L2,
+                outer_bytes: self.l2.cache.size_bytes,
+                inner: Level::L1d,
+                inner_bytes: self.l1d.cache.size_bytes,
+            });
+        }
         let min = self.writeback_lines_per_step_max();
         if self.writeback_buffer_entries < min
             || self.writeback_buffer_entries > WRITEBACK_BUFFER_ENTRIES_MAX
@@ -513,6 +544,37 @@ mod tests {
             c.validate().unwrap_err(),
             HierarchyConfigError::ZeroHitLatency { level: Level::L1d }
         );
+
+        // Issue 16: an inclusive level smaller than the one it includes.
+        let mut c = HierarchyConfig::default();
+        c.l1d.cache = CacheConfig::with_size(256, 2, 64).unwrap();
+        c.l2.cache = CacheConfig::with_size(128, 2, 64).unwrap();
+        let e = c.validate().unwrap_err();
+        assert_eq!(
+            e,
+            HierarchyConfigError::InclusionGeometry {
+                outer: Level::L2,
+                outer_bytes: 128,
+                inner: Level::L1d,
+                inner_bytes: 256
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "l2.cache.size_bytes = 128 is smaller than l1d.cache.size_bytes = 256: the l2 is \
+             inclusive of the l1d"
+        );
+        // An LLC smaller than the L2s is allowed, inclusive or not (back-invalidation keeps an
+        // inclusive one inclusive).
+        let mut c = HierarchyConfig::default();
+        c.llc.cache = CacheConfig::with_size(512 * 1024, 16, 64).unwrap();
+        c.validate().unwrap();
+        c.llc_inclusive = false;
+        c.validate().unwrap();
+        // Equal sizes are fine.
+        let mut c = HierarchyConfig::default();
+        c.l2.cache = c.l1d.cache.clone();
+        c.validate().unwrap();
 
         let mut c = HierarchyConfig::default();
         c.llc.mshr_entries = 0;

@@ -133,6 +133,9 @@ pub fn machine_error_path(e: &MachineConfigError) -> Vec<PathSeg<'static>> {
                 | HierarchyConfigError::LineBytes { level, .. }
                 | HierarchyConfigError::WritePolicy { level, .. } => push(&[level.name(), "size"]),
                 HierarchyConfigError::ZeroHitLatency { level } => push(&[level.name(), "latency"]),
+                HierarchyConfigError::InclusionGeometry { outer, .. } => {
+                    push(&[outer.name(), "size"]);
+                }
                 HierarchyConfigError::MshrEntries { level, .. } => push(&[level.name(), "mshrs"]),
                 HierarchyConfigError::WritebackBufferEntries { .. } => push(&["writeback_buffer"]),
                 HierarchyConfigError::PrefetchDegree { .. } => push(&["prefetch", "degree"]),
