@@ -147,6 +147,71 @@ impl Drop for TempDir {
     }
 }
 
+/// A scenario's `machine.memory.dram` may name a RON DRAM file, relative to the scenario's
+/// folder (issue 9), exactly as a machine file may: the run uses it; a missing or malformed one
+/// is exit 2 at the field.
+#[test]
+fn a_scenario_may_name_a_dram_file() {
+    let dir = TempDir::new("dram-file");
+    let dram = mktme_sim(&["dram-trace", "--print-dram", "--dram", "ddr4-3200"]);
+    assert_code(&dram, 0, "print-dram");
+    dir.write(
+        "lab-ddr4.ron",
+        stdout(&dram).replace("\"ddr4-3200\"", "\"lab-ddr4\""),
+    );
+    let scenario = |dram: &str| {
+        format!(
+            "(\n    machine: (memory: (dram: \"{dram}\")),\n    cores: [(ops: [\n        \
+             store(at: phys(keyid: 0, addr: 0x10000), data: u64(7)),\n        \
+             clflush(at: phys(keyid: 0, addr: 0x10000)),\n        mfence,\n        \
+             load(at: phys(keyid: 0, addr: 0x10000), len: 8, expect: u64(7)),\n    ])],\n)\n"
+        )
+    };
+    // The same DRAM with a slower CAS latency, to see that the file is really used.
+    dir.write(
+        "slow-ddr4.ron",
+        stdout(&dram).replace("t_cl_cycles: 22,", "t_cl_cycles: 40,"),
+    );
+    let run = |name: &str, dram: &str| {
+        let path = dir.write(name, scenario(dram));
+        let out = mktme_sim(&["run", path.to_str().unwrap()]);
+        assert_code(&out, 0, name);
+        // "  finished: programs ended at cycle N, caches drained by cycle M"
+        stdout(&out)
+            .lines()
+            .find(|l| l.trim_start().starts_with("finished:"))
+            .unwrap_or_else(|| panic!("no finished line for {name}: {}", stdout(&out)))
+            .to_owned()
+    };
+    let with_file = run("with-file.ron", "lab-ddr4.ron");
+    let with_preset = run("with-preset.ron", "ddr4-3200");
+    let slower = run("slower.ron", "slow-ddr4.ron");
+    // The same DRAM under a file or its preset name: the same cycles; a slower file: more.
+    assert_eq!(with_file, with_preset);
+    assert_ne!(slower, with_preset);
+    // A DRAM file that is not there: located at the field, exit 2, nothing run.
+    let missing = dir.write("missing.ron", scenario("nowhere.ron"));
+    let out = mktme_sim(&["run", missing.to_str().unwrap()]);
+    assert_code(&out, 2, "missing DRAM file");
+    let want = format!(
+        "{}:2:30: machine.memory.dram: cannot open DRAM file {}",
+        missing.display(),
+        dir.path("nowhere.ron").display()
+    );
+    assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+    // A malformed one names the DRAM file's own line and column.
+    dir.write("bad-ddr4.ron", "(name: \"x\", bogus: 1)");
+    let bad = dir.write("bad.ron", scenario("bad-ddr4.ron"));
+    let out = mktme_sim(&["run", bad.to_str().unwrap()]);
+    assert_code(&out, 2, "malformed DRAM file");
+    assert!(
+        stderr(&out).contains("machine.memory.dram: ")
+            && stderr(&out).contains(&format!("{}:1:", dir.path("bad-ddr4.ron").display())),
+        "{}",
+        stderr(&out)
+    );
+}
+
 fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("{}: cannot read the report: {e}", path.display()));

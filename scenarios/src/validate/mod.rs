@@ -62,6 +62,7 @@ pub use operands::parse_hex;
 pub use read::{load, parse, parse_bytes};
 
 use crate::locate::{PathSeg, RonIndex};
+use crate::machine_file::MachineFileError;
 use crate::scenario::{Expectation, Location, OpInfo, Scenario};
 use crate::scenario_file::ScenarioFile;
 use cache_model::hierarchy::HierarchyConfig;
@@ -165,14 +166,32 @@ impl<'a> Validator<'a> {
 
     fn scenario(mut self, f: ScenarioFile) -> Result<Scenario, ScenarioError> {
         // The machine first: everything else is checked against it.
+        // A DRAM file named in `machine.memory.dram` is read from the scenario's folder.
         let machine_file = f.machine.unwrap_or_default();
-        self.machine = machine_file.to_config().map_err(|e| {
-            let path = machine_error_path(&e);
-            match e {
-                MachineConfigError::UnknownPreset { .. } => self.err(&path, e.to_string()),
-                e => self.err(&path, format!("machine.{e}")),
-            }
-        })?;
+        let dir = Path::new(self.file).parent().unwrap_or(Path::new("."));
+        self.machine = machine_file
+            .to_config_in(dir, self.file)
+            .map_err(|e| match e {
+                MachineFileError::Machine { source: e, .. } => {
+                    let path = machine_error_path(&e);
+                    match e {
+                        MachineConfigError::UnknownPreset { .. } => self.err(&path, e.to_string()),
+                        e => self.err(&path, format!("machine.{e}")),
+                    }
+                }
+                MachineFileError::DramFile { error, .. } => self.err(
+                    &[
+                        PathSeg::Field("machine"),
+                        PathSeg::Field("memory"),
+                        PathSeg::Field("dram"),
+                    ],
+                    format!("machine.memory.dram: {error}"),
+                ),
+                // Only a machine file read on its own can fail to be read or parsed.
+                e @ (MachineFileError::Io { .. } | MachineFileError::Syntax { .. }) => {
+                    self.err(&[PathSeg::Field("machine")], e.to_string())
+                }
+            })?;
         self.layout = self.machine.memory.layout;
         self.dram_bytes = self.machine.memory.dram_bytes();
 
