@@ -447,11 +447,11 @@ impl System {
     }
 
     /// A description of every component's state (for a run that stopped), as `(component,
-    /// state)` entries: the system itself; each core ([`TimedComponent`]: its place in its
-    /// program and what it waits for, its store buffer and outstanding loads); the barriers;
-    /// the machine and, through [`dump_component`], every timed part of it (the caches' MSHRs,
-    /// write-back buffer and outbox; the memory system; each memory controller's requests in
-    /// flight and its DRAM model's queues); the checker; the kernel.
+    /// state)` entries: the system itself; each core (a [`sim_core::TimedComponent`]: its place
+    /// in its program and what it waits for, its store buffer and outstanding loads); the
+    /// barriers; the machine and, through [`dump_component`], every timed part of it (the
+    /// caches' MSHRs, write-back buffer and outbox; the memory system; each memory
+    /// controller's requests in flight and its DRAM model's queues); the checker; the kernel.
     ///
     /// The barriers, the checker and the kernel are not timed components (they have no clock
     /// of their own: they change only when a core's cycle calls them), so they describe
