@@ -65,18 +65,32 @@ pub trait TimedComponent {
 /// ```
 /// use sim_core::{Cycle, OrNever, TimedComponent, dump_component};
 ///
+/// /// A queue of line addresses that only an outside step drains.
 /// struct Queue(Vec<u64>);
+///
 /// impl TimedComponent for Queue {
-///     fn next_event_cycle(&self) -> Cycle { Cycle::NEVER }
-///     fn has_work(&self) -> bool { !self.0.is_empty() }
+///     fn next_event_cycle(&self) -> Cycle {
+///         Cycle::NEVER
+///     }
+///     fn has_work(&self) -> bool {
+///         !self.0.is_empty()
+///     }
 ///     fn describe(&self, _now: Cycle, out: &mut String) {
-///         out.push_str(&format!("{:x?}; next event {}", self.0, OrNever(self.next_event_cycle())));
+///         let next = OrNever(self.next_event_cycle());
+///         out.push_str(&format!("{:x?}; next event {next}", self.0));
 ///     }
 /// }
+///
+/// /// Two queues, each a part of its own.
 /// struct Pair(Queue, Queue);
+///
 /// impl TimedComponent for Pair {
-///     fn next_event_cycle(&self) -> Cycle { self.0.next_event_cycle().min(self.1.next_event_cycle()) }
-///     fn has_work(&self) -> bool { self.0.has_work() || self.1.has_work() }
+///     fn next_event_cycle(&self) -> Cycle {
+///         self.0.next_event_cycle().min(self.1.next_event_cycle())
+///     }
+///     fn has_work(&self) -> bool {
+///         self.0.has_work() || self.1.has_work()
+///     }
 ///     fn describe(&self, _now: Cycle, out: &mut String) {
 ///         out.push_str(if self.has_work() { "busy" } else { "idle" });
 ///     }
@@ -87,7 +101,8 @@ pub trait TimedComponent {
 /// }
 ///
 /// let mut dump = Vec::new();
-/// dump_component("pair", &Pair(Queue(vec![0x40]), Queue(vec![])), Cycle::new(7), &mut dump);
+/// let pair = Pair(Queue(vec![0x40]), Queue(vec![]));
+/// dump_component("pair", &pair, Cycle::new(7), &mut dump);
 /// assert_eq!(dump, [
 ///     ("pair".to_owned(), "busy".to_owned()),
 ///     ("left".to_owned(), "[40]; next event never".to_owned()),
