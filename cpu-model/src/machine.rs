@@ -8,13 +8,17 @@
 //! This is the only place `cache-model` and `mem-ctrl` meet. Both count core cycles; the
 //! machine moves requests and responses between them every step, and a full memory-controller
 //! queue sends a request back to the hierarchy's outbox (back-pressure), never drops it.
+//!
+//! As a [`TimedComponent`] the machine is made of two parts, `caches` and `memory` (whose
+//! parts are its controllers and their DRAM models): a dump of the machine walks them all.
 
 use cache_model::ReplacementPolicy;
 use cache_model::hierarchy::{CoreRequest, CoreResponse};
 use cache_model::hierarchy::{Hierarchy, HierarchyConfig, HierarchyConfigError};
 use mem_ctrl::dram::{DramConfig, DramConfigError};
 use mem_ctrl::{MemCtrlConfig, MemCtrlConfigError, MemorySystem};
-use sim_core::{Cycle, MemResponse, RngFactory, StatsReport};
+use sim_core::{Cycle, MemResponse, OrNever, RngFactory, StatsReport, TimedComponent};
+use std::fmt::Write as _;
 
 /// Everything that describes a machine.
 #[derive(Clone, Debug)]
@@ -286,5 +290,31 @@ impl Machine {
     pub fn report_stats(&self, report: &mut StatsReport) {
         self.caches.report_stats(report);
         self.memory.report_stats(report);
+    }
+}
+
+/// Cycles are core cycles.
+impl TimedComponent for Machine {
+    fn next_event_cycle(&self) -> Cycle {
+        Machine::next_event_cycle(self)
+    }
+
+    fn has_work(&self) -> bool {
+        Machine::has_work(self)
+    }
+
+    /// Whether anything is in flight and the next event; the rest is in its parts.
+    fn describe(&self, _now: Cycle, out: &mut String) {
+        let _ = write!(
+            out,
+            "work in flight: {}; next event {}",
+            Machine::has_work(self),
+            OrNever(Machine::next_event_cycle(self))
+        );
+    }
+
+    fn visit_parts(&self, visit: &mut dyn FnMut(&str, &dyn TimedComponent)) {
+        visit("caches", &self.caches);
+        visit("memory", &self.memory);
     }
 }

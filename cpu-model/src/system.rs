@@ -45,10 +45,9 @@ use crate::kernel::{Kernel, KernelConfig, KernelConfigError};
 use crate::program::{OpResult, OpTag, Program};
 use crate::{Machine, MachineConfig, MachineConfigError};
 use cache_model::hierarchy::CoreResponse;
-use cache_model::{CacheEvent, CacheId, EventLog, Level, ObserverId};
+use cache_model::{CacheEvent, EventLog, ObserverId};
 use checker::{CheckerConfig, CoherencyChecker};
-use sim_core::{CoreId, Cycle, MemEvent, StatsReport};
-use std::fmt::Write as _;
+use sim_core::{CoreId, Cycle, MemEvent, OrNever, StatsReport, dump_component};
 
 /// Everything a run needs besides the programs.
 #[derive(Clone, Debug)]
@@ -447,9 +446,16 @@ impl System {
         self.kernel.report_stats(report);
     }
 
-    /// A description of every component's state (for a run that stopped): each core's place
-    /// in its program and what it waits for, its store buffer and outstanding loads; the
-    /// caches' MSHRs and write-back buffer; the memory controllers' queues; the kernel.
+    /// A description of every component's state (for a run that stopped), as `(component,
+    /// state)` entries: the system itself; each core (a [`sim_core::TimedComponent`]: its place
+    /// in its program and what it waits for, its store buffer and outstanding loads); the
+    /// barriers; the machine and, through [`dump_component`], every timed part of it (the
+    /// caches' MSHRs, write-back buffer and outbox; the memory system; each memory
+    /// controller's requests in flight and its DRAM model's queues); the checker; the kernel.
+    ///
+    /// The barriers, the checker and the kernel are not timed components (they have no clock
+    /// of their own: they change only when a core's cycle calls them), so they describe
+    /// themselves in their own words.
     pub fn dump(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let phase = match &self.phase {
@@ -464,56 +470,15 @@ impl System {
             format!(
                 "cycle {}; {phase}; next cycle to execute {}; {} results",
                 self.clock,
-                if self.next == Cycle::NEVER {
-                    "never".to_owned()
-                } else {
-                    self.next.to_string()
-                },
+                OrNever(self.next),
                 self.results.len()
             ),
         ));
         for (i, c) in self.cores.iter().enumerate() {
-            out.push((format!("core {i}"), c.describe(self.clock)));
+            dump_component(&format!("core {i}"), c, self.clock, &mut out);
         }
         out.push(("barriers".to_owned(), self.barriers.describe()));
-        let caches = self.machine.caches();
-        let mut s = String::new();
-        for i in 0..caches.cores() {
-            let core = Some(CoreId::new(i as u32));
-            let _ = write!(
-                s,
-                "core {i}: L1D MSHRs {} (flushes included), L2 MSHRs {}; ",
-                caches.mshrs_in_use(CacheId {
-                    core,
-                    level: Level::L1d
-                }),
-                caches.mshrs_in_use(CacheId {
-                    core,
-                    level: Level::L2
-                }),
-            );
-        }
-        let _ = write!(
-            s,
-            "LLC MSHRs {}; write-back buffer {}; work in flight: {}; next event {}",
-            caches.mshrs_in_use(CacheId {
-                core: None,
-                level: Level::Llc
-            }),
-            caches.writeback_buffer_len(),
-            caches.has_work(),
-            cycle_or_never(caches.next_event_cycle()),
-        );
-        out.push(("caches".to_owned(), s));
-        let memory = self.machine.memory();
-        out.push((
-            "memory".to_owned(),
-            format!(
-                "work in flight: {}; next event {}",
-                memory.has_work(),
-                cycle_or_never(memory.next_event_cycle())
-            ),
-        ));
+        dump_component("machine", &self.machine, self.clock, &mut out);
         out.push((
             "checker".to_owned(),
             format!(
@@ -525,13 +490,5 @@ impl System {
         ));
         out.push(("kernel".to_owned(), self.kernel.dump()));
         out
-    }
-}
-
-fn cycle_or_never(c: Cycle) -> String {
-    if c == Cycle::NEVER {
-        "never".to_owned()
-    } else {
-        c.to_string()
     }
 }

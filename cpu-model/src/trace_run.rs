@@ -23,7 +23,9 @@ use crate::machine::Machine;
 use cache_model::access::{Access, AccessKind};
 use cache_model::hierarchy::{CoreOp, CoreRequest, CoreResponse};
 use rustc_hash::FxHashMap;
-use sim_core::{CoreId, Cycle, DramAddr, KeyId, LINE_BYTES, PAGE_BYTES, PAGE_SHIFT};
+use sim_core::{
+    CoreId, Cycle, DramAddr, KeyId, LINE_BYTES, PAGE_BYTES, PAGE_SHIFT, dump_component,
+};
 use std::collections::VecDeque;
 
 /// How trace addresses become physical addresses.
@@ -104,7 +106,9 @@ pub enum TraceRunError<E: std::error::Error + 'static> {
         cycle: u64,
         /// The limit.
         cycles_max: u64,
-        /// Every component's state.
+        /// Every component's state: the trace core's, then the machine's and each of its timed
+        /// parts' (caches, memory, each memory controller and its DRAM queues), one
+        /// `component:` heading each with its state indented below.
         state: String,
     },
 }
@@ -232,7 +236,12 @@ where
         } else {
             machine.next_event_cycle()
         };
-        now = check_limit(machine, next.max(now.plus(1)), config)?;
+        let core = TraceCore {
+            in_flight,
+            waiting: pieces.len(),
+            trace_done,
+        };
+        now = check_limit(machine, &core, now, next.max(now.plus(1)), config)?;
     }
 
     report.cycles = last_done.get();
@@ -252,22 +261,63 @@ where
             break;
         }
         let next = machine.next_event_cycle();
-        now = check_limit(machine, next.max(now.plus(1)), config)?;
+        let core = TraceCore {
+            in_flight: 0,
+            waiting: 0,
+            trace_done: true,
+        };
+        now = check_limit(machine, &core, now, next.max(now.plus(1)), config)?;
     }
     report.drained_cycles = now.get();
     Ok(report)
 }
 
+/// What the trace core holds, for the state a stopped run reports.
+struct TraceCore {
+    in_flight: usize,
+    waiting: usize,
+    trace_done: bool,
+}
+
+/// `next`, unless it is past `cycles_max`: then the error, with every component's state as of
+/// `now`.
 fn check_limit<E: std::error::Error + 'static>(
     machine: &Machine,
+    core: &TraceCore,
+    now: Cycle,
     next: Cycle,
     config: &TraceRunConfig,
 ) -> Result<Cycle, TraceRunError<E>> {
     if next.get() > config.cycles_max {
+        let mut dump = vec![(
+            "trace core".to_owned(),
+            format!(
+                "line pieces in flight {} of {}; pieces waiting to issue {}; trace {}",
+                core.in_flight,
+                config.max_outstanding,
+                core.waiting,
+                if core.trace_done {
+                    "read to the end"
+                } else {
+                    "not read to the end"
+                }
+            ),
+        )];
+        dump_component("machine", machine, now, &mut dump);
+        let mut state = String::new();
+        for (component, text) in &dump {
+            state.push_str(component);
+            state.push_str(":\n");
+            for line in text.lines() {
+                state.push_str("  ");
+                state.push_str(line);
+                state.push('\n');
+            }
+        }
         return Err(TraceRunError::CycleLimit {
             cycle: next.get(),
             cycles_max: config.cycles_max,
-            state: format!("{machine:#?}"),
+            state,
         });
     }
     Ok(next)

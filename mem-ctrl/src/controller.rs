@@ -24,6 +24,11 @@
 //! Untimed path ([`MemorySystem::write_line_untimed`], [`MemorySystem::read_line_untimed`]): the
 //! same functional steps at a cycle the caller chooses, without the DRAM model, for tests and
 //! for setting up memory contents.
+//!
+//! `describe` (a submodule) is how the memory system and each controller appear in the dump
+//! of a stopped run ([`sim_core::TimedComponent`]).
+
+mod describe;
 
 use crate::bus::{BusPort, BusTransaction};
 use crate::config::{MemCtrlConfig, MemCtrlConfigError};

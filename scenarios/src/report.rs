@@ -131,7 +131,9 @@ pub struct EndReport {
 /// One component's state in a stopped run.
 #[derive(Clone, Debug, Serialize)]
 pub struct ComponentDump {
-    /// Which component: `core 0`, `caches`, `memory`, `kernel`.
+    /// Which component: `system`, `core 0`, `barriers`, `machine`, `caches`, `memory`,
+    /// `memory controller 0`, `memory controller 0 DRAM`, `checker`, `kernel`
+    /// (docs/report-format.md, "Dump").
     pub component: String,
     /// Its state, in words.
     pub state: String,

@@ -20,6 +20,13 @@
 //! assert_eq!(layout.keyid(pa), KeyId::new(5));
 //! assert_eq!(layout.dram_addr(pa), DramAddr::new(0x12340));
 //! ```
+//!
+//! Every part of the model that lives in simulated time (a core, the cache hierarchy, the
+//! memory system, a memory controller and its DRAM model, a machine) implements
+//! [`TimedComponent`]: when it next needs a step, whether it holds work, a description of its
+//! state, and its timed parts. [`dump_component`] walks a component and its parts, depth first,
+//! into the `(component, state)` entries of a stopped run's dump. Stepping is not in the trait:
+//! each component steps with its own inputs and outputs (see the trait's documentation).
 
 pub mod addr;
 pub mod event;
@@ -27,6 +34,7 @@ pub mod msg;
 pub mod rng;
 pub mod stats;
 pub mod time;
+pub mod timed;
 
 pub use addr::{
     AddressLayout, BitRange, DramAddr, KeyId, LINE_BYTES, LINE_SHIFT, LINES_PER_PAGE, LayoutError,
@@ -37,3 +45,4 @@ pub use msg::{CoreId, MemEvent, MemOp, MemRequest, MemResponse, RequestId};
 pub use rng::{RngFactory, SimRng};
 pub use stats::{Counter, Histogram, StatValue, StatsReport};
 pub use time::{ClockRatio, Cycle};
+pub use timed::{OrNever, TimedComponent, dump_component};

@@ -68,6 +68,7 @@
 //! ```
 
 mod config;
+mod describe;
 mod engine;
 mod index;
 mod mesi;

@@ -197,6 +197,11 @@ impl<E: HasLine> Table<E> {
         self.used
     }
 
+    /// The entries in use, by slot (a fixed order: dumps list them so).
+    pub(crate) fn entries(&self) -> impl Iterator<Item = &E> {
+        self.slots.iter().flatten()
+    }
+
     pub(crate) fn is_full(&self) -> bool {
         self.used == self.slots.len()
     }

@@ -1,11 +1,12 @@
 //! What a core tells about itself: the counters it keeps, the dump of a stopped run (where the
-//! cursor is, what issue waits for, what is in flight) and the statistics it reports.
+//! cursor is, what issue waits for, what is in flight; the core's [`TimedComponent`] view) and
+//! the statistics it reports.
 
 use super::Core;
 use super::flat::OP_KINDS;
 use super::issue::{Stage, Wait};
 use super::load_queue::PieceState;
-use sim_core::{Cycle, StatsReport};
+use sim_core::{Cycle, StatsReport, TimedComponent};
 use std::fmt::Write as _;
 
 /// Per-core counters.
@@ -31,17 +32,35 @@ pub(super) struct CoreStats {
     pub(super) wait: [u64; Wait::ALL.len()],
 }
 
-impl Core {
-    /// Where the core is and what it waits for, for a stopped run's dump.
-    pub(crate) fn describe(&self, now: Cycle) -> String {
-        let mut s = String::new();
+/// Cycles are core cycles.
+impl TimedComponent for Core {
+    /// The next cycle the core asked to be ticked at (an issue slot, a retry, the end of a
+    /// compute op or a page walk); a barrier release is the barriers' to know
+    /// (`Core::next_wake` adds it), a response the machine's. [`Cycle::NEVER`] once the
+    /// program has ended.
+    fn next_event_cycle(&self) -> Cycle {
+        if self.done_at.is_some() {
+            Cycle::NEVER
+        } else {
+            self.wake
+        }
+    }
+
+    /// Until the program has ended (every op completed, nothing in flight).
+    fn has_work(&self) -> bool {
+        self.done_at.is_none()
+    }
+
+    /// Where the core is in its program and what it waits for; its store buffer, loads in
+    /// flight, CLFLUSHOPT/CLWB, speculative requests, TLB and mispredicted path.
+    fn describe(&self, now: Cycle, s: &mut String) {
         match self.done_at {
             Some(at) => {
                 let _ = write!(s, "program finished at cycle {at}");
             }
             None => {
                 s.push_str("at ");
-                self.cursor.describe(&self.flat, &mut s);
+                self.cursor.describe(&self.flat, s);
                 if now < self.busy_until {
                     let _ = write!(s, "; computing until cycle {}", self.busy_until);
                 } else if let Some((why, since)) = self.waiting {
@@ -75,7 +94,7 @@ impl Core {
             self.sb.len() + self.flushes.len() + self.sb.shadow_len(),
             self.cfg.store_buffer_entries
         );
-        self.sb.describe(&mut s);
+        self.sb.describe(s);
         let _ = write!(
             s,
             "; loads {}/{}",
@@ -113,9 +132,10 @@ impl Core {
                 if sh.stopped { ", stopped" } else { "" }
             );
         }
-        s
     }
+}
 
+impl Core {
     /// Statistics under `prefix` (`core.N`); `clock` is the run's current cycle.
     pub(crate) fn report_stats(&self, prefix: &str, clock: Cycle, report: &mut StatsReport) {
         let s = &self.stats;

@@ -38,6 +38,11 @@
 //! [`DramController::set_exhaustive`] turns the shortcuts off (DRAMsim3's full search on every
 //! cycle); `tests/dram_skipping.rs` runs both in lockstep and debug builds compare them on
 //! every tick. `docs/dram-model.md` section 10 has the details.
+//!
+//! `describe` (a submodule) holds what a controller tells about itself when a run stops
+//! ([`DramController::describe_state`]) and its [`sim_core::TimedComponent`] view.
+
+mod describe;
 
 use super::bank::{self, BankCommand, BankState, ColumnCommand, CommandKind};
 use super::config::{DramConfig, PagePolicy, QueueStructure};
@@ -50,7 +55,7 @@ use rustc_hash::FxHashMap;
 use sim_core::{Cycle, DramAddr, EventQueue, MemOp, RequestId, StatsReport};
 use std::cmp;
 use std::collections::VecDeque;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::ops::Range;
 
 /// Whether the encryption stage's timing applies.
@@ -1352,68 +1357,6 @@ impl Channel {
         }
         next.max(now.plus(1))
     }
-
-    fn describe(&self, out: &mut String) {
-        let _ = writeln!(
-            out,
-            "channel {}: read queue {}/{} (+{} coalesced), write buffer {}/{} (+{} encrypting), \
-             draining {}, flush {}, outstanding {}, completions pending {}, last activity {}",
-            self.index,
-            self.read_queue.len(),
-            self.transaction_queue_entries,
-            self.coalesced_waiting,
-            self.write_buffer.len(),
-            self.transaction_queue_entries,
-            self.encrypting.len(),
-            self.write_draining,
-            self.flush_writes,
-            self.outstanding,
-            self.completions.len(),
-            self.last_activity,
-        );
-        let _ = writeln!(
-            out,
-            "  refresh: {} due, first due rank {:?}, held rank {:?}",
-            self.refresh.pending_len(),
-            self.refresh.due(),
-            self.refresh.held_rank()
-        );
-        for rank in 0..self.ranks {
-            for bankgroup in 0..self.bankgroups {
-                for bank in 0..self.banks_per_group {
-                    let b = BankId {
-                        rank,
-                        bankgroup,
-                        bank,
-                    };
-                    let state = self.banks[self.bank_index(b)];
-                    if let BankState::Open { .. } = state {
-                        let _ = writeln!(out, "  rank {rank} bg {bankgroup} bank {bank}: {state}");
-                    }
-                }
-            }
-        }
-        for (q, queue) in self.command_queues.iter().enumerate() {
-            if let Some(head) = queue.front() {
-                let b = head.txn.bank();
-                let _ = writeln!(
-                    out,
-                    "  command queue {q}: {} entries; head {:?} {} ({}) accepted {}, bank {}, \
-                     earliest ACT/PRE/READ/WRITE {}/{}/{}/{}",
-                    queue.len(),
-                    head.column,
-                    head.txn.line,
-                    head.txn.loc,
-                    head.txn.accepted,
-                    self.banks[self.bank_index(b)],
-                    self.timing.earliest(b, CommandKind::Activate),
-                    self.timing.earliest(b, CommandKind::Precharge),
-                    self.timing.earliest(b, CommandKind::Read),
-                    self.timing.earliest(b, CommandKind::Write),
-                );
-            }
-        }
-    }
 }
 
 /// The DRAM timing model of one memory controller (all channels of one [`DramConfig`]).
@@ -1658,26 +1601,5 @@ impl DramController {
     /// Writes the summed statistics into `report` under `prefix`.
     pub fn report_stats(&self, prefix: &str, report: &mut StatsReport) {
         self.stats().report(prefix, report);
-    }
-
-    /// A multi-line description of every queue, due refresh and open bank, for deadlock reports.
-    pub fn describe_state(&self) -> String {
-        let mut out = String::new();
-        let last_tick = match self.now {
-            Some(c) => c.to_string(),
-            None => "none".to_owned(),
-        };
-        let _ = writeln!(
-            out,
-            "DRAM controller `{}`: last tick at cycle {last_tick}, encryption {:?}, next event at \
-             cycle {}",
-            self.config.name(),
-            self.encryption,
-            self.next_event_cycle()
-        );
-        for ch in &self.channels {
-            ch.describe(&mut out);
-        }
-        out
     }
 }
