@@ -22,8 +22,7 @@
 use crate::machine::Machine;
 use cache_model::access::{Access, AccessKind};
 use cache_model::hierarchy::{CoreOp, CoreRequest, CoreResponse};
-use rustc_hash::FxHashMap;
-use sim_core::{CoreId, Cycle, DramAddr, KeyId, LINE_BYTES, PAGE_BYTES, PAGE_SHIFT};
+use sim_core::{CoreId, Cycle, DetHashMap, DramAddr, KeyId, LINE_BYTES, PAGE_BYTES, PAGE_SHIFT};
 use std::collections::VecDeque;
 
 /// How trace addresses become physical addresses.
@@ -128,7 +127,7 @@ where
     let core = CoreId::new(0);
     let mut trace = trace.into_iter();
     let mut report = TraceRunReport::default();
-    let mut frames: FxHashMap<u64, u64> = FxHashMap::default();
+    let mut frames: DetHashMap<u64, u64> = DetHashMap::default();
     let mut pieces: VecDeque<CoreRequest> = VecDeque::new();
     let mut responses: Vec<CoreResponse> = Vec::new();
     let mut next_id = 0u64;
@@ -155,7 +154,7 @@ where
                         AccessKind::Read => report.reads += 1,
                         AccessKind::Write => report.writes += 1,
                     }
-                    let phys = |addr: u64, frames: &mut FxHashMap<u64, u64>| {
+                    let phys = |addr: u64, frames: &mut DetHashMap<u64, u64>| {
                         let dram = match config.translation {
                             Translation::Identity => addr,
                             Translation::FirstTouch => {

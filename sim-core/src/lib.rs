@@ -23,6 +23,7 @@
 
 pub mod addr;
 pub mod event;
+pub mod hash;
 pub mod msg;
 pub mod rng;
 pub mod stats;
@@ -33,6 +34,7 @@ pub use addr::{
     LineAddr, LineBytes, PAGE_BYTES, PAGE_SHIFT, PhysAddr,
 };
 pub use event::EventQueue;
+pub use hash::{DetHashMap, DetHashSet};
 pub use msg::{CoreId, MemEvent, MemOp, MemRequest, MemResponse, RequestId};
 pub use rng::{RngFactory, SimRng};
 pub use stats::{Counter, Histogram, StatValue, StatsReport};

@@ -5,7 +5,7 @@
 //! filled. The map is only looked up, never iterated (determinism).
 
 use crate::kernel::Pte;
-use rustc_hash::FxHashMap;
+use sim_core::DetHashMap;
 
 const NIL: usize = usize::MAX;
 
@@ -23,7 +23,7 @@ struct Slot {
 #[derive(Debug)]
 pub(crate) struct Tlb {
     capacity: usize,
-    map: FxHashMap<u64, usize>,
+    map: DetHashMap<u64, usize>,
     slots: Vec<Slot>,
     free: Vec<usize>,
     /// Most recently used.
@@ -37,7 +37,7 @@ impl Tlb {
     pub fn new(capacity: usize) -> Tlb {
         Tlb {
             capacity: capacity.max(1),
-            map: FxHashMap::default(),
+            map: DetHashMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
             head: NIL,
