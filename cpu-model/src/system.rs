@@ -47,7 +47,7 @@ use crate::{Machine, MachineConfig, MachineConfigError};
 use cache_model::hierarchy::CoreResponse;
 use cache_model::{CacheEvent, CacheId, EventLog, Level, ObserverId};
 use checker::{CheckerConfig, CoherencyChecker};
-use sim_core::{CoreId, Cycle, MemEvent, StatsReport};
+use sim_core::{CoreId, Cycle, MemEvent, StatsReport, VirtAddr};
 use std::fmt::Write as _;
 
 /// Everything a run needs besides the programs.
@@ -140,7 +140,7 @@ pub struct System {
     /// Scratch for the machine's responses (no allocation per cycle).
     responses: Vec<CoreResponse>,
     /// Scratch for TLB shootdowns.
-    shootdown: Vec<u64>,
+    shootdown: Vec<VirtAddr>,
     cycles_max: u64,
     drain_at_end: bool,
     /// The current cycle: the last executed, or the pause point.

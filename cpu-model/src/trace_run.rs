@@ -22,7 +22,7 @@
 use crate::machine::Machine;
 use cache_model::access::{Access, AccessKind};
 use cache_model::hierarchy::{CoreOp, CoreRequest, CoreResponse};
-use sim_core::{CoreId, Cycle, DetHashMap, DramAddr, KeyId, LINE_BYTES, PAGE_BYTES, PAGE_SHIFT};
+use sim_core::{CoreId, Cycle, DetHashMap, DramAddr, KeyId, LINE_BYTES, PAGE_SHIFT, VirtAddr};
 use std::collections::VecDeque;
 
 /// How trace addresses become physical addresses.
@@ -127,7 +127,8 @@ where
     let core = CoreId::new(0);
     let mut trace = trace.into_iter();
     let mut report = TraceRunReport::default();
-    let mut frames: DetHashMap<u64, u64> = DetHashMap::default();
+    // First-touch frames by the trace's virtual page.
+    let mut frames: DetHashMap<VirtAddr, u64> = DetHashMap::default();
     let mut pieces: VecDeque<CoreRequest> = VecDeque::new();
     let mut responses: Vec<CoreResponse> = Vec::new();
     let mut next_id = 0u64;
@@ -154,13 +155,14 @@ where
                         AccessKind::Read => report.reads += 1,
                         AccessKind::Write => report.writes += 1,
                     }
-                    let phys = |addr: u64, frames: &mut DetHashMap<u64, u64>| {
+                    let phys = |addr: u64, frames: &mut DetHashMap<VirtAddr, u64>| {
                         let dram = match config.translation {
                             Translation::Identity => addr,
                             Translation::FirstTouch => {
+                                let va = VirtAddr::new(addr);
                                 let next = frames.len() as u64;
-                                let frame = *frames.entry(addr >> PAGE_SHIFT).or_insert(next);
-                                (frame << PAGE_SHIFT) | (addr & (PAGE_BYTES as u64 - 1))
+                                let frame = *frames.entry(va.page_base()).or_insert(next);
+                                (frame << PAGE_SHIFT) | va.page_offset()
                             }
                         };
                         if dram >= dram_bytes {

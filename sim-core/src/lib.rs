@@ -31,7 +31,7 @@ pub mod time;
 
 pub use addr::{
     AddressLayout, BitRange, DramAddr, KeyId, LINE_BYTES, LINE_SHIFT, LINES_PER_PAGE, LayoutError,
-    LineAddr, LineBytes, PAGE_BYTES, PAGE_SHIFT, PhysAddr,
+    LineAddr, LineBytes, PAGE_BYTES, PAGE_SHIFT, PhysAddr, VirtAddr,
 };
 pub use event::EventQueue;
 pub use hash::{DetHashMap, DetHashSet};
