@@ -3,71 +3,11 @@
 
 use crate::report::{ChainEntry, Version};
 use cache_model::events::{CacheId, StoreStamp};
-use sim_core::{Cycle, DramAddr, KeyId, LineAddr, LineBytes};
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// A small, fast, deterministic hasher for the checker's integer keys (DRAM lines, line
-/// addresses, cache ids).
-///
-/// The std default (SipHash with a random seed) is several times slower on these keys and
-/// seeds itself from the OS; neither is wanted on a path that sees every cache event. Keys are
-/// never attacker-chosen here, so hash flooding is not a concern. Words are folded in Fx style
-/// and the result finished with murmur3's fmix64: DRAM line addresses are multiples of 64, and
-/// without the finisher their low bits, which pick the bucket, would all be equal.
-#[derive(Default, Clone, Copy)]
-pub(super) struct FastHasher(u64);
-
-impl FastHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl Hasher for FastHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u16(&mut self, n: u16) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
-}
-
-pub(super) type FastBuild = BuildHasherDefault<FastHasher>;
+use sim_core::{Cycle, DetHashMap, DetHashSet, DramAddr, KeyId, LineAddr, LineBytes};
+use std::collections::VecDeque;
 
 /// The cached copies the checker knows of: one entry per (alias line, cache).
-pub(super) type CopySet = HashSet<(LineAddr, CacheId), FastBuild>;
+pub(super) type CopySet = DetHashSet<(LineAddr, CacheId)>;
 
 /// True when inserting one more entry would make a hash table more than half full; the caller
 /// then reserves room for twice its length.
@@ -287,7 +227,7 @@ impl LineState {
 /// The per-line table, with the bound on lines that have nothing in the hierarchy.
 #[derive(Debug)]
 pub(super) struct LineTable {
-    map: HashMap<DramAddr, LineState, FastBuild>,
+    map: DetHashMap<DramAddr, LineState>,
     /// Sweep when the table reaches this many lines.
     next_sweep_len: usize,
     idle_lines_max: usize,
@@ -306,7 +246,7 @@ pub(super) struct LineTable {
 impl LineTable {
     pub(super) fn new(idle_lines_max: usize, history_cap: usize) -> LineTable {
         LineTable {
-            map: HashMap::default(),
+            map: DetHashMap::default(),
             next_sweep_len: idle_lines_max.max(1),
             idle_lines_max,
             history_cap,

@@ -7,7 +7,7 @@
 //! this crate: cores record [`OpResult`]s, and the scenario layer judges them.
 
 use mem_ctrl::pconfig::{PconfigCall, PconfigOutcome};
-use sim_core::{CoreId, Cycle, PhysAddr};
+use sim_core::{CoreId, Cycle, PhysAddr, VirtAddr};
 use std::fmt;
 
 /// The caller's name for one op of a program (not necessarily unique: ops inside a repeat
@@ -20,18 +20,18 @@ pub struct OpTag(pub u32);
 pub enum Addr {
     /// A virtual address, translated through the core's TLB and the kernel's page tables. The
     /// kernel's direct map is the range [`DIRECT_MAP_BASE`] + DRAM address (KeyID 0).
-    Virt(u64),
+    Virt(VirtAddr),
     /// A physical address, KeyID bits included: no translation, no fault (a modelling
     /// convenience, as if the program ran with paging off).
     Phys(PhysAddr),
     /// The kernel's direct-map alias of the frame behind a user virtual address, resolved when
     /// the op executes: what the kernel touches when it follows a pointer into user memory.
-    DirectMapOf(u64),
+    DirectMapOf(VirtAddr),
 }
 
 /// Where the kernel's direct map of all DRAM starts (Linux x86-64's default `page_offset_base`
 /// without KASLR).
-pub const DIRECT_MAP_BASE: u64 = 0xffff_8880_0000_0000;
+pub const DIRECT_MAP_BASE: VirtAddr = VirtAddr::new(0xffff_8880_0000_0000);
 
 /// A cache-line flush instruction that names one line.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -114,7 +114,7 @@ pub enum KernelCall {
     /// `mmap(addr, len, prot, MAP_FIXED | MAP_POPULATE | ...)`: every page is populated at once.
     Mmap {
         /// Fixed virtual address (page-aligned).
-        addr: u64,
+        addr: VirtAddr,
         /// Length in bytes.
         len: u64,
         /// Protection.
@@ -125,14 +125,14 @@ pub enum KernelCall {
     /// `munmap(addr, len)`.
     Munmap {
         /// Virtual address.
-        addr: u64,
+        addr: VirtAddr,
         /// Length in bytes.
         len: u64,
     },
     /// `mprotect(addr, len, prot)`.
     Mprotect {
         /// Virtual address.
-        addr: u64,
+        addr: VirtAddr,
         /// Length in bytes.
         len: u64,
         /// New protection.
@@ -141,7 +141,7 @@ pub enum KernelCall {
     /// `encrypt_mprotect(addr, len, prot, serial)` with the key added under `key`.
     EncryptMprotect {
         /// Virtual address.
-        addr: u64,
+        addr: VirtAddr,
         /// Length in bytes.
         len: u64,
         /// New protection.
@@ -325,8 +325,9 @@ impl FaultKind {
 /// A page fault, as the program sees it.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub struct Fault {
-    /// The faulting virtual address.
-    pub addr: u64,
+    /// The faulting virtual address (for an [`Addr::Phys`] access, which runs as if paging
+    /// were off, the physical address taken as a linear one).
+    pub addr: VirtAddr,
     /// Why.
     pub kind: FaultKind,
 }

@@ -47,7 +47,7 @@ use crate::{Machine, MachineConfig, MachineConfigError};
 use cache_model::hierarchy::CoreResponse;
 use cache_model::{CacheEvent, EventLog, ObserverId};
 use checker::{CheckerConfig, CoherencyChecker};
-use sim_core::{CoreId, Cycle, MemEvent, OrNever, StatsReport, dump_component};
+use sim_core::{CoreId, Cycle, MemEvent, OrNever, StatsReport, VirtAddr, dump_component};
 
 /// Everything a run needs besides the programs.
 #[derive(Clone, Debug)]
@@ -139,7 +139,7 @@ pub struct System {
     /// Scratch for the machine's responses (no allocation per cycle).
     responses: Vec<CoreResponse>,
     /// Scratch for TLB shootdowns.
-    shootdown: Vec<u64>,
+    shootdown: Vec<VirtAddr>,
     cycles_max: u64,
     drain_at_end: bool,
     /// The current cycle: the last executed, or the pause point.

@@ -22,9 +22,8 @@
 use crate::machine::Machine;
 use cache_model::access::{Access, AccessKind};
 use cache_model::hierarchy::{CoreOp, CoreRequest, CoreResponse};
-use rustc_hash::FxHashMap;
 use sim_core::{
-    CoreId, Cycle, DramAddr, KeyId, LINE_BYTES, PAGE_BYTES, PAGE_SHIFT, dump_component,
+    CoreId, Cycle, DetHashMap, DramAddr, KeyId, LINE_BYTES, PAGE_SHIFT, VirtAddr, dump_component,
 };
 use std::collections::VecDeque;
 
@@ -132,7 +131,8 @@ where
     let core = CoreId::new(0);
     let mut trace = trace.into_iter();
     let mut report = TraceRunReport::default();
-    let mut frames: FxHashMap<u64, u64> = FxHashMap::default();
+    // First-touch frames by the trace's virtual page.
+    let mut frames: DetHashMap<VirtAddr, u64> = DetHashMap::default();
     let mut pieces: VecDeque<CoreRequest> = VecDeque::new();
     let mut responses: Vec<CoreResponse> = Vec::new();
     let mut next_id = 0u64;
@@ -159,13 +159,14 @@ where
                         AccessKind::Read => report.reads += 1,
                         AccessKind::Write => report.writes += 1,
                     }
-                    let phys = |addr: u64, frames: &mut FxHashMap<u64, u64>| {
+                    let phys = |addr: u64, frames: &mut DetHashMap<VirtAddr, u64>| {
                         let dram = match config.translation {
                             Translation::Identity => addr,
                             Translation::FirstTouch => {
+                                let va = VirtAddr::new(addr);
                                 let next = frames.len() as u64;
-                                let frame = *frames.entry(addr >> PAGE_SHIFT).or_insert(next);
-                                (frame << PAGE_SHIFT) | (addr & (PAGE_BYTES as u64 - 1))
+                                let frame = *frames.entry(va.page_base()).or_insert(next);
+                                (frame << PAGE_SHIFT) | va.page_offset()
                             }
                         };
                         if dram >= dram_bytes {

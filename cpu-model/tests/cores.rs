@@ -20,7 +20,7 @@ use mem_ctrl::pconfig::{
     PconfigStatus,
 };
 use mem_ctrl::xts::XtsAlgorithm;
-use sim_core::{CoreId, Cycle, DramAddr, KeyId, StatsReport};
+use sim_core::{CoreId, Cycle, DramAddr, KeyId, StatsReport, VirtAddr};
 
 const L1: u64 = 4;
 const L2: u64 = 14;
@@ -842,7 +842,7 @@ fn physical_addresses_outside_the_machine_fault_instead_of_panicking() {
     finish(&mut sys);
     let r = results_of(&sys, 0);
     let fault = |r: &OpResult| match r.outcome {
-        OpOutcome::Fault(f) => (f.kind, f.addr),
+        OpOutcome::Fault(f) => (f.kind, f.addr.raw()),
         ref o => panic!("{o:?}"),
     };
     assert_eq!(fault(&r[0]), (FaultKind::NotMapped, p.raw()));
@@ -874,7 +874,7 @@ fn a_failing_system_call_costs_the_syscall_entry() {
         vec![vec![op(
             1,
             OpKind::Kernel(KernelCall::Mmap {
-                addr: 0x1001,
+                addr: VirtAddr::new(0x1001),
                 len: 4096,
                 prot: Prot::READ_WRITE,
                 backing: cpu_model::program::Backing::Anonymous,
@@ -1015,7 +1015,7 @@ fn mmap(tag: u32, addr: u64, pages: u64) -> Op {
     kernel(
         tag,
         KernelCall::Mmap {
-            addr,
+            addr: VirtAddr::new(addr),
             len: pages * 4096,
             prot: Prot::READ_WRITE,
             backing: cpu_model::program::Backing::Anonymous,
@@ -1029,25 +1029,25 @@ fn virtual_accesses_walk_the_page_tables_and_fault_where_they_must() {
         c.machine.core.page_walk_cycles = 30;
         c.machine.core.tlb_entries = 8;
     });
-    let crossing = Addr::Virt(VA + 0xffc);
+    let crossing = Addr::Virt(VirtAddr::new(VA + 0xffc));
     let mut sys = system(
         &cfg,
         vec![vec![
             mmap(1, VA, 2),
             store(2, crossing, &[1, 2, 3, 4, 5, 6, 7, 8]), // two pages: two walks
             mfence(3),
-            load(4, crossing, 8),                // two TLB hits
-            load(5, Addr::Virt(0x5000_0000), 8), // unmapped
+            load(4, crossing, 8),                               // two TLB hits
+            load(5, Addr::Virt(VirtAddr::new(0x5000_0000)), 8), // unmapped
             kernel(
                 6,
                 KernelCall::Mprotect {
-                    addr: VA,
+                    addr: VirtAddr::new(VA),
                     len: 4096,
                     prot: Prot::READ,
                 },
             ),
-            store(7, Addr::Virt(VA), &[9]), // the entry was shot down: re-walked, read-only
-            load(8, Addr::DirectMapOf(VA + 0xffc), 4),
+            store(7, Addr::Virt(VirtAddr::new(VA)), &[9]), // the entry was shot down: re-walked, read-only
+            load(8, Addr::DirectMapOf(VirtAddr::new(VA + 0xffc)), 4),
         ]],
     );
     finish(&mut sys);
@@ -1064,7 +1064,7 @@ fn virtual_accesses_walk_the_page_tables_and_fault_where_they_must() {
     assert_eq!(
         outcomes[2],
         &OpOutcome::Fault(cpu_model::program::Fault {
-            addr: 0x5000_0000,
+            addr: VirtAddr::new(0x5000_0000),
             kind: FaultKind::NotMapped
         })
     );
@@ -1072,7 +1072,7 @@ fn virtual_accesses_walk_the_page_tables_and_fault_where_they_must() {
     assert_eq!(
         outcomes[4],
         &OpOutcome::Fault(cpu_model::program::Fault {
-            addr: VA,
+            addr: VirtAddr::new(VA),
             kind: FaultKind::Protection
         })
     );
@@ -1095,7 +1095,10 @@ fn user_mode_cannot_use_the_direct_map() {
     let mut sys = System::new(
         &cfg,
         vec![Program {
-            ops: vec![mmap(1, VA, 1), load(2, Addr::DirectMapOf(VA + 8), 8)],
+            ops: vec![
+                mmap(1, VA, 1),
+                load(2, Addr::DirectMapOf(VirtAddr::new(VA + 8)), 8),
+            ],
             credentials: Credentials {
                 ring0: false,
                 cap_sys_resource: false,
@@ -1130,17 +1133,17 @@ fn encrypt_mprotect_runs_its_pconfig_and_zeroing_through_the_machine() {
             kernel(
                 3,
                 KernelCall::EncryptMprotect {
-                    addr: VA,
+                    addr: VirtAddr::new(VA),
                     len: 4096,
                     prot: Prot::READ_WRITE,
                     key: "k".to_owned(),
                 },
             ),
-            load(4, Addr::Virt(VA + 64), 8), // zeroed through the new KeyID
-            store(5, Addr::Virt(VA), &pattern),
-            flush(6, LineFlush::Clflush, Addr::Virt(VA)),
+            load(4, Addr::Virt(VirtAddr::new(VA + 64)), 8), // zeroed through the new KeyID
+            store(5, Addr::Virt(VirtAddr::new(VA)), &pattern),
+            flush(6, LineFlush::Clflush, Addr::Virt(VirtAddr::new(VA))),
             mfence(7),
-            load(8, Addr::Virt(VA), 16),
+            load(8, Addr::Virt(VirtAddr::new(VA)), 16),
         ]],
     );
     finish(&mut sys);
@@ -1285,7 +1288,7 @@ fn odd_programs_run_without_panicking() {
                 },
             ),
             barrier(10, 3), // this core alone takes part
-            load(11, Addr::Virt(u64::MAX - 3), 8),
+            load(11, Addr::Virt(VirtAddr::new(u64::MAX - 3)), 8),
             compute(12, u64::MAX),
         ]],
     );
@@ -1299,7 +1302,9 @@ fn odd_programs_run_without_panicking() {
     let r = results_of(&sys, 0);
     assert_eq!(loads_of(&sys, 0)[0].2, [0x77; 64]);
     match r[1].outcome {
-        OpOutcome::Fault(f) => assert_eq!((f.addr, f.kind), (u64::MAX - 3, FaultKind::NotMapped)),
+        OpOutcome::Fault(f) => {
+            assert_eq!((f.addr.raw(), f.kind), (u64::MAX - 3, FaultKind::NotMapped))
+        }
         ref o => panic!("{o:?}"),
     }
     // The nested shadow's load was followed; both shadows waited for their resolution.
@@ -1325,7 +1330,7 @@ fn only_the_chosen_loads_keep_their_values() {
                 },
             ),
             // A fault is kept whatever the filter.
-            load(4, Addr::Virt(0x1234_5000), 8),
+            load(4, Addr::Virt(VirtAddr::new(0x1234_5000)), 8),
         ]
     };
     let mut all = system(&cfg, vec![ops()]);

@@ -18,9 +18,13 @@ use mem_ctrl::pconfig::{
 };
 use mem_ctrl::xts::{XtsAlgorithm, XtsCipher};
 use proptest::prelude::*;
-use sim_core::{AddressLayout, CoreId, Cycle, DramAddr, KeyId, PhysAddr, StatsReport};
+use sim_core::{AddressLayout, CoreId, Cycle, DramAddr, KeyId, PhysAddr, StatsReport, VirtAddr};
 
 const GIB: u64 = 1 << 30;
+/// Where the direct map starts, as a number to compute test addresses from.
+const DIRECT: u64 = DIRECT_MAP_BASE.raw();
+/// The end of the user address space, as a number.
+const USER_END: u64 = USER_SPACE_END.raw();
 const PAGE: u64 = 4096;
 /// The last page of the 64-bit address space.
 const TOP_PAGE: u64 = !0xfff;
@@ -46,6 +50,15 @@ fn kernel_with(configure: impl FnOnce(&mut KernelConfig)) -> Kernel {
 
 fn kernel() -> Kernel {
     kernel_with(|_| {})
+}
+
+fn va(raw: u64) -> VirtAddr {
+    VirtAddr::new(raw)
+}
+
+/// Pages to shoot down, by address.
+fn pages(raws: &[u64]) -> Vec<VirtAddr> {
+    raws.iter().copied().map(VirtAddr::new).collect()
 }
 
 fn pa(keyid: u16, dram: u64) -> PhysAddr {
@@ -95,7 +108,7 @@ fn fails(k: &mut Kernel, call: KernelCall, errno: Errno) {
     let ran = run(k, call.clone());
     assert_eq!(ran.end.result, Err(errno), "{call:?}");
     assert_eq!(ran.steps, [], "{call:?}");
-    assert_eq!(ran.end.shootdown, Vec::<u64>::new(), "{call:?}");
+    assert_eq!(ran.end.shootdown, [], "{call:?}");
 }
 
 fn add_key(name: &str, payload: &str) -> KernelCall {
@@ -121,7 +134,7 @@ fn invalidate(name: &str) -> KernelCall {
 
 fn mmap(addr: u64, pages: u64) -> KernelCall {
     KernelCall::Mmap {
-        addr,
+        addr: va(addr),
         len: pages * PAGE,
         prot: Prot::READ_WRITE,
         backing: Backing::Anonymous,
@@ -130,7 +143,7 @@ fn mmap(addr: u64, pages: u64) -> KernelCall {
 
 fn mmap_file(addr: u64, pages: u64, name: &str, offset: u64) -> KernelCall {
     KernelCall::Mmap {
-        addr,
+        addr: va(addr),
         len: pages * PAGE,
         prot: Prot::READ,
         backing: Backing::File {
@@ -142,7 +155,7 @@ fn mmap_file(addr: u64, pages: u64, name: &str, offset: u64) -> KernelCall {
 
 fn munmap(addr: u64, pages: u64) -> KernelCall {
     KernelCall::Munmap {
-        addr,
+        addr: va(addr),
         len: pages * PAGE,
     }
 }
@@ -153,7 +166,7 @@ fn encrypt(addr: u64, pages: u64, key: &str) -> KernelCall {
 
 fn encrypt_len(addr: u64, len: u64, key: &str) -> KernelCall {
     KernelCall::EncryptMprotect {
-        addr,
+        addr: va(addr),
         len,
         prot: Prot::READ_WRITE,
         key: key.to_owned(),
@@ -557,21 +570,21 @@ fn encrypt_mprotect_rejects_bad_ranges_file_pages_and_unknown_keys() {
     let walks = |k: &Kernel| -> Vec<Result<Pte, FaultKind>> {
         (0x10000..0x23000)
             .step_by(PAGE as usize)
-            .map(|va| k.walk(va))
+            .map(|a| k.walk(va(a)))
             .collect()
     };
     let before = walks(&k);
     let einval = [
-        encrypt_len(0x10800, PAGE, "k"),                   // misaligned addr
-        encrypt_len(0x10000, 0x800, "k"),                  // misaligned len
-        encrypt_len(0x10000, PAGE + 1, "k"),               // misaligned len
-        encrypt_len(0x10000, 0, "k"),                      // empty
-        encrypt_len(TOP_PAGE, 2 * PAGE, "k"),              // overflow
-        encrypt_len(USER_SPACE_END - PAGE, 2 * PAGE, "k"), // into kernel space
-        encrypt_len(DIRECT_MAP_BASE, PAGE, "k"),           // a kernel address
-        encrypt(0x20000, 1, "k"),                          // a file page
-        encrypt(0x20000, 2, "k"),                          // a file page, then an anonymous one
-        encrypt(0x20000, 2, "nobody"),                     // checked before the key
+        encrypt_len(0x10800, PAGE, "k"),             // misaligned addr
+        encrypt_len(0x10000, 0x800, "k"),            // misaligned len
+        encrypt_len(0x10000, PAGE + 1, "k"),         // misaligned len
+        encrypt_len(0x10000, 0, "k"),                // empty
+        encrypt_len(TOP_PAGE, 2 * PAGE, "k"),        // overflow
+        encrypt_len(USER_END - PAGE, 2 * PAGE, "k"), // into kernel space
+        encrypt_len(DIRECT, PAGE, "k"),              // a kernel address
+        encrypt(0x20000, 1, "k"),                    // a file page
+        encrypt(0x20000, 2, "k"),                    // a file page, then an anonymous one
+        encrypt(0x20000, 2, "nobody"),               // checked before the key
     ];
     for call in einval {
         fails(&mut k, call, Errno::Einval);
@@ -612,7 +625,7 @@ fn encrypt_mprotect_flushes_the_old_alias_and_zeroes_the_new_one() {
     expected.extend(zeros(1, F0 + PAGE));
     assert_eq!(syscall.steps, expected);
     // Nothing is visible until finish: the steps run first.
-    assert_eq!(k.walk(0x10000), Ok(user_pte(0, F0, Prot::READ_WRITE)));
+    assert_eq!(k.walk(va(0x10000)), Ok(user_pte(0, F0, Prot::READ_WRITE)));
     assert!(
         k.dump()
             .contains("#5 encrypt_mprotect by core 1 since cycle 5")
@@ -622,17 +635,17 @@ fn encrypt_mprotect_flushes_the_old_alias_and_zeroes_the_new_one() {
         end,
         SyscallEnd {
             result: Ok(0),
-            shootdown: vec![0x10000, 0x11000]
+            shootdown: pages(&[0x10000, 0x11000])
         }
     );
     // The KeyID is in the frame's physical address.
-    assert_eq!(k.walk(0x10000), Ok(user_pte(1, F0, Prot::READ_WRITE)));
+    assert_eq!(k.walk(va(0x10000)), Ok(user_pte(1, F0, Prot::READ_WRITE)));
     assert_eq!(
-        k.walk(0x11fff),
+        k.walk(va(0x11fff)),
         Ok(user_pte(1, F0 + PAGE, Prot::READ_WRITE))
     );
     assert_eq!(
-        k.walk(0x10000).unwrap().frame.raw(),
+        k.walk(va(0x10000)).unwrap().frame.raw(),
         (1u64 << 46) | 0x4000_0000
     );
     assert_eq!(k.keys()[0].pages, 2);
@@ -650,15 +663,15 @@ fn encrypt_mprotect_flushes_the_old_alias_and_zeroes_the_new_one() {
     let ran = run(
         &mut k,
         KernelCall::EncryptMprotect {
-            addr: 0x10000,
+            addr: va(0x10000),
             len: 2 * PAGE,
             prot: Prot::READ,
             key: "k".into(),
         },
     );
     assert_eq!(ran.steps, []);
-    assert_eq!(ran.end.shootdown, [0x10000, 0x11000]);
-    assert_eq!(k.walk(0x10000), Ok(user_pte(1, F0, Prot::READ)));
+    assert_eq!(ran.end.shootdown, pages(&[0x10000, 0x11000]));
+    assert_eq!(k.walk(va(0x10000)), Ok(user_pte(1, F0, Prot::READ)));
     assert_eq!(k.keys()[0].pages, 2);
 
     // To another key: the KeyID-1 alias is flushed (free_encrypted_page's flush), the KeyID-2
@@ -673,7 +686,7 @@ fn encrypt_mprotect_flushes_the_old_alias_and_zeroes_the_new_one() {
     expected.extend(zeros(2, F0 + PAGE));
     assert_eq!(steps, expected);
     assert_eq!(
-        k.walk(0x11000),
+        k.walk(va(0x11000)),
         Ok(user_pte(2, F0 + PAGE, Prot::READ_WRITE))
     );
     assert_eq!((k.keys()[0].pages, k.keys()[1].pages), (1, 1));
@@ -701,7 +714,7 @@ fn a_no_encrypt_key_holds_a_keyid_too() {
     );
     ok(&mut k, encrypt(0x21000, 1, "plain"), 0);
     assert_eq!(
-        k.walk(0x21000),
+        k.walk(va(0x21000)),
         Ok(user_pte(2, F0 + 3 * PAGE, Prot::READ_WRITE))
     );
     assert_eq!(k.keys()[1].pages, 1);
@@ -729,13 +742,13 @@ fn an_invalidated_key_is_released_by_the_last_munmap_after_its_flushes() {
     );
     fails(&mut k, encrypt(0x21000, 1, "k"), Errno::Enokey);
     // The pages still work.
-    assert_eq!(k.walk(0x10000), Ok(user_pte(1, F0, Prot::READ_WRITE)));
+    assert_eq!(k.walk(va(0x10000)), Ok(user_pte(1, F0, Prot::READ_WRITE)));
     ok(&mut k, user_key("x"), FIRST_SERIAL + 1);
     assert_eq!(k.keys()[1].keyid, Some(KeyId::new(2)));
     // The first munmap drops one reference.
     let ran = run(&mut k, munmap(0x10000, 1));
     assert_eq!(ran.steps, flushes(1, F0));
-    assert_eq!(ran.end.shootdown, [0x10000]);
+    assert_eq!(ran.end.shootdown, pages(&[0x10000]));
     assert_eq!(k.keys()[0].pages, 1);
     assert_eq!(k.keys()[0].state, "invalidated");
     // munmap of a range with holes: unmapped pages are ignored; the last reference goes, and
@@ -748,14 +761,14 @@ fn an_invalidated_key_is_released_by_the_last_munmap_after_its_flushes() {
         ran.end,
         SyscallEnd {
             result: Ok(0),
-            shootdown: vec![0x11000]
+            shootdown: pages(&[0x11000])
         }
     );
     assert_eq!(
         k.keys()[0],
         key_info("k", FIRST_SERIAL, None, "user", "released", 0)
     );
-    assert_eq!(k.walk(0x11000), Err(FaultKind::NotMapped));
+    assert_eq!(k.walk(va(0x11000)), Err(FaultKind::NotMapped));
     // KeyID 1 is the first available again.
     ok(&mut k, user_key("y"), FIRST_SERIAL + 2);
     assert_eq!(k.keys()[2].keyid, Some(KeyId::new(1)));
@@ -802,31 +815,25 @@ fn munmap_releases_every_key_whose_last_page_goes_in_that_order() {
 #[test]
 fn the_direct_map_covers_dram_through_keyid_0() {
     let mut k = populated(|_| {});
-    assert_eq!(k.walk(DIRECT_MAP_BASE), Ok(direct_pte(0)));
-    assert_eq!(k.walk(DIRECT_MAP_BASE + F0 + 0x123), Ok(direct_pte(F0)));
+    assert_eq!(k.walk(va(DIRECT)), Ok(direct_pte(0)));
+    assert_eq!(k.walk(va(DIRECT + F0 + 0x123)), Ok(direct_pte(F0)));
     assert_eq!(
-        k.walk(DIRECT_MAP_BASE + 16 * GIB - 1),
+        k.walk(va(DIRECT + 16 * GIB - 1)),
         Ok(direct_pte(16 * GIB - PAGE))
     );
-    for va in [
-        DIRECT_MAP_BASE + 16 * GIB,
-        DIRECT_MAP_BASE - 1,
-        USER_SPACE_END,
-        u64::MAX,
-        0x12000,
-    ] {
-        assert_eq!(k.walk(va), Err(FaultKind::NotMapped), "{va:#x}");
+    for a in [DIRECT + 16 * GIB, DIRECT - 1, USER_END, u64::MAX, 0x12000] {
+        assert_eq!(k.walk(va(a)), Err(FaultKind::NotMapped), "{a:#x}");
     }
-    assert_eq!(k.direct_map_of(0x10010), Ok(DIRECT_MAP_BASE + F0 + 0x10));
+    assert_eq!(k.direct_map_of(va(0x10010)), Ok(va(DIRECT + F0 + 0x10)));
     assert_eq!(
-        k.direct_map_of(0x20fff),
-        Ok(DIRECT_MAP_BASE + F0 + 3 * PAGE - 1)
+        k.direct_map_of(va(0x20fff)),
+        Ok(va(DIRECT + F0 + 3 * PAGE - 1))
     );
-    for va in [0x12000, USER_SPACE_END, DIRECT_MAP_BASE + F0] {
+    for a in [0x12000, USER_END, DIRECT + F0] {
         assert_eq!(
-            k.direct_map_of(va),
+            k.direct_map_of(va(a)),
             Err(Fault {
-                addr: va,
+                addr: va(a),
                 kind: FaultKind::NotMapped
             })
         );
@@ -834,7 +841,7 @@ fn the_direct_map_covers_dram_through_keyid_0() {
     // Without unmap_encrypted_from_direct_map, an encrypted frame stays in the direct map
     // (through KeyID 0: the kernel reads ciphertext).
     ok(&mut k, encrypt(0x10000, 1, "k"), 0);
-    assert_eq!(k.walk(DIRECT_MAP_BASE + F0), Ok(direct_pte(F0)));
+    assert_eq!(k.walk(va(DIRECT + F0)), Ok(direct_pte(F0)));
 }
 
 #[test]
@@ -843,28 +850,23 @@ fn encrypted_frames_leave_the_direct_map_and_come_back_when_freed() {
     let ran = run(&mut k, encrypt(0x10000, 2, "k"));
     assert_eq!(
         ran.end.shootdown,
-        [
-            0x10000,
-            0x11000,
-            DIRECT_MAP_BASE + F0,
-            DIRECT_MAP_BASE + F0 + PAGE
-        ]
+        pages(&[0x10000, 0x11000, DIRECT + F0, DIRECT + F0 + PAGE])
     );
     assert_eq!(
-        k.walk(DIRECT_MAP_BASE + F0 + 8),
+        k.walk(va(DIRECT + F0 + 8)),
         Err(FaultKind::DirectMapUnmapped)
     );
     assert_eq!(
-        k.walk(DIRECT_MAP_BASE + F0 + PAGE),
+        k.walk(va(DIRECT + F0 + PAGE)),
         Err(FaultKind::DirectMapUnmapped)
     );
     assert_eq!(
-        k.walk(DIRECT_MAP_BASE + F0 + 2 * PAGE),
+        k.walk(va(DIRECT + F0 + 2 * PAGE)),
         Ok(direct_pte(F0 + 2 * PAGE))
     );
     // The user mapping works; its direct-map address is known, and faults when used.
-    assert_eq!(k.walk(0x10000), Ok(user_pte(1, F0, Prot::READ_WRITE)));
-    assert_eq!(k.direct_map_of(0x10008), Ok(DIRECT_MAP_BASE + F0 + 8));
+    assert_eq!(k.walk(va(0x10000)), Ok(user_pte(1, F0, Prot::READ_WRITE)));
+    assert_eq!(k.direct_map_of(va(0x10008)), Ok(va(DIRECT + F0 + 8)));
     assert_eq!(stat(&k, "kernel.direct_map_unmapped"), 2);
     assert!(
         k.dump()
@@ -877,23 +879,15 @@ fn encrypted_frames_leave_the_direct_map_and_come_back_when_freed() {
         FIRST_SERIAL + 1,
     );
     let ran = run(&mut k, encrypt(0x11000, 1, "k2"));
-    assert_eq!(ran.end.shootdown, [0x11000]);
+    assert_eq!(ran.end.shootdown, pages(&[0x11000]));
     // munmap restores the frames.
     let ran = run(&mut k, munmap(0x10000, 2));
     assert_eq!(
         ran.end.shootdown,
-        [
-            0x10000,
-            0x11000,
-            DIRECT_MAP_BASE + F0,
-            DIRECT_MAP_BASE + F0 + PAGE
-        ]
+        pages(&[0x10000, 0x11000, DIRECT + F0, DIRECT + F0 + PAGE])
     );
-    assert_eq!(k.walk(DIRECT_MAP_BASE + F0 + 8), Ok(direct_pte(F0)));
-    assert_eq!(
-        k.walk(DIRECT_MAP_BASE + F0 + PAGE),
-        Ok(direct_pte(F0 + PAGE))
-    );
+    assert_eq!(k.walk(va(DIRECT + F0 + 8)), Ok(direct_pte(F0)));
+    assert_eq!(k.walk(va(DIRECT + F0 + PAGE)), Ok(direct_pte(F0 + PAGE)));
     assert_eq!(stat(&k, "kernel.direct_map_unmapped"), 0);
 }
 
@@ -916,14 +910,14 @@ fn mmap_zeroes_new_frames_through_keyid_0_and_frees_are_reused_first() {
         }
     );
     assert_eq!(
-        k.walk(0x20000),
+        k.walk(va(0x20000)),
         Ok(user_pte(0, F0 + 2 * PAGE, Prot::READ_WRITE))
     );
     // A freed frame is the next one reused.
     ok(&mut k, munmap(0x11000, 1), 0);
     assert_eq!(ok(&mut k, mmap(0x30000, 1), 0x30000), zeros(0, F0 + PAGE));
     assert_eq!(
-        k.walk(0x30000),
+        k.walk(va(0x30000)),
         Ok(user_pte(0, F0 + PAGE, Prot::READ_WRITE))
     );
     // A range comes back in the same order.
@@ -933,7 +927,7 @@ fn mmap_zeroes_new_frames_through_keyid_0_and_frees_are_reused_first() {
     ok(&mut k, mmap(0x50000, 4), 0x50000);
     let frames: Vec<u64> = (0..4)
         .map(|i| {
-            let pte = k.walk(0x50000 + i * PAGE).unwrap();
+            let pte = k.walk(va(0x50000 + i * PAGE)).unwrap();
             AddressLayout::default().dram_addr(pte.frame).raw()
         })
         .collect();
@@ -946,10 +940,10 @@ fn mmap_zeroes_new_frames_through_keyid_0_and_frees_are_reused_first() {
 fn munmap_then_mmap_of_the_same_range_gets_the_same_frames() {
     let mut k = kernel();
     ok(&mut k, mmap(0x10000, 3), 0x10000);
-    let before: Vec<_> = (0..3).map(|i| k.walk(0x10000 + i * PAGE)).collect();
+    let before: Vec<_> = (0..3).map(|i| k.walk(va(0x10000 + i * PAGE))).collect();
     ok(&mut k, munmap(0x10000, 3), 0);
     ok(&mut k, mmap(0x10000, 3), 0x10000);
-    let after: Vec<_> = (0..3).map(|i| k.walk(0x10000 + i * PAGE)).collect();
+    let after: Vec<_> = (0..3).map(|i| k.walk(va(0x10000 + i * PAGE))).collect();
     assert_eq!(before, after);
 }
 
@@ -961,8 +955,8 @@ fn running_out_of_frames_is_enomem_and_changes_nothing() {
     fails(
         &mut k,
         KernelCall::Mmap {
-            addr: 0,
-            len: USER_SPACE_END,
+            addr: va(0),
+            len: USER_END,
             prot: Prot::NONE,
             backing: Backing::Anonymous,
         },
@@ -990,8 +984,8 @@ fn file_pages_come_from_a_shared_page_cache() {
     // Offset 4K: the first page is shared, the second is new.
     let steps = ok(&mut k, mmap_file(0x20000, 2, "data", PAGE), 0x20000);
     assert_eq!(steps, zeros(0, F0 + 2 * PAGE));
-    assert_eq!(k.walk(0x20000), Ok(user_pte(0, F0 + PAGE, Prot::READ)));
-    assert_eq!(k.walk(0x11000), k.walk(0x20000));
+    assert_eq!(k.walk(va(0x20000)), Ok(user_pte(0, F0 + PAGE, Prot::READ)));
+    assert_eq!(k.walk(va(0x11000)), k.walk(va(0x20000)));
     // Another file has its own pages.
     assert_eq!(
         ok(&mut k, mmap_file(0x30000, 1, "other", 0), 0x30000),
@@ -1001,7 +995,7 @@ fn file_pages_come_from_a_shared_page_cache() {
     assert_eq!(ok(&mut k, munmap(0x10000, 2), 0), []);
     assert_eq!(stat(&k, "kernel.frames_in_use"), 4);
     assert_eq!(ok(&mut k, mmap_file(0x50000, 1, "data", 0), 0x50000), []);
-    assert_eq!(k.walk(0x50000), Ok(user_pte(0, F0, Prot::READ)));
+    assert_eq!(k.walk(va(0x50000)), Ok(user_pte(0, F0, Prot::READ)));
     assert_eq!(stat(&k, "kernel.page_cache_pages"), 4);
     fails(&mut k, mmap_file(0x60000, 1, "data", 0x800), Errno::Einval);
     fails(
@@ -1024,29 +1018,29 @@ fn mmap_and_munmap_argument_errors() {
         mmap(0x0f000, 2), // overlaps
         mmap(0x10800, 1), // misaligned
         KernelCall::Mmap {
-            addr: 0x20000,
+            addr: va(0x20000),
             len: 100,
             prot: Prot::READ,
             backing: Backing::Anonymous,
         },
-        mmap(0x20000, 0),               // empty
-        mmap(USER_SPACE_END, 1),        // kernel space
-        mmap(USER_SPACE_END - PAGE, 2), // crosses into kernel space
-        mmap(TOP_PAGE, 2),              // overflows
+        mmap(0x20000, 0),         // empty
+        mmap(USER_END, 1),        // kernel space
+        mmap(USER_END - PAGE, 2), // crosses into kernel space
+        mmap(TOP_PAGE, 2),        // overflows
         munmap(0x10800, 1),
         munmap(0x10000, 0),
         KernelCall::Munmap {
-            addr: 0x10000,
+            addr: va(0x10000),
             len: 10,
         },
         munmap(TOP_PAGE, 2),
         KernelCall::Mprotect {
-            addr: 0x10001,
+            addr: va(0x10001),
             len: PAGE,
             prot: Prot::READ,
         },
         KernelCall::Mprotect {
-            addr: 0x10000,
+            addr: va(0x10000),
             len: 1,
             prot: Prot::READ,
         },
@@ -1067,7 +1061,7 @@ fn mprotect_changes_protection_and_shoots_down_what_changed() {
     let mut k = kernel();
     ok(&mut k, mmap(0x10000, 3), 0x10000);
     let mprotect = |addr, pages, prot| KernelCall::Mprotect {
-        addr,
+        addr: va(addr),
         len: pages * PAGE,
         prot,
     };
@@ -1076,17 +1070,20 @@ fn mprotect_changes_protection_and_shoots_down_what_changed() {
         ran.end,
         SyscallEnd {
             result: Ok(0),
-            shootdown: vec![0x11000]
+            shootdown: pages(&[0x11000])
         }
     );
     assert_eq!(ran.steps, []);
-    assert_eq!(k.walk(0x11000), Ok(user_pte(0, F0 + PAGE, Prot::READ)));
+    assert_eq!(k.walk(va(0x11000)), Ok(user_pte(0, F0 + PAGE, Prot::READ)));
     // Only the pages whose protection changes are shot down.
     let ran = run(&mut k, mprotect(0x10000, 3, Prot::READ));
-    assert_eq!(ran.end.shootdown, [0x10000, 0x12000]);
+    assert_eq!(ran.end.shootdown, pages(&[0x10000, 0x12000]));
     let ran = run(&mut k, mprotect(0x10000, 3, Prot::NONE));
-    assert_eq!(ran.end.shootdown, [0x10000, 0x11000, 0x12000]);
-    assert_eq!(k.walk(0x12000), Ok(user_pte(0, F0 + 2 * PAGE, Prot::NONE)));
+    assert_eq!(ran.end.shootdown, pages(&[0x10000, 0x11000, 0x12000]));
+    assert_eq!(
+        k.walk(va(0x12000)),
+        Ok(user_pte(0, F0 + 2 * PAGE, Prot::NONE))
+    );
     // A hole is ENOMEM, and nothing changes.
     fails(
         &mut k,
@@ -1098,7 +1095,7 @@ fn mprotect_changes_protection_and_shoots_down_what_changed() {
         mprotect(0x20000, 1, Prot::READ_WRITE),
         Errno::Enomem,
     );
-    assert_eq!(k.walk(0x10000), Ok(user_pte(0, F0, Prot::NONE)));
+    assert_eq!(k.walk(va(0x10000)), Ok(user_pte(0, F0, Prot::NONE)));
     // len 0 does nothing.
     let ran = run(&mut k, mprotect(0x90000, 0, Prot::READ));
     assert_eq!((ran.end.result, ran.end.shootdown), (Ok(0), vec![]));
@@ -1112,9 +1109,9 @@ fn calls_are_linearized_in_begin_order_and_visible_at_finish() {
     let mut k = kernel();
     let first = k.begin(Cycle::ZERO, CoreId::new(0), ROOT, &mmap(0x10000, 1));
     // Not visible yet, but the range is taken and the frame reserved.
-    assert_eq!(k.walk(0x10000), Err(FaultKind::NotMapped));
+    assert_eq!(k.walk(va(0x10000)), Err(FaultKind::NotMapped));
     assert_eq!(
-        k.direct_map_of(0x10000).unwrap_err().kind,
+        k.direct_map_of(va(0x10000)).unwrap_err().kind,
         FaultKind::NotMapped
     );
     fails(&mut k, mmap(0x10000, 1), Errno::Einval);
@@ -1123,7 +1120,7 @@ fn calls_are_linearized_in_begin_order_and_visible_at_finish() {
     assert_eq!(k.in_flight(), 2);
     assert_eq!(k.finish(second, &[]).result, Ok(0x20000));
     assert_eq!(k.finish(first, &[]).result, Ok(0x10000));
-    assert_eq!(k.walk(0x10000), Ok(user_pte(0, F0, Prot::READ_WRITE)));
+    assert_eq!(k.walk(va(0x10000)), Ok(user_pte(0, F0, Prot::READ_WRITE)));
 
     // A KeyID being released is not available until the releasing call finishes.
     ok(&mut k, user_key("k"), FIRST_SERIAL);
@@ -1136,9 +1133,9 @@ fn calls_are_linearized_in_begin_order_and_visible_at_finish() {
     // The frame is not reused before the munmap's flushes are done.
     let other = run(&mut k, mmap(0x30000, 1));
     assert_eq!(other.steps, zeros(0, F0 + 2 * PAGE));
-    assert_eq!(k.walk(0x10000), Ok(user_pte(1, F0, Prot::READ_WRITE)));
+    assert_eq!(k.walk(va(0x10000)), Ok(user_pte(1, F0, Prot::READ_WRITE)));
     k.finish(unmap, &[SUCCESS]);
-    assert_eq!(k.walk(0x10000), Err(FaultKind::NotMapped));
+    assert_eq!(k.walk(va(0x10000)), Err(FaultKind::NotMapped));
     assert_eq!(ok(&mut k, mmap(0x40000, 1), 0x40000), zeros(0, F0));
     assert_eq!(k.keys()[0].state, "released");
 }
@@ -1148,16 +1145,16 @@ fn later_calls_win_when_finishes_come_out_of_order() {
     let mut k = kernel();
     ok(&mut k, mmap(0x10000, 1), 0x10000);
     let protect = |prot| KernelCall::Mprotect {
-        addr: 0x10000,
+        addr: va(0x10000),
         len: PAGE,
         prot,
     };
     let a = k.begin(Cycle::ZERO, CoreId::new(0), ROOT, &protect(Prot::READ));
     let b = k.begin(Cycle::ZERO, CoreId::new(1), ROOT, &munmap(0x10000, 1));
     k.finish(b, &[]);
-    assert_eq!(k.walk(0x10000), Err(FaultKind::NotMapped));
+    assert_eq!(k.walk(va(0x10000)), Err(FaultKind::NotMapped));
     k.finish(a, &[]);
-    assert_eq!(k.walk(0x10000), Err(FaultKind::NotMapped));
+    assert_eq!(k.walk(va(0x10000)), Err(FaultKind::NotMapped));
     assert_eq!(stat(&k, "kernel.pages_mapped"), 0);
     assert_eq!(ok(&mut k, mmap(0x10000, 1), 0x10000), zeros(0, F0));
 }
@@ -1312,7 +1309,7 @@ fn to_call(op: &Op) -> KernelCall {
         Op::Mmap(a, n, true) => mmap_file(base + a * PAGE, *n, "f", a * PAGE),
         Op::Munmap(a, n) => munmap(base + a * PAGE, *n),
         Op::Mprotect(a, n) => KernelCall::Mprotect {
-            addr: base + a * PAGE,
+            addr: va(base + a * PAGE),
             len: n * PAGE,
             prot: Prot::READ,
         },
@@ -1341,12 +1338,12 @@ proptest! {
             // only they) are out of the direct map when asked.
             let mut per_keyid = [0u64; 3];
             let mut encrypted = 0;
-            for va in (0x10000..0x10000 + 16 * PAGE).step_by(PAGE as usize) {
-                if let Ok(pte) = k.walk(va) {
+            for a in (0x10000..0x10000 + 16 * PAGE).step_by(PAGE as usize) {
+                if let Ok(pte) = k.walk(va(a)) {
                     let layout = AddressLayout::default();
                     let keyid = layout.keyid(pte.frame).get();
                     per_keyid[usize::from(keyid)] += 1;
-                    let direct = k.walk(DIRECT_MAP_BASE + layout.dram_addr(pte.frame).raw());
+                    let direct = k.walk(va(DIRECT + layout.dram_addr(pte.frame).raw()));
                     if keyid != 0 && unmap_direct {
                         encrypted += 1;
                         prop_assert_eq!(direct, Err(FaultKind::DirectMapUnmapped));
@@ -1496,7 +1493,7 @@ fn the_kernels_key_programming_reaches_the_memory_controller() {
     assert_eq!(hw.syscall(&mut k, user_key("k")).result, Ok(FIRST_SERIAL));
     assert_eq!(hw.syscall(&mut k, mmap(0x10000, 1)).result, Ok(0x10000));
     assert_eq!(hw.syscall(&mut k, encrypt(0x10000, 1, "k")).result, Ok(0));
-    let pte = k.walk(0x10000).unwrap();
+    let pte = k.walk(va(0x10000)).unwrap();
     assert_eq!(pte, user_pte(1, F0, Prot::READ_WRITE));
 
     // A store through the new alias, then CLFLUSH: DRAM holds AES-XTS(key, tweak) of it.
@@ -1529,7 +1526,7 @@ fn the_kernels_key_programming_reaches_the_memory_controller() {
     // (KeyID 0) it does not.
     let back = hw.exec(line0, CoreOp::Load { len: 64 }).data.unwrap();
     assert_eq!(back, plaintext);
-    let direct = k.walk(k.direct_map_of(0x10000).unwrap()).unwrap();
+    let direct = k.walk(k.direct_map_of(va(0x10000)).unwrap()).unwrap();
     assert_eq!(direct, direct_pte(F0));
     let garbage = hw
         .exec(direct.frame, CoreOp::Load { len: 64 })

@@ -40,10 +40,10 @@ use crate::key_table::{
 };
 use crate::pconfig::PconfigCall;
 use crate::store::DramStore;
-use rustc_hash::FxHashMap;
 use sim_core::{
-    AddressLayout, BitRange, ClockRatio, Counter, Cycle, DramAddr, EventQueue, KeyId, LineBytes,
-    MemEvent, MemOp, MemRequest, MemResponse, PhysAddr, RequestId, RngFactory, StatsReport,
+    AddressLayout, BitRange, ClockRatio, Counter, Cycle, DetHashMap, DetHashSet, DramAddr,
+    EventQueue, KeyId, LineBytes, MemEvent, MemOp, MemRequest, MemResponse, PhysAddr, RequestId,
+    RngFactory, StatsReport,
 };
 use std::sync::Arc;
 
@@ -88,14 +88,14 @@ pub struct MemoryController {
     store: DramStore,
     bus: BusPort,
     dram: DramController,
-    reads: FxHashMap<RequestId, PendingRead>,
-    writes: FxHashMap<RequestId, PendingWrite>,
+    reads: DetHashMap<RequestId, PendingRead>,
+    writes: DetHashMap<RequestId, PendingWrite>,
     /// Per DRAM line with writes in flight: how many, and the newest one's bytes (what a read
     /// forwarded from the write queue returns).
-    newest_write: FxHashMap<u64, (u32, LineBytes)>,
+    newest_write: DetHashMap<u64, (u32, LineBytes)>,
     completions: Vec<DramCompletion>,
     /// Requests refused and not yet accepted (so each is counted once in `queue_full`).
-    refused: rustc_hash::FxHashSet<RequestId>,
+    refused: DetHashSet<RequestId>,
     stats: ControllerStats,
 }
 
@@ -107,11 +107,11 @@ impl MemoryController {
             store: DramStore::new(),
             bus: BusPort::new(),
             dram,
-            reads: FxHashMap::default(),
-            writes: FxHashMap::default(),
-            newest_write: FxHashMap::default(),
+            reads: DetHashMap::default(),
+            writes: DetHashMap::default(),
+            newest_write: DetHashMap::default(),
             completions: Vec::new(),
-            refused: rustc_hash::FxHashSet::default(),
+            refused: DetHashSet::default(),
             stats: ControllerStats::default(),
         }
     }

@@ -5,15 +5,14 @@
 //! with the number of lines ever written, not with the size of the address space, and a line
 //! that was never written reads as 64 zero bytes (which, through a key, decrypts to garbage).
 
-use rustc_hash::FxHashMap;
-use sim_core::{DramAddr, LINE_BYTES, LineBytes};
+use sim_core::{DetHashMap, DramAddr, LINE_BYTES, LineBytes};
 
 /// Sparse line-granular DRAM contents.
 #[derive(Clone, Default, Debug)]
 pub struct DramStore {
-    // Keyed by DRAM line index. FxHash is deterministic (no per-process seed); iteration order is
-    // still never exposed: dumps sort by address.
-    lines: FxHashMap<u64, LineBytes>,
+    // Keyed by DRAM line index. The hasher is deterministic (no per-process seed); iteration
+    // order is still never exposed: dumps sort by address.
+    lines: DetHashMap<u64, LineBytes>,
 }
 
 impl DramStore {

@@ -95,8 +95,8 @@ struct Vector {
 fn vectors() -> Vec<Vector> {
     let text = include_str!("data/ieee1619-xts-aes.txt");
     let mut out = Vec::new();
-    let mut fields = std::collections::HashMap::new();
-    let mut flush = |fields: &mut std::collections::HashMap<String, String>| {
+    let mut fields = sim_core::DetHashMap::default();
+    let mut flush = |fields: &mut sim_core::DetHashMap<String, String>| {
         if fields.is_empty() {
             return;
         }

@@ -15,7 +15,7 @@ use scenarios::scenario::{
     Scenario, ViolationExpect,
 };
 use scenarios::validate::parse;
-use sim_core::{CoreId, DramAddr, KeyId, PhysAddr};
+use sim_core::{CoreId, DramAddr, KeyId, PhysAddr, VirtAddr};
 
 const FULL: &str = r#"// A scenario that uses every op and every expectation.
 (
@@ -203,7 +203,7 @@ fn programs_ops_and_tags() {
     assert_eq!(
         p0[1].kind,
         OpKind::Kernel(KernelCall::Mmap {
-            addr: 0x7000_0000,
+            addr: VirtAddr::new(0x7000_0000),
             len: 8192,
             prot: Prot::READ_WRITE,
             backing: Backing::Anonymous
@@ -212,7 +212,7 @@ fn programs_ops_and_tags() {
     assert_eq!(
         p0[2].kind,
         OpKind::Kernel(KernelCall::Mmap {
-            addr: 0x7100_0000,
+            addr: VirtAddr::new(0x7100_0000),
             len: 4096,
             prot: Prot::READ,
             backing: Backing::File {
@@ -224,7 +224,7 @@ fn programs_ops_and_tags() {
     assert_eq!(
         p0[3].kind,
         OpKind::Kernel(KernelCall::EncryptMprotect {
-            addr: 0x7000_0000,
+            addr: VirtAddr::new(0x7000_0000),
             len: 8192,
             prot: Prot::READ_WRITE,
             key: "k1".into()
@@ -233,14 +233,14 @@ fn programs_ops_and_tags() {
     assert_eq!(
         p0[4].kind,
         OpKind::Store {
-            at: Addr::Virt(0x7000_0000),
+            at: Addr::Virt(VirtAddr::new(0x7000_0000)),
             bytes: vec![0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77]
         }
     );
     assert_eq!(
         p0[5].kind,
         OpKind::Load {
-            at: Addr::Virt(0x7000_0000),
+            at: Addr::Virt(VirtAddr::new(0x7000_0000)),
             len: 8
         }
     );
@@ -259,33 +259,33 @@ fn programs_ops_and_tags() {
         p0[7].kind,
         OpKind::Flush {
             kind: LineFlush::Clflush,
-            at: Addr::DirectMapOf(0x7000_0000)
+            at: Addr::DirectMapOf(VirtAddr::new(0x7000_0000))
         }
     );
     assert_eq!(
         p0[8].kind,
         OpKind::Flush {
             kind: LineFlush::Clflushopt,
-            at: Addr::Virt(0x7000_0040)
+            at: Addr::Virt(VirtAddr::new(0x7000_0040))
         }
     );
     assert_eq!(
         p0[9].kind,
         OpKind::Flush {
             kind: LineFlush::Clwb,
-            at: Addr::Virt(0x7000_0080)
+            at: Addr::Virt(VirtAddr::new(0x7000_0080))
         }
     );
     assert_eq!(
         p0[10].kind,
         OpKind::Prefetch {
-            at: Addr::Virt(0x7000_1000)
+            at: Addr::Virt(VirtAddr::new(0x7000_1000))
         }
     );
     assert_eq!(
         p0[11].kind,
         OpKind::SpeculativeLoad {
-            at: Addr::Virt(0x7000_1000),
+            at: Addr::Virt(VirtAddr::new(0x7000_1000)),
             len: 16
         }
     );
@@ -302,7 +302,7 @@ fn programs_ops_and_tags() {
     assert_eq!(
         shadow[1].kind,
         OpKind::Store {
-            at: Addr::Virt(0x7000_2000),
+            at: Addr::Virt(VirtAddr::new(0x7000_2000)),
             bytes: vec![1]
         }
     );
@@ -315,7 +315,7 @@ fn programs_ops_and_tags() {
     assert_eq!(
         body[0].kind,
         OpKind::Store {
-            at: Addr::Virt(0x7000_0000),
+            at: Addr::Virt(VirtAddr::new(0x7000_0000)),
             bytes: vec![0xaa; 64]
         }
     );
@@ -355,14 +355,14 @@ fn programs_ops_and_tags() {
     assert_eq!(
         p0[21].kind,
         OpKind::Kernel(KernelCall::Munmap {
-            addr: 0x7100_0000,
+            addr: VirtAddr::new(0x7100_0000),
             len: 4096
         })
     );
     assert_eq!(
         p0[22].kind,
         OpKind::Kernel(KernelCall::Mprotect {
-            addr: 0x7000_0000,
+            addr: VirtAddr::new(0x7000_0000),
             len: 4096,
             prot: Prot::NONE
         })
@@ -374,7 +374,7 @@ fn programs_ops_and_tags() {
     assert_eq!(
         p1[1].kind,
         OpKind::Load {
-            at: Addr::Virt(0x10),
+            at: Addr::Virt(VirtAddr::new(0x10)),
             len: 2
         }
     );
@@ -715,7 +715,7 @@ fn defaults_apply() {
     assert_eq!(
         s.programs[0].ops[0].kind,
         OpKind::Load {
-            at: Addr::Virt(0x1000),
+            at: Addr::Virt(VirtAddr::new(0x1000)),
             len: 8
         }
     );
@@ -732,7 +732,7 @@ fn defaults_apply() {
     assert_eq!(
         s.programs[0].ops[0].kind,
         OpKind::Load {
-            at: Addr::Virt(0),
+            at: Addr::Virt(VirtAddr::new(0)),
             len: 2
         }
     );
@@ -756,7 +756,7 @@ fn defaults_apply() {
     assert_eq!(
         s.programs[0].ops[2].kind,
         OpKind::SpeculativeLoad {
-            at: Addr::Virt(0),
+            at: Addr::Virt(VirtAddr::new(0)),
             len: 8
         }
     );
@@ -826,7 +826,7 @@ fn data_forms() {
         assert_eq!(
             s.programs[0].ops[0].kind,
             OpKind::Store {
-                at: Addr::Virt(0),
+                at: Addr::Virt(VirtAddr::new(0)),
                 bytes
             },
             "{data}"

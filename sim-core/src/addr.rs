@@ -1,8 +1,11 @@
 //! Addresses, KeyIDs, and the one place where addresses are sliced.
 //!
-//! Three address spaces meet in an MKTME machine, and each has its own type so that mixing them
+//! Four address spaces meet in an MKTME machine, and each has its own type so that mixing them
 //! up is a compile error rather than a silent bug:
 //!
+//! - [`VirtAddr`]: a virtual (linear) address, as a program names memory. The TLB and the
+//!   kernel's page tables translate it, one 4 KiB page at a time, to a physical address; it
+//!   carries no KeyID (the page-table entry picks it).
 //! - [`PhysAddr`]: the platform physical address as cores, TLBs and caches see it. Its top
 //!   `keyid_bits` bits carry the KeyID (mktme-facts.md 1.7).
 //! - [`DramAddr`]: the same address with the KeyID bits cleared. This is what reaches the memory
@@ -19,7 +22,8 @@
 //!
 //! [`AddressLayout`] owns the widths and is the only code that shifts or masks across the KeyID
 //! boundary. Other fixed-position fields (cache set index, DRAM row/bank/column) are sliced with
-//! [`BitRange`], so every bit-twiddle of an address in the workspace goes through this module.
+//! [`BitRange`], and a virtual address's page and offsets with [`VirtAddr`]'s methods, so every
+//! bit-twiddle of an address in the workspace goes through this module.
 
 use std::fmt;
 
@@ -133,6 +137,65 @@ hex_addr_type! {
 hex_addr_type! {
     /// A physical cache-line number (physical address >> 6), KeyID bits included.
     LineAddr
+}
+
+hex_addr_type! {
+    /// A virtual (linear) address: what a program's loads, stores and system calls name, before
+    /// translation. No arithmetic operators: offsets go through the named methods, and the page
+    /// number and offsets are sliced here only.
+    VirtAddr
+}
+
+impl VirtAddr {
+    /// The first byte of the 4 KiB page holding this address (the page's name in page tables
+    /// and TLBs).
+    #[inline]
+    pub const fn page_base(self) -> VirtAddr {
+        VirtAddr(self.0 & !(PAGE_BYTES as u64 - 1))
+    }
+
+    /// Byte offset within the 4 KiB page.
+    #[inline]
+    pub const fn page_offset(self) -> u64 {
+        self.0 & (PAGE_BYTES as u64 - 1)
+    }
+
+    /// True when the address is the first byte of a 4 KiB page.
+    pub const fn is_page_aligned(self) -> bool {
+        self.page_offset() == 0
+    }
+
+    /// Byte offset within the cache line.
+    #[inline]
+    pub const fn line_offset(self) -> usize {
+        (self.0 & (LINE_BYTES as u64 - 1)) as usize
+    }
+
+    /// The address `bytes` further on, or `None` past the top of the address space.
+    pub const fn checked_add(self, bytes: u64) -> Option<VirtAddr> {
+        match self.0.checked_add(bytes) {
+            Some(v) => Some(VirtAddr(v)),
+            None => None,
+        }
+    }
+
+    /// The address `bytes` further on, wrapping at the top of the address space (as the
+    /// processor's linear address arithmetic does).
+    #[inline]
+    pub const fn wrapping_add(self, bytes: u64) -> VirtAddr {
+        VirtAddr(self.0.wrapping_add(bytes))
+    }
+
+    /// The start of the `n`-th page after this one (this address must be page-aligned, and the
+    /// result must not pass the top of the address space).
+    pub const fn nth_page(self, n: u64) -> VirtAddr {
+        VirtAddr(self.0 + (n << PAGE_SHIFT))
+    }
+
+    /// Bytes from `base` up to this address, or `None` when this address is below `base`.
+    pub const fn checked_offset_from(self, base: VirtAddr) -> Option<u64> {
+        self.0.checked_sub(base.0)
+    }
 }
 
 impl PhysAddr {
@@ -644,6 +707,28 @@ mod tests {
         );
         assert!(l.check_phys_addr(1 << 40).is_err());
         assert!(l.check_phys_addr((1 << 40) - 1).is_ok());
+    }
+
+    #[test]
+    fn virtual_addresses_slice_into_pages() {
+        let va = VirtAddr::new(0x7000_1234);
+        assert_eq!(va.page_base(), VirtAddr::new(0x7000_1000));
+        assert_eq!(va.page_offset(), 0x234);
+        assert_eq!(va.line_offset(), 0x34);
+        assert!(!va.is_page_aligned() && va.page_base().is_page_aligned());
+        assert_eq!(va.page_base().nth_page(2), VirtAddr::new(0x7000_3000));
+        assert_eq!(va.checked_add(0xc), Some(VirtAddr::new(0x7000_1240)));
+        assert_eq!(VirtAddr::new(u64::MAX).checked_add(1), None);
+        assert_eq!(VirtAddr::new(u64::MAX).wrapping_add(2), VirtAddr::new(1));
+        assert_eq!(
+            va.checked_offset_from(VirtAddr::new(0x7000_0000)),
+            Some(0x1234)
+        );
+        assert_eq!(VirtAddr::new(0x10).checked_offset_from(va), None);
+        assert_eq!(
+            format!("{va} {va:?} {va:#x}"),
+            "0x70001234 VirtAddr(0x70001234) 0x70001234"
+        );
     }
 
     #[test]

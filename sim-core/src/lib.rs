@@ -30,6 +30,7 @@
 
 pub mod addr;
 pub mod event;
+pub mod hash;
 pub mod msg;
 pub mod rng;
 pub mod stats;
@@ -38,9 +39,10 @@ pub mod timed;
 
 pub use addr::{
     AddressLayout, BitRange, DramAddr, KeyId, LINE_BYTES, LINE_SHIFT, LINES_PER_PAGE, LayoutError,
-    LineAddr, LineBytes, PAGE_BYTES, PAGE_SHIFT, PhysAddr,
+    LineAddr, LineBytes, PAGE_BYTES, PAGE_SHIFT, PhysAddr, VirtAddr,
 };
 pub use event::EventQueue;
+pub use hash::{DetHashMap, DetHashSet};
 pub use msg::{CoreId, MemEvent, MemOp, MemRequest, MemResponse, RequestId};
 pub use rng::{RngFactory, SimRng};
 pub use stats::{Counter, Histogram, StatValue, StatsReport};

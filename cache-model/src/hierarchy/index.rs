@@ -1,37 +1,10 @@
 //! Line-keyed indexes: the directory (an exact snoop filter) and the alias index of the
 //! `evict_other_keyids` policy.
 //!
-//! Both are hash maps looked up by key and never iterated, so their (seeded) iteration order
-//! cannot leak into the model. The hash is a multiplicative one (FxHash's constant): keys are
-//! line numbers, already well spread in their low bits.
+//! Both are [`DetHashMap`]s looked up by key and never iterated, so no hash order can leak into
+//! the model.
 
-use sim_core::{KeyId, LineAddr};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// FxHash for `u64` keys.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct LineHasher(u64);
-
-impl Hasher for LineHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    #[inline]
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type LineMap<V> = HashMap<u64, V, BuildHasherDefault<LineHasher>>;
+use sim_core::{DetHashMap, KeyId, LineAddr};
 
 /// Which cores' private caches (L2, and so L1D) hold each line: one presence bit per core.
 ///
@@ -41,22 +14,22 @@ type LineMap<V> = HashMap<u64, V, BuildHasherDefault<LineHasher>>;
 /// non-inclusive one, an exact snoop filter.
 #[derive(Default, Debug)]
 pub(crate) struct Directory {
-    map: LineMap<u64>,
+    map: DetHashMap<LineAddr, u64>,
 }
 
 impl Directory {
     /// The presence bits of `line` (bit `c` for core `c`).
     #[inline]
     pub(crate) fn sharers(&self, line: LineAddr) -> u64 {
-        self.map.get(&line.raw()).copied().unwrap_or(0)
+        self.map.get(&line).copied().unwrap_or(0)
     }
 
     pub(crate) fn add(&mut self, line: LineAddr, core: usize) {
-        *self.map.entry(line.raw()).or_insert(0) |= 1 << core;
+        *self.map.entry(line).or_insert(0) |= 1 << core;
     }
 
     pub(crate) fn remove(&mut self, line: LineAddr, core: usize) {
-        let bits = self.map.get_mut(&line.raw()).unwrap_or_else(|| {
+        let bits = self.map.get_mut(&line).unwrap_or_else(|| {
             panic!("directory: core {core} drops {line:?}, which no core holds")
         });
         assert!(
@@ -65,7 +38,7 @@ impl Directory {
         );
         *bits &= !(1 << core);
         if *bits == 0 {
-            self.map.remove(&line.raw());
+            self.map.remove(&line);
         }
     }
 
@@ -92,7 +65,7 @@ pub(crate) fn cores_in(mut mask: u64) -> impl Iterator<Item = usize> {
 /// a model bug, caught here.
 #[derive(Default, Debug)]
 pub(crate) struct AliasIndex {
-    map: LineMap<(KeyId, u32)>,
+    map: DetHashMap<u64, (KeyId, u32)>,
 }
 
 impl AliasIndex {

@@ -163,7 +163,7 @@ use flat::{Cursor, Flat};
 use issue::{Stage, Wait};
 use load_queue::LoadEntry;
 use request_id::{ReqId, ReqTag};
-use sim_core::{AddressLayout, CoreId, Cycle, PAGE_SHIFT, PhysAddr};
+use sim_core::{AddressLayout, CoreId, Cycle, PhysAddr, VirtAddr};
 use speculation::Shadow;
 use std::collections::VecDeque;
 use store_buffer::StoreBuffer;
@@ -182,7 +182,7 @@ pub(crate) struct CoreCtx<'a> {
     pub barriers: &'a mut Barriers,
     /// Virtual pages whose translations a system call changed; the system drops them from
     /// every core's TLB right after this core's cycle.
-    pub shootdown: &'a mut Vec<u64>,
+    pub shootdown: &'a mut Vec<VirtAddr>,
 }
 
 /// One core. See the [module documentation](self).
@@ -282,9 +282,9 @@ impl Core {
     }
 
     /// Drops `pages` (4 KiB-aligned virtual addresses) from the TLB.
-    pub fn shoot_down(&mut self, pages: &[u64]) {
+    pub fn shoot_down(&mut self, pages: &[VirtAddr]) {
         for &va in pages {
-            self.tlb.invalidate(va >> PAGE_SHIFT);
+            self.tlb.invalidate(va.page_base());
         }
     }
 

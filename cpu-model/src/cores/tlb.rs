@@ -1,17 +1,18 @@
-//! A core's TLB: fully associative, least recently used, one entry per 4 KiB virtual page.
+//! A core's TLB: fully associative, least recently used, one entry per 4 KiB virtual page,
+//! named by the page's first byte ([`VirtAddr::page_base`]).
 //!
 //! A hash map finds a page's slot; the slots form a doubly linked list in recency order, so
 //! lookup, insertion, eviction and invalidation are O(1) and allocate nothing once the TLB has
 //! filled. The map is only looked up, never iterated (determinism).
 
 use crate::kernel::Pte;
-use rustc_hash::FxHashMap;
+use sim_core::{DetHashMap, VirtAddr};
 
 const NIL: usize = usize::MAX;
 
 #[derive(Clone, Debug)]
 struct Slot {
-    vpn: u64,
+    page: VirtAddr,
     pte: Pte,
     /// Towards the most recently used end.
     prev: usize,
@@ -23,7 +24,7 @@ struct Slot {
 #[derive(Debug)]
 pub(crate) struct Tlb {
     capacity: usize,
-    map: FxHashMap<u64, usize>,
+    map: DetHashMap<VirtAddr, usize>,
     slots: Vec<Slot>,
     free: Vec<usize>,
     /// Most recently used.
@@ -37,7 +38,7 @@ impl Tlb {
     pub fn new(capacity: usize) -> Tlb {
         Tlb {
             capacity: capacity.max(1),
-            map: FxHashMap::default(),
+            map: DetHashMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
             head: NIL,
@@ -55,17 +56,20 @@ impl Tlb {
         self.capacity
     }
 
-    /// The entry for virtual page number `vpn`, made most recently used.
-    pub fn lookup(&mut self, vpn: u64) -> Option<Pte> {
-        let s = *self.map.get(&vpn)?;
+    /// The entry for the page at `page` (page-aligned), made most recently used.
+    pub fn lookup(&mut self, page: VirtAddr) -> Option<Pte> {
+        debug_assert!(page.is_page_aligned(), "TLB lookup of {page:?}");
+        let s = *self.map.get(&page)?;
         self.unlink(s);
         self.push_front(s);
         Some(self.slots[s].pte)
     }
 
-    /// Caches `pte` for `vpn`, evicting the least recently used entry when full.
-    pub fn insert(&mut self, vpn: u64, pte: Pte) {
-        if let Some(&s) = self.map.get(&vpn) {
+    /// Caches `pte` for the page at `page` (page-aligned), evicting the least recently used
+    /// entry when full.
+    pub fn insert(&mut self, page: VirtAddr, pte: Pte) {
+        debug_assert!(page.is_page_aligned(), "TLB insert of {page:?}");
+        if let Some(&s) = self.map.get(&page) {
             self.slots[s].pte = pte;
             self.unlink(s);
             self.push_front(s);
@@ -74,11 +78,11 @@ impl Tlb {
         if self.map.len() >= self.capacity {
             let victim = self.tail;
             self.unlink(victim);
-            self.map.remove(&self.slots[victim].vpn);
+            self.map.remove(&self.slots[victim].page);
             self.free.push(victim);
         }
         let slot = Slot {
-            vpn,
+            page,
             pte,
             prev: NIL,
             next: NIL,
@@ -93,13 +97,14 @@ impl Tlb {
                 self.slots.len() - 1
             }
         };
-        self.map.insert(vpn, s);
+        self.map.insert(page, s);
         self.push_front(s);
     }
 
-    /// Drops the entry for `vpn`, if any (a TLB shootdown).
-    pub fn invalidate(&mut self, vpn: u64) {
-        if let Some(s) = self.map.remove(&vpn) {
+    /// Drops the entry for the page at `page` (page-aligned), if any (a TLB shootdown).
+    pub fn invalidate(&mut self, page: VirtAddr) {
+        debug_assert!(page.is_page_aligned(), "TLB invalidation of {page:?}");
+        if let Some(s) = self.map.remove(&page) {
             self.unlink(s);
             self.free.push(s);
         }
@@ -140,6 +145,11 @@ mod tests {
     use crate::program::Prot;
     use sim_core::PhysAddr;
 
+    /// Virtual page number `n`.
+    fn page(n: u64) -> VirtAddr {
+        VirtAddr::new(n << 12)
+    }
+
     fn pte(frame: u64) -> Pte {
         Pte {
             frame: PhysAddr::new(frame << 12),
@@ -151,13 +161,13 @@ mod tests {
     #[test]
     fn least_recently_used_is_evicted() {
         let mut t = Tlb::new(2);
-        t.insert(1, pte(10));
-        t.insert(2, pte(20));
-        assert_eq!(t.lookup(1), Some(pte(10))); // 2 is now the LRU
-        t.insert(3, pte(30));
-        assert_eq!(t.lookup(2), None);
-        assert_eq!(t.lookup(1), Some(pte(10)));
-        assert_eq!(t.lookup(3), Some(pte(30)));
+        t.insert(page(1), pte(10));
+        t.insert(page(2), pte(20));
+        assert_eq!(t.lookup(page(1)), Some(pte(10))); // 2 is now the LRU
+        t.insert(page(3), pte(30));
+        assert_eq!(t.lookup(page(2)), None);
+        assert_eq!(t.lookup(page(1)), Some(pte(10)));
+        assert_eq!(t.lookup(page(3)), Some(pte(30)));
         assert_eq!(t.len(), 2);
     }
 
@@ -165,31 +175,31 @@ mod tests {
     fn invalidation_frees_the_slot_and_reinsertion_updates() {
         let mut t = Tlb::new(3);
         for v in 0..3 {
-            t.insert(v, pte(v));
+            t.insert(page(v), pte(v));
         }
-        t.invalidate(1);
-        t.invalidate(42);
-        assert_eq!((t.len(), t.lookup(1)), (2, None));
-        t.insert(0, pte(99));
-        t.insert(5, pte(5));
+        t.invalidate(page(1));
+        t.invalidate(page(42));
+        assert_eq!((t.len(), t.lookup(page(1))), (2, None));
+        t.insert(page(0), pte(99));
+        t.insert(page(5), pte(5));
         assert_eq!(t.len(), 3);
-        assert_eq!(t.lookup(0), Some(pte(99)));
-        assert_eq!(t.lookup(2), Some(pte(2)));
-        assert_eq!(t.lookup(5), Some(pte(5)));
+        assert_eq!(t.lookup(page(0)), Some(pte(99)));
+        assert_eq!(t.lookup(page(2)), Some(pte(2)));
+        assert_eq!(t.lookup(page(5)), Some(pte(5)));
         // The LRU is now 0: a fourth page evicts it.
-        t.insert(6, pte(6));
-        assert_eq!(t.lookup(0), None);
+        t.insert(page(6), pte(6));
+        assert_eq!(t.lookup(page(0)), None);
     }
 
     #[test]
     fn a_single_entry_tlb_works() {
         let mut t = Tlb::new(1);
-        t.insert(1, pte(1));
-        t.insert(2, pte(2));
-        assert_eq!((t.lookup(1), t.lookup(2)), (None, Some(pte(2))));
-        t.invalidate(2);
+        t.insert(page(1), pte(1));
+        t.insert(page(2), pte(2));
+        assert_eq!((t.lookup(page(1)), t.lookup(page(2))), (None, Some(pte(2))));
+        t.invalidate(page(2));
         assert_eq!(t.len(), 0);
-        t.insert(3, pte(3));
-        assert_eq!(t.lookup(3), Some(pte(3)));
+        t.insert(page(3), pte(3));
+        assert_eq!(t.lookup(page(3)), Some(pte(3)));
     }
 }

@@ -9,9 +9,7 @@ use super::Core;
 use super::CoreCtx;
 use crate::kernel::{Access, Kernel, Pte};
 use crate::program::{Addr, Fault, FaultKind};
-use sim_core::{Cycle, LINE_BYTES, PAGE_SHIFT, PhysAddr};
-
-const PAGE_MASK: u64 = (1 << PAGE_SHIFT) - 1;
+use sim_core::{Cycle, LINE_BYTES, PhysAddr, VirtAddr};
 
 /// One line piece of an access.
 #[derive(Copy, Clone, Debug, Default)]
@@ -47,7 +45,7 @@ pub(super) enum Xl {
 /// A translation in progress (kept across cycles while a page walk runs).
 #[derive(Copy, Clone, Debug, Default)]
 pub(super) struct XlateState {
-    dm_va: Option<u64>,
+    dm_va: Option<VirtAddr>,
     ptes: [Option<Pte>; 2],
     pub(super) walk_until: Option<Cycle>,
 }
@@ -57,11 +55,11 @@ impl Core {
     /// the first address whose physical address is outside the machine.
     fn build_pieces(
         &self,
-        start: u64,
+        start: VirtAddr,
         len: usize,
-        map: impl Fn(u64) -> u64,
-    ) -> Result<Pieces, u64> {
-        let first = PhysAddr::new(map(start));
+        map: impl Fn(VirtAddr) -> PhysAddr,
+    ) -> Result<Pieces, VirtAddr> {
+        let first = map(start);
         if !self.pa_ok(first) {
             return Err(start);
         }
@@ -71,8 +69,8 @@ impl Core {
         };
         let (mut off, mut a) = (0usize, start);
         while off < len && usize::from(p.n) < p.p.len() {
-            let take = (LINE_BYTES - (a as usize & (LINE_BYTES - 1))).min(len - off);
-            let pa = PhysAddr::new(map(a));
+            let take = (LINE_BYTES - a.line_offset()).min(len - off);
+            let pa = map(a);
             if !self.pa_ok(pa) {
                 return Err(a);
             }
@@ -101,7 +99,8 @@ impl Core {
     ) -> Xl {
         let len = usize::from(len).min(LINE_BYTES);
         let (start, virt) = match at {
-            Addr::Phys(pa) => (pa.raw(), false),
+            // Paging off: the linear address is the physical one.
+            Addr::Phys(pa) => (VirtAddr::new(pa.raw()), false),
             Addr::Virt(va) => (va, true),
             Addr::DirectMapOf(user_va) => {
                 let va = match st.dm_va {
@@ -127,19 +126,15 @@ impl Core {
             return not_mapped(start);
         };
         if !virt {
-            return match self.build_pieces(start, len, |a| a) {
+            return match self.build_pieces(start, len, |a| PhysAddr::new(a.raw())) {
                 Ok(p) => Xl::Ok(p),
                 Err(a) => not_mapped(a),
             };
         }
-        let pages = [start >> PAGE_SHIFT, last >> PAGE_SHIFT];
+        let pages = [start.page_base(), last.page_base()];
         let n = if pages[0] == pages[1] { 1 } else { 2 };
         for k in 0..n {
-            let fault_va = if k == 0 {
-                start
-            } else {
-                pages[1] << PAGE_SHIFT
-            };
+            let fault_va = if k == 0 { start } else { pages[1] };
             if st.ptes[k].is_none() {
                 if st.walk_until.is_none() {
                     if let Some(pte) = self.tlb.lookup(pages[k]) {
@@ -180,11 +175,13 @@ impl Core {
             }
         }
         let ptes = st.ptes;
-        let map = |a: u64| {
-            let k = usize::from(a >> PAGE_SHIFT != pages[0]);
-            ptes[k]
-                .map_or(0, |p| p.frame.raw())
-                .wrapping_add(a & PAGE_MASK)
+        let map = |a: VirtAddr| {
+            let k = usize::from(a.page_base() != pages[0]);
+            PhysAddr::new(
+                ptes[k]
+                    .map_or(0, |p| p.frame.raw())
+                    .wrapping_add(a.page_offset()),
+            )
         };
         match self.build_pieces(start, len, map) {
             Ok(p) => Xl::Ok(p),

@@ -1,14 +1,14 @@
 //! Memory management: `mmap`, `munmap`, `mprotect` and `encrypt_mprotect` (mktme-facts.md
 //! 4.2, 5.4).
 
-use super::{DIRECT_MAP_BASE, Kernel, KernelStep, PAGE, PageState, USER_SPACE_END, Work};
+use super::{Kernel, KernelStep, PAGE, PageState, USER_SPACE_END, Work, direct_map_addr};
 use crate::program::{Backing, Errno, Prot};
-use sim_core::KeyId;
+use sim_core::{KeyId, VirtAddr};
 
 /// `[addr, addr + len)` as a range of user pages: EINVAL if misaligned, empty (unless allowed),
 /// overflowing or not below [`USER_SPACE_END`].
-fn user_range(addr: u64, len: u64, allow_empty: bool) -> Result<(u64, u64), Errno> {
-    if !addr.is_multiple_of(PAGE) || !len.is_multiple_of(PAGE) || (len == 0 && !allow_empty) {
+fn user_range(addr: VirtAddr, len: u64, allow_empty: bool) -> Result<(VirtAddr, VirtAddr), Errno> {
+    if !addr.is_page_aligned() || !len.is_multiple_of(PAGE) || (len == 0 && !allow_empty) {
         return Err(Errno::Einval);
     }
     let end = addr.checked_add(len).ok_or(Errno::Einval)?;
@@ -20,7 +20,7 @@ fn user_range(addr: u64, len: u64, allow_empty: bool) -> Result<(u64, u64), Errn
 
 impl Kernel {
     /// The pages of `[start, end)` that are mapped (as of every begun call), in order.
-    fn mapped_pages(&self, start: u64, end: u64) -> Vec<(u64, PageState)> {
+    fn mapped_pages(&self, start: VirtAddr, end: VirtAddr) -> Vec<(VirtAddr, PageState)> {
         self.pages
             .range(start..end)
             .filter_map(|(va, p)| p.logical.map(|s| (*va, s)))
@@ -28,13 +28,14 @@ impl Kernel {
     }
 
     /// ENOMEM unless every page of `[start, end)` is mapped.
-    fn check_mapped(&self, start: u64, end: u64) -> Result<(), Errno> {
+    fn check_mapped(&self, start: VirtAddr, end: VirtAddr) -> Result<(), Errno> {
         let mapped = self
             .pages
             .range(start..end)
             .filter(|(_, p)| p.logical.is_some())
             .count() as u64;
-        if mapped == (end - start) / PAGE {
+        // `user_range` made the range: `end` is not below `start`.
+        if Some(mapped) == end.checked_offset_from(start).map(|bytes| bytes / PAGE) {
             Ok(())
         } else {
             Err(Errno::Enomem)
@@ -43,7 +44,7 @@ impl Kernel {
 
     /// Page `va` becomes `state` (`None`: unmapped) now for later calls, and at this call's
     /// finish for the page walk.
-    fn set_page(&mut self, work: &mut Work, va: u64, state: Option<PageState>) {
+    fn set_page(&mut self, work: &mut Work, va: VirtAddr, state: Option<PageState>) {
         let page = self.pages.entry(va).or_default();
         page.logical = state;
         page.pending += 1;
@@ -52,14 +53,15 @@ impl Kernel {
 
     /// The direct-map pages this call changes, appended to its shootdown.
     fn shoot_direct_map(work: &mut Work) {
-        let direct = work.direct.iter().map(|(frame, _)| DIRECT_MAP_BASE + frame);
+        // Frames are inside the direct map (checked at boot).
+        let direct = work.direct.iter().map(|&(frame, _)| direct_map_addr(frame));
         work.shootdown.extend(direct);
     }
 
     /// `mmap(addr, len, prot, MAP_FIXED | MAP_POPULATE)`.
     pub(super) fn begin_mmap(
         &mut self,
-        addr: u64,
+        addr: VirtAddr,
         len: u64,
         prot: Prot,
         backing: &Backing,
@@ -75,7 +77,7 @@ impl Kernel {
         let n = len / PAGE;
         let mut steps = Vec::new();
         let mut work = Work {
-            ret: addr,
+            ret: addr.raw(),
             ..Work::default()
         };
         match backing {
@@ -89,7 +91,7 @@ impl Kernel {
                         prot,
                         file: None,
                     };
-                    self.set_page(&mut work, start + i * PAGE, Some(state));
+                    self.set_page(&mut work, start.nth_page(i), Some(state));
                 }
             }
             Backing::File { name, offset } => {
@@ -122,7 +124,7 @@ impl Kernel {
                         prot,
                         file: Some((file, index)),
                     };
-                    self.set_page(&mut work, start + i * PAGE, Some(state));
+                    self.set_page(&mut work, start.nth_page(i), Some(state));
                 }
             }
         }
@@ -156,7 +158,7 @@ impl Kernel {
     /// `munmap(addr, len)`: unmapped pages in the range are ignored.
     pub(super) fn begin_munmap(
         &mut self,
-        addr: u64,
+        addr: VirtAddr,
         len: u64,
     ) -> Result<(Vec<KernelStep>, Work), Errno> {
         let (start, end) = user_range(addr, len, false)?;
@@ -189,7 +191,7 @@ impl Kernel {
     /// `mprotect(addr, len, prot)`.
     pub(super) fn begin_mprotect(
         &mut self,
-        addr: u64,
+        addr: VirtAddr,
         len: u64,
         prot: Prot,
     ) -> Result<(Vec<KernelStep>, Work), Errno> {
@@ -208,7 +210,7 @@ impl Kernel {
     /// `encrypt_mprotect(addr, len, prot, serial)`.
     pub(super) fn begin_encrypt_mprotect(
         &mut self,
-        addr: u64,
+        addr: VirtAddr,
         len: u64,
         prot: Prot,
         key: &str,

@@ -127,13 +127,13 @@ use frames::Frames;
 use mem_ctrl::pconfig::{PconfigCall, PconfigOutcome};
 use sim_core::{
     AddressLayout, CoreId, Cycle, DramAddr, KeyId, LINE_BYTES, LINES_PER_PAGE, PAGE_BYTES,
-    PhysAddr, StatsReport,
+    PhysAddr, StatsReport, VirtAddr,
 };
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// The first address above the user address space (x86-64 with 4-level paging).
-pub const USER_SPACE_END: u64 = 0x0000_8000_0000_0000;
+pub const USER_SPACE_END: VirtAddr = VirtAddr::new(0x0000_8000_0000_0000);
 
 /// The serial of the first key added; each later key gets the next one.
 pub const FIRST_SERIAL: u64 = 0x1000_0000;
@@ -152,7 +152,7 @@ const PAGE: u64 = PAGE_BYTES as u64;
 const LINE: u64 = LINE_BYTES as u64;
 const LINES: u64 = LINES_PER_PAGE as u64;
 /// Bytes from [`DIRECT_MAP_BASE`] to the top of the address space.
-const DIRECT_MAP_SPAN: u64 = 0u64.wrapping_sub(DIRECT_MAP_BASE);
+const DIRECT_MAP_SPAN: u64 = 0u64.wrapping_sub(DIRECT_MAP_BASE.raw());
 
 /// The kernel's knobs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -287,7 +287,7 @@ struct Work {
     /// The value returned on success (`add` overrides it with the serial).
     ret: u64,
     /// Pages whose visible entry becomes this (`None`: unmapped).
-    pages: Vec<(u64, Option<PageState>)>,
+    pages: Vec<(VirtAddr, Option<PageState>)>,
     /// Frames whose direct-map entry is removed (`true`) or restored (`false`).
     direct: Vec<(u64, bool)>,
     /// Frames to return to the free list, in the order they should come back.
@@ -297,7 +297,7 @@ struct Work {
     /// KeyIDs released (each with a CLEAR_KEY step), in step order.
     releases: Vec<KeyId>,
     /// Pages to shoot down.
-    shootdown: Vec<u64>,
+    shootdown: Vec<VirtAddr>,
 }
 
 #[derive(Debug)]
@@ -314,7 +314,7 @@ pub struct SyscallEnd {
     /// The return value or error.
     pub result: Result<u64, Errno>,
     /// Pages to shoot down.
-    pub shootdown: Vec<u64>,
+    pub shootdown: Vec<VirtAddr>,
 }
 
 /// One key of the key service, for reports.
@@ -433,7 +433,7 @@ pub struct Kernel {
     direct_map_bytes: u64,
     frames: Frames,
     /// User pages by page address.
-    pages: BTreeMap<u64, Page>,
+    pages: BTreeMap<VirtAddr, Page>,
     /// File names by file id.
     files: Vec<String>,
     file_ids: BTreeMap<String, u32>,
@@ -452,6 +452,12 @@ pub struct Kernel {
     seq: u64,
     in_flight: BTreeMap<u64, InFlight>,
     counters: Counters,
+}
+
+/// The direct-map address of DRAM address `dram`, which the caller has checked is below the
+/// direct map's size (so below [`DIRECT_MAP_SPAN`]: no wrap past the top of the address space).
+fn direct_map_addr(dram: u64) -> VirtAddr {
+    DIRECT_MAP_BASE.wrapping_add(dram)
 }
 
 fn config_error(field: &'static str, problem: String) -> KernelConfigError {
@@ -570,11 +576,11 @@ impl Kernel {
 
     /// The page walk: the entry for `va` (user addresses, and the direct map at
     /// [`crate::program::DIRECT_MAP_BASE`]).
-    pub fn walk(&self, va: u64) -> Result<Pte, FaultKind> {
+    pub fn walk(&self, va: VirtAddr) -> Result<Pte, FaultKind> {
         if va < USER_SPACE_END {
             let state = self
                 .pages
-                .get(&(va & !(PAGE - 1)))
+                .get(&va.page_base())
                 .and_then(|p| p.visible)
                 .ok_or(FaultKind::NotMapped)?;
             return Ok(Pte {
@@ -583,13 +589,13 @@ impl Kernel {
                 kernel_only: false,
             });
         }
-        let Some(offset) = va.checked_sub(DIRECT_MAP_BASE) else {
+        let Some(offset) = va.checked_offset_from(DIRECT_MAP_BASE) else {
             return Err(FaultKind::NotMapped);
         };
         if offset >= self.direct_map_bytes {
             return Err(FaultKind::NotMapped);
         }
-        let frame = offset & !(PAGE - 1);
+        let frame = DramAddr::new(offset).page_base().raw();
         if self.direct_unmapped(frame) {
             return Err(FaultKind::DirectMapUnmapped);
         }
@@ -601,7 +607,7 @@ impl Kernel {
     }
 
     /// The direct-map address of the frame behind user address `user_va`.
-    pub fn direct_map_of(&self, user_va: u64) -> Result<u64, Fault> {
+    pub fn direct_map_of(&self, user_va: VirtAddr) -> Result<VirtAddr, Fault> {
         let not_mapped = Fault {
             addr: user_va,
             kind: FaultKind::NotMapped,
@@ -611,11 +617,11 @@ impl Kernel {
         }
         let state = self
             .pages
-            .get(&(user_va & !(PAGE - 1)))
+            .get(&user_va.page_base())
             .and_then(|p| p.visible)
             .ok_or(not_mapped)?;
-        // frame + offset < direct_map_bytes <= DIRECT_MAP_SPAN: no overflow.
-        Ok(DIRECT_MAP_BASE + state.frame + (user_va & (PAGE - 1)))
+        // frame + offset < direct_map_bytes: inside the direct map.
+        Ok(direct_map_addr(state.frame + user_va.page_offset()))
     }
 
     /// First half of a system call made by `core` at `now`.
@@ -698,15 +704,15 @@ impl Kernel {
         seq: u64,
         work: Work,
         outcomes: &[PconfigOutcome],
-    ) -> (Result<u64, Errno>, Vec<u64>) {
+    ) -> (Result<u64, Errno>, Vec<VirtAddr>) {
         let mut outcomes = outcomes.iter();
         let mut result = Ok(work.ret);
         if let Some(add) = work.add {
             let ok = outcomes.next().is_some_and(PconfigOutcome::is_success);
             result = self.commit_add(add, ok);
         }
-        for (vpn, target) in work.pages {
-            let Some(page) = self.pages.get_mut(&vpn) else {
+        for (va, target) in work.pages {
+            let Some(page) = self.pages.get_mut(&va) else {
                 continue;
             };
             page.pending = page.pending.saturating_sub(1);
@@ -716,7 +722,7 @@ impl Kernel {
                 page.seq = seq;
             }
             if page.logical.is_none() && page.visible.is_none() && page.pending == 0 {
-                self.pages.remove(&vpn);
+                self.pages.remove(&va);
             }
         }
         for (frame, unmapped) in work.direct {
@@ -910,7 +916,7 @@ impl Kernel {
         for (va, s) in self
             .pages
             .iter()
-            .filter_map(|(va, p)| p.visible.map(|s| (*va, s)))
+            .filter_map(|(va, p)| p.visible.map(|s| (va.raw(), s)))
         {
             match runs.last_mut() {
                 Some(run) if continues(run, va, &s) => {
@@ -1005,14 +1011,14 @@ mod tests {
     fn unmapped_pages_leave_no_entries_behind() {
         let mut k = kernel();
         for round in 0..3u64 {
-            let addr = 0x10000 + round * 0x10_0000;
+            let addr = VirtAddr::new(0x10000 + round * 0x10_0000);
             let mmap = KernelCall::Mmap {
                 addr,
                 len: 8 * PAGE,
                 prot: Prot::READ_WRITE,
                 backing: Backing::Anonymous,
             };
-            assert_eq!(run(&mut k, mmap).result, Ok(addr));
+            assert_eq!(run(&mut k, mmap).result, Ok(addr.raw()));
             assert_eq!(k.pages.len(), 8);
             let munmap = KernelCall::Munmap {
                 addr,

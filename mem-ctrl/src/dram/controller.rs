@@ -51,8 +51,7 @@ use super::mapping::DramLocation;
 use super::refresh::RefreshScheduler;
 use super::stats::DramStats;
 use super::timing::{BankId, ChannelTiming};
-use rustc_hash::FxHashMap;
-use sim_core::{Cycle, DramAddr, EventQueue, MemOp, RequestId, StatsReport};
+use sim_core::{Cycle, DetHashMap, DramAddr, EventQueue, MemOp, RequestId, StatsReport};
 use std::cmp;
 use std::collections::VecDeque;
 use std::fmt;
@@ -286,13 +285,13 @@ struct Channel {
     /// Reads not yet issued, by line: the first is queued, the others (usually none, so no
     /// allocation) wait on its READ. These three maps are only looked up by line, never
     /// iterated, so their order cannot leak into results.
-    pending_reads: FxHashMap<u64, (Txn, Vec<Txn>)>,
+    pending_reads: DetHashMap<u64, (Txn, Vec<Txn>)>,
     /// Reads waiting on another read's READ (they count against the read queue).
     coalesced_waiting: usize,
     /// Per line: writes accepted whose WRITE has not issued and that were not merged.
-    pending_writes: FxHashMap<u64, u32>,
+    pending_writes: DetHashMap<u64, u32>,
     /// Per line: the write in the write buffer or a command queue, WRITE not yet issued.
-    queued_writes: FxHashMap<u64, RequestId>,
+    queued_writes: DetHashMap<u64, RequestId>,
     command_queues: Vec<VecDeque<QueuedCmd>>,
     /// DRAMsim3 `queue_idx_`: the queue the last search ended on.
     queue_cursor: usize,
@@ -442,10 +441,10 @@ impl Channel {
             read_queue: VecDeque::with_capacity(transaction_queue_entries),
             write_buffer: VecDeque::with_capacity(transaction_queue_entries),
             encrypting: VecDeque::with_capacity(transaction_queue_entries),
-            pending_reads: FxHashMap::default(),
+            pending_reads: DetHashMap::default(),
             coalesced_waiting: 0,
-            pending_writes: FxHashMap::default(),
-            queued_writes: FxHashMap::default(),
+            pending_writes: DetHashMap::default(),
+            queued_writes: DetHashMap::default(),
             command_queues: (0..queues)
                 .map(|_| VecDeque::with_capacity(command_queue_entries))
                 .collect(),

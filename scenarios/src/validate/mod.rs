@@ -72,8 +72,7 @@ use cross_refs::BarrierInfo;
 use helpers::FilePath;
 use mem_ctrl::MemCtrlConfig;
 use ops::{Block, LabelInfo};
-use sim_core::AddressLayout;
-use std::collections::HashMap;
+use sim_core::{AddressLayout, DetHashMap};
 use std::path::Path;
 
 /// Ops nested deeper than this (repeat and mispredict blocks) are refused.
@@ -119,9 +118,9 @@ struct Validator<'a> {
     ops: Vec<OpInfo>,
     expectations: Vec<Expectation>,
     /// Per core: label -> op, and the labels in file order.
-    labels: Vec<(HashMap<String, LabelInfo>, Vec<String>)>,
+    labels: Vec<(DetHashMap<String, LabelInfo>, Vec<String>)>,
     barriers: Vec<BarrierInfo>,
-    barrier_ids: HashMap<String, u32>,
+    barrier_ids: DetHashMap<String, u32>,
     /// Names `add_key` gives, in file order.
     added_keys: Vec<String>,
     /// Key names other calls use, and where.
@@ -146,7 +145,7 @@ impl<'a> Validator<'a> {
             expectations: Vec::new(),
             labels: Vec::new(),
             barriers: Vec::new(),
-            barrier_ids: HashMap::new(),
+            barrier_ids: DetHashMap::default(),
             added_keys: Vec::new(),
             used_keys: Vec::new(),
         }
@@ -216,7 +215,7 @@ impl<'a> Validator<'a> {
                 ring0: program.ring0.unwrap_or(true),
                 cap_sys_resource: program.cap_sys_resource.unwrap_or(true),
             };
-            self.labels.push((HashMap::new(), Vec::new()));
+            self.labels.push((DetHashMap::default(), Vec::new()));
             let path = vec![
                 PathSeg::Field("cores"),
                 PathSeg::Index(core),

@@ -7,7 +7,7 @@ use super::{LINE_BYTES, ScenarioError, Validator};
 use crate::locate::PathSeg;
 use crate::scenario_file::{AddrFile, DataFile};
 use cpu_model::program::Addr;
-use sim_core::{DramAddr, KeyId};
+use sim_core::{DramAddr, KeyId, VirtAddr};
 
 impl Validator<'_> {
     pub(super) fn addr(
@@ -16,8 +16,8 @@ impl Validator<'_> {
         path: &[PathSeg<'static>],
     ) -> Result<Addr, ScenarioError> {
         Ok(match a {
-            AddrFile::Virt(v) => Addr::Virt(*v),
-            AddrFile::DirectMapOf(v) => Addr::DirectMapOf(*v),
+            AddrFile::Virt(v) => Addr::Virt(VirtAddr::new(*v)),
+            AddrFile::DirectMapOf(v) => Addr::DirectMapOf(VirtAddr::new(*v)),
             AddrFile::Phys { keyid, addr } => {
                 let keyid = self.keyid(*keyid, &field(path, "keyid"))?;
                 let dram = self.dram_addr(*addr, &field(path, "addr"))?;

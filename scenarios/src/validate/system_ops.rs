@@ -12,6 +12,7 @@ use crate::machine_file::AlgorithmFile;
 use crate::scenario_file::{CommandFile, OutcomeFile, ProtFile, ResultFile};
 use cpu_model::program::{Backing, KernelCall, OpKind, Prot};
 use mem_ctrl::pconfig::{KEY_PROGRAM_STRUCT_BYTES, KeyCommand, KeyProgramStruct, PconfigCall};
+use sim_core::VirtAddr;
 
 /// A key program checked, with how the summary describes it.
 type KeyProgram = (KeyProgramStruct, String);
@@ -219,7 +220,7 @@ impl Validator<'_> {
         self.kernel_call(
             site,
             KernelCall::Mmap {
-                addr,
+                addr: VirtAddr::new(addr),
                 len,
                 prot,
                 backing,
@@ -239,7 +240,10 @@ impl Validator<'_> {
     ) -> OpParts<'static> {
         self.kernel_call(
             site,
-            KernelCall::Munmap { addr, len },
+            KernelCall::Munmap {
+                addr: VirtAddr::new(addr),
+                len,
+            },
             format!("munmap {} len {}", hex(addr), hex(len)),
             expect,
             "munmap",
@@ -257,7 +261,11 @@ impl Validator<'_> {
         let prot = prot_of(prot);
         self.kernel_call(
             site,
-            KernelCall::Mprotect { addr, len, prot },
+            KernelCall::Mprotect {
+                addr: VirtAddr::new(addr),
+                len,
+                prot,
+            },
             format!("mprotect {} len {} {prot}", hex(addr), hex(len)),
             expect,
             "mprotect",
@@ -279,7 +287,7 @@ impl Validator<'_> {
         self.kernel_call(
             site,
             KernelCall::EncryptMprotect {
-                addr,
+                addr: VirtAddr::new(addr),
                 len,
                 prot,
                 key: key.to_owned(),
