@@ -47,6 +47,8 @@
 //! assert_eq!((l1d.len(), l1d.dirty_len()), (2, 1));
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 pub mod access;
 pub mod cache;
 pub mod config;

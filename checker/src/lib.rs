@@ -89,6 +89,8 @@
 //! assert_eq!(v.chain.len(), 6);
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 mod report;
 mod state;
 mod step;

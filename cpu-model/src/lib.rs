@@ -28,6 +28,8 @@
 //! assert!(report.cycles > 0 && report.drained_cycles >= report.cycles);
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 pub mod cores;
 pub mod kernel;
 pub mod machine;

@@ -31,6 +31,7 @@
 //! assert_ne!(mem.controllers()[0].store().read(DramAddr::new(0x1000)), [7; 64]);
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
 pub mod bus;
 pub mod config;
 pub mod controller;

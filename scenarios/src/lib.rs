@@ -29,6 +29,7 @@
 //! assert_eq!((machine.caches.cores, machine.memory.dram.name()), (1, "ddr5-4800"));
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
 pub mod batch;
 pub mod bench_crypto;
 pub mod dram_trace_run;

@@ -28,6 +28,8 @@
 //! into the `(component, state)` entries of a stopped run's dump. Stepping is not in the trait:
 //! each component steps with its own inputs and outputs (see the trait's documentation).
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 pub mod addr;
 pub mod event;
 pub mod hash;

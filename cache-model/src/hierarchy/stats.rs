@@ -87,7 +87,7 @@ impl LevelCounters {
     }
 
     /// Counts one demand lookup.
-    pub fn access(&mut self, write: bool, hit: bool) {
+    pub(super) fn access(&mut self, write: bool, hit: bool) {
         self.accesses.inc();
         if write {
             self.writes.inc();
@@ -157,7 +157,7 @@ pub(crate) const fn level_index(level: Level) -> usize {
 const LEVELS: [Level; 3] = [Level::L1d, Level::L2, Level::Llc];
 
 impl Stats {
-    pub fn new(cores: usize) -> Stats {
+    pub(super) fn new(cores: usize) -> Stats {
         Stats {
             per_core: vec![Default::default(); cores],
             llc_unattributed: LevelCounters::default(),
@@ -167,7 +167,7 @@ impl Stats {
 
     /// The counters of `level`, charged to `core` (`None`: the LLC's unattributed counters).
     #[inline]
-    pub fn at(&mut self, core: Option<usize>, level: Level) -> &mut LevelCounters {
+    pub(super) fn at(&mut self, core: Option<usize>, level: Level) -> &mut LevelCounters {
         match core {
             Some(c) => &mut self.per_core[c][level_index(level)],
             None => {
@@ -177,7 +177,7 @@ impl Stats {
         }
     }
 
-    pub fn report(&self, report: &mut StatsReport) {
+    pub(super) fn report(&self, report: &mut StatsReport) {
         for level in LEVELS {
             let i = level_index(level);
             let mut sums = [0u64; 17];

@@ -28,7 +28,7 @@ struct BarrierState {
 impl Barriers {
     /// The barriers of `cores`' programs: each id's participants are the cores whose program
     /// can reach it.
-    pub fn new(cores: &[Core]) -> Barriers {
+    pub(crate) fn new(cores: &[Core]) -> Barriers {
         let mut map: BTreeMap<u32, BarrierState> = BTreeMap::new();
         for (c, core) in cores.iter().enumerate() {
             for id in core.flat.barrier_ids() {
@@ -75,7 +75,7 @@ impl Barriers {
     }
 
     /// Every barrier's arrivals, for dumps.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut s = String::new();
         for (id, b) in &self.map {
             if !s.is_empty() {

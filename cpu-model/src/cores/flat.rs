@@ -58,7 +58,7 @@ const MISPREDICT: usize = 10;
 
 impl Node {
     /// Index into [`OP_KINDS`]; `None` for a repeat block, which is walked, never issued.
-    pub fn kind_index(&self) -> Option<usize> {
+    pub(super) fn kind_index(&self) -> Option<usize> {
         let op = match self {
             Node::Op(op) => op,
             Node::Mispredict { .. } => return Some(MISPREDICT),
@@ -114,7 +114,7 @@ pub(crate) struct Flat {
 impl Flat {
     /// Flattens `ops`. Recursion follows the program's nesting depth (as the program's own
     /// `Clone` and `Drop` do).
-    pub fn new(ops: &[Op]) -> Flat {
+    pub(super) fn new(ops: &[Op]) -> Flat {
         let mut flat = Flat {
             nodes: Vec::new(),
             tags: Vec::new(),
@@ -164,13 +164,13 @@ impl Flat {
     }
 
     /// A short name of the op at `i`, for dumps.
-    pub fn name(&self, i: usize) -> &'static str {
+    pub(super) fn name(&self, i: usize) -> &'static str {
         self.nodes[i].kind_index().map_or("repeat", |k| OP_KINDS[k])
     }
 
     /// Barrier ids the program can reach (repeat bodies included, mispredict shadows not: a
     /// barrier there ends the shadow and never executes), each once, in first-seen order.
-    pub fn barrier_ids(&self) -> Vec<u32> {
+    pub(super) fn barrier_ids(&self) -> Vec<u32> {
         let mut ids = Vec::new();
         self.collect_barriers(self.root, &mut ids);
         ids
@@ -206,14 +206,14 @@ pub(crate) struct Cursor {
 
 impl Cursor {
     /// A cursor at the start of `span`, run once.
-    pub fn new(span: Span) -> Cursor {
+    pub(super) fn new(span: Span) -> Cursor {
         let mut c = Cursor { frames: Vec::new() };
         c.reset(span);
         c
     }
 
     /// Restarts at `span` (reusing the frame stack's memory).
-    pub fn reset(&mut self, span: Span) {
+    pub(super) fn reset(&mut self, span: Span) {
         self.frames.clear();
         self.frames.push(Frame {
             span,
@@ -225,7 +225,7 @@ impl Cursor {
 
     /// The next op to run (never a `Repeat`: blocks are entered and left here), or `None` at
     /// the end. Idempotent once it returns `Some`.
-    pub fn peek(&mut self, flat: &Flat) -> Option<usize> {
+    pub(super) fn peek(&mut self, flat: &Flat) -> Option<usize> {
         loop {
             let f = self.frames.last_mut()?;
             if f.pos >= f.span.end {
@@ -256,7 +256,7 @@ impl Cursor {
     }
 
     /// Moves past the op [`Cursor::peek`] returned.
-    pub fn advance(&mut self) {
+    pub(super) fn advance(&mut self) {
         if let Some(f) = self.frames.last_mut() {
             f.pos += 1;
         }
@@ -264,7 +264,7 @@ impl Cursor {
 
     /// Runs `span` once, from here, then continues where the cursor was (a nested
     /// mispredicted path inside a shadow). Call after [`Cursor::advance`].
-    pub fn enter(&mut self, span: Span, opener: usize) {
+    pub(super) fn enter(&mut self, span: Span, opener: usize) {
         if span.start < span.end {
             self.frames.push(Frame {
                 span,
@@ -276,7 +276,7 @@ impl Cursor {
     }
 
     /// The position as a path: each enclosing repeat with its iteration, then the next op.
-    pub fn describe(&self, flat: &Flat, out: &mut String) {
+    pub(super) fn describe(&self, flat: &Flat, out: &mut String) {
         for f in &self.frames {
             if let Some(op) = f.opener {
                 match &flat.nodes[op] {

@@ -223,7 +223,7 @@ pub(crate) struct Core {
 
 impl Core {
     /// Core `index` of a machine, running `program`.
-    pub fn new(
+    pub(crate) fn new(
         index: usize,
         program: &Program,
         cfg: &CoreConfig,
@@ -262,13 +262,13 @@ impl Core {
     }
 
     /// The cycle the program ended (every op completed), once it has.
-    pub fn done_at(&self) -> Option<Cycle> {
+    pub(crate) fn done_at(&self) -> Option<Cycle> {
         self.done_at
     }
 
     /// The next cycle this core must be ticked, besides the machine's events (which deliver
     /// its responses). Call after the cycle's every core has ticked.
-    pub fn next_wake(&self, barriers: &Barriers) -> Cycle {
+    pub(crate) fn next_wake(&self, barriers: &Barriers) -> Cycle {
         if self.done_at.is_some() {
             return Cycle::NEVER;
         }
@@ -282,7 +282,7 @@ impl Core {
     }
 
     /// Drops `pages` (4 KiB-aligned virtual addresses) from the TLB.
-    pub fn shoot_down(&mut self, pages: &[VirtAddr]) {
+    pub(crate) fn shoot_down(&mut self, pages: &[VirtAddr]) {
         for &va in pages {
             self.tlb.invalidate(va.page_base());
         }
@@ -290,7 +290,7 @@ impl Core {
 
     /// A response from the hierarchy, at its completion cycle `now`. Every response answers
     /// a request this core sent and still waits for; anything else is a model bug.
-    pub fn on_response(&mut self, now: Cycle, r: &CoreResponse) {
+    pub(crate) fn on_response(&mut self, now: Cycle, r: &CoreResponse) {
         let awaited = match ReqId::decode(r.id) {
             Some(id) if id.core == self.id => match id.tag {
                 ReqTag::Load => self.load_piece_done(now, r),
@@ -312,7 +312,7 @@ impl Core {
 
     /// One cycle: retire final loads, re-send replayed ones, issue, drain the store buffer,
     /// send CLFLUSHOPTs/CLWBs.
-    pub fn tick(&mut self, now: Cycle, ctx: &mut CoreCtx<'_>) {
+    pub(crate) fn tick(&mut self, now: Cycle, ctx: &mut CoreCtx<'_>) {
         self.wake = Cycle::NEVER;
         if self.done_at.is_some() {
             return;

@@ -61,14 +61,14 @@ pub(super) struct ReqId {
 
 impl ReqId {
     /// The id as requests carry it.
-    pub fn encode(self) -> u64 {
+    pub(super) fn encode(self) -> u64 {
         (u64::from(self.core.get()) << CORE_SHIFT)
             | (self.tag.code() << TAG_SHIFT)
             | (self.seq & SEQ_MASK)
     }
 
     /// Unpacks an id; `None` if its tag bits name no [`ReqTag`].
-    pub fn decode(raw: u64) -> Option<ReqId> {
+    pub(super) fn decode(raw: u64) -> Option<ReqId> {
         let tag = ReqTag::from_code((raw >> TAG_SHIFT) & TAG_MASK)?;
         Some(ReqId {
             core: CoreId::new((raw >> CORE_SHIFT) as u32),

@@ -36,7 +36,7 @@ pub(crate) struct SbEntry {
 
 impl SbEntry {
     /// The line a store or CLFLUSH targets.
-    pub fn line(&self) -> Option<LineAddr> {
+    pub(super) fn line(&self) -> Option<LineAddr> {
         match self.kind {
             SbKind::Store { pa, .. } | SbKind::Clflush { pa } => Some(pa.line()),
             SbKind::Sfence => None,
@@ -81,47 +81,47 @@ fn copy_bits(mut new: u64, off: usize, store_off: usize, data: &LineBytes, out: 
 
 impl StoreBuffer {
     /// Committed entries (the speculative part excluded).
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// No committed entry.
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Entries of the speculative part.
-    pub fn shadow_len(&self) -> usize {
+    pub(super) fn shadow_len(&self) -> usize {
         self.shadow.len()
     }
 
     /// The oldest committed entry.
-    pub fn front(&self) -> Option<&SbEntry> {
+    pub(super) fn front(&self) -> Option<&SbEntry> {
         self.entries.front()
     }
 
     /// Removes the oldest entry.
-    pub fn pop_front(&mut self) -> Option<SbEntry> {
+    pub(super) fn pop_front(&mut self) -> Option<SbEntry> {
         self.entries.pop_front()
     }
 
     /// Appends a committed entry (youngest).
-    pub fn push(&mut self, seq: u64, kind: SbKind) {
+    pub(super) fn push(&mut self, seq: u64, kind: SbKind) {
         self.entries.push_back(SbEntry { seq, kind });
     }
 
     /// Committed entries, oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = &SbEntry> {
+    pub(super) fn iter(&self) -> impl Iterator<Item = &SbEntry> {
         self.entries.iter()
     }
 
     /// Appends a store to the speculative part.
-    pub fn push_shadow(&mut self, pa: PhysAddr, len: u8, data: LineBytes) {
+    pub(super) fn push_shadow(&mut self, pa: PhysAddr, len: u8, data: LineBytes) {
         self.shadow.push(ShadowStore { pa, len, data });
     }
 
     /// Discards the speculative part; returns how many stores it held.
-    pub fn squash_shadow(&mut self) -> usize {
+    pub(super) fn squash_shadow(&mut self) -> usize {
         let n = self.shadow.len();
         self.shadow.clear();
         n
@@ -132,7 +132,7 @@ impl StoreBuffer {
     /// byte), plus, with `shadow`, the speculative part's stores (younger than every committed
     /// entry). Writes them into `out[..len]` and returns the mask of bytes supplied (bit `b` =
     /// byte `b` of the line).
-    pub fn forward(
+    pub(super) fn forward(
         &self,
         line: LineAddr,
         off: usize,
@@ -183,7 +183,7 @@ impl StoreBuffer {
     }
 
     /// A one-line description of every entry, for dumps.
-    pub fn describe(&self, out: &mut String) {
+    pub(super) fn describe(&self, out: &mut String) {
         if self.entries.is_empty() {
             out.push_str("empty");
         }

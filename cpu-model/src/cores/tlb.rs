@@ -35,7 +35,7 @@ pub(crate) struct Tlb {
 
 impl Tlb {
     /// An empty TLB of `capacity` entries (at least 1).
-    pub fn new(capacity: usize) -> Tlb {
+    pub(super) fn new(capacity: usize) -> Tlb {
         Tlb {
             capacity: capacity.max(1),
             map: DetHashMap::default(),
@@ -47,17 +47,17 @@ impl Tlb {
     }
 
     /// Entries held.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.map.len()
     }
 
     /// Entries it can hold.
-    pub fn capacity(&self) -> usize {
+    pub(super) fn capacity(&self) -> usize {
         self.capacity
     }
 
     /// The entry for the page at `page` (page-aligned), made most recently used.
-    pub fn lookup(&mut self, page: VirtAddr) -> Option<Pte> {
+    pub(super) fn lookup(&mut self, page: VirtAddr) -> Option<Pte> {
         debug_assert!(page.is_page_aligned(), "TLB lookup of {page:?}");
         let s = *self.map.get(&page)?;
         self.unlink(s);
@@ -67,7 +67,7 @@ impl Tlb {
 
     /// Caches `pte` for the page at `page` (page-aligned), evicting the least recently used
     /// entry when full.
-    pub fn insert(&mut self, page: VirtAddr, pte: Pte) {
+    pub(super) fn insert(&mut self, page: VirtAddr, pte: Pte) {
         debug_assert!(page.is_page_aligned(), "TLB insert of {page:?}");
         if let Some(&s) = self.map.get(&page) {
             self.slots[s].pte = pte;
@@ -102,7 +102,7 @@ impl Tlb {
     }
 
     /// Drops the entry for the page at `page` (page-aligned), if any (a TLB shootdown).
-    pub fn invalidate(&mut self, page: VirtAddr) {
+    pub(super) fn invalidate(&mut self, page: VirtAddr) {
         debug_assert!(page.is_page_aligned(), "TLB invalidation of {page:?}");
         if let Some(s) = self.map.remove(&page) {
             self.unlink(s);
