@@ -10,7 +10,7 @@ use crate::stdout::Stdout;
 use anyhow::{Context, Result};
 use scenarios::batch;
 use scenarios::report::Report;
-use scenarios::runner::{self, RunOptions};
+use scenarios::runner::{self, Detail, RunOptions};
 use scenarios::validate::ScenarioError;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,8 +40,15 @@ pub struct RunArgs {
     #[arg(long)]
     reveal_keys: bool,
     /// Print only the verdict line of each scenario.
-    #[arg(long, short)]
+    #[arg(long, short, conflicts_with = "verbose")]
     quiet: bool,
+    /// Print everything: every violation with its chain, every recorded value of every load.
+    #[arg(long, short)]
+    verbose: bool,
+    /// Record the values of every load, not only the labelled ones (bounded: the first 16
+    /// values and the last of at most 10,000 loads).
+    #[arg(long)]
+    all_loads: bool,
 }
 
 /// `mktme-sim check`.
@@ -96,7 +103,13 @@ pub fn run(args: RunArgs, out: &mut Stdout) -> Result<ExitCode> {
     }
     let options = RunOptions {
         reveal_keys: args.reveal_keys,
+        all_loads: args.all_loads,
         ..RunOptions::default()
+    };
+    let detail = if args.verbose {
+        Detail::Verbose
+    } else {
+        Detail::Normal
     };
     let runs = batch::run_all(&scenarios, &options, args.jobs)
         .context("cannot start the worker threads")?;
@@ -120,7 +133,7 @@ pub fn run(args: RunArgs, out: &mut Stdout) -> Result<ExitCode> {
                 report.file
             )?;
         } else {
-            out.write_str(&runner::summary(report))?;
+            out.write_str(&runner::summary(report, detail))?;
         }
     }
     let failed = reports.iter().filter(|r| !r.passed).count();

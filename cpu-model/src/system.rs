@@ -48,6 +48,25 @@ use cache_model::hierarchy::CoreResponse;
 use cache_model::{CacheEvent, EventLog, ObserverId};
 use checker::{CheckerConfig, CoherencyChecker};
 use sim_core::{CoreId, Cycle, MemEvent, OrNever, StatsReport, VirtAddr, dump_component};
+use std::any::Any;
+use std::fmt;
+
+/// Takes op results as they are produced, instead of the system keeping them
+/// ([`System::set_result_sink`]): a run of 10^9 loads then costs only what the sink keeps.
+pub trait ResultSink: Any + Send {
+    /// One result, right after the core cycle that produced it (results of one cycle in core
+    /// order, as [`System::results`] would list them).
+    fn on_result(&mut self, result: OpResult);
+}
+
+/// The attached sink (a box of a trait object, which has no `Debug` of its own).
+struct Sink(Box<dyn ResultSink>);
+
+impl fmt::Debug for Sink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a result sink")
+    }
+}
 
 /// Everything a run needs besides the programs.
 #[derive(Clone, Debug)]
@@ -135,6 +154,8 @@ pub struct System {
     cache_events: Vec<CacheEvent>,
     mem_events: Vec<MemEvent>,
     results: Vec<OpResult>,
+    /// Where results go instead of `results`, when attached.
+    sink: Option<Sink>,
     keep_loads: Option<Vec<bool>>,
     /// Scratch for the machine's responses (no allocation per cycle).
     responses: Vec<CoreResponse>,
@@ -195,6 +216,7 @@ impl System {
             cache_events: Vec::new(),
             mem_events: Vec::new(),
             results: Vec::new(),
+            sink: None,
             keep_loads: None,
             responses: Vec::new(),
             shootdown: Vec::new(),
@@ -327,6 +349,11 @@ impl System {
             };
             self.cores[i].tick(at, &mut ctx);
             self.feed_checker();
+            if let Some(Sink(sink)) = &mut self.sink {
+                for r in self.results.drain(..) {
+                    sink.on_result(r);
+                }
+            }
             if !self.shootdown.is_empty() {
                 // Before any other core issues again.
                 for c in &mut self.cores {
@@ -380,9 +407,26 @@ impl System {
         self.keep_loads = Some(keep);
     }
 
-    /// Every op result so far, in the order they completed (ties: by core).
+    /// Every op result so far, in the order they completed (ties: by core); empty while a
+    /// [`ResultSink`] takes them.
     pub fn results(&self) -> &[OpResult] {
         &self.results
+    }
+
+    /// Hands every later op result to `sink` as it is produced (results so far included)
+    /// instead of keeping it; [`System::keep_load_results_of`] still filters load values.
+    pub fn set_result_sink(&mut self, sink: Box<dyn ResultSink>) {
+        let mut sink = sink;
+        for r in self.results.drain(..) {
+            sink.on_result(r);
+        }
+        self.sink = Some(Sink(sink));
+    }
+
+    /// The attached result sink, if it is an `S`.
+    pub fn result_sink<S: ResultSink>(&self) -> Option<&S> {
+        let sink: &dyn Any = self.sink.as_ref()?.0.as_ref();
+        sink.downcast_ref::<S>()
     }
 
     /// The machine.

@@ -91,8 +91,16 @@ pub struct ScenarioReport {
     pub cycles: u64,
     /// Every expectation, in file order.
     pub expectations: Vec<ExpectationReport>,
-    /// Every fault a program took.
+    /// The values of every labelled load (of every load with `--all-loads`), in file order.
+    pub loads: Vec<LoadReport>,
+    /// Loads beyond the bound on recorded loads (counted only).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub loads_not_recorded: u64,
+    /// Every fault a program took (the first 10,000).
     pub faults: Vec<FaultReport>,
+    /// Faults beyond those listed (counted only).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub faults_not_kept: u64,
     /// What the coherency checker found.
     pub violations: Vec<ViolationReport>,
     /// Violations found but not kept (beyond the checker's limit).
@@ -150,6 +158,45 @@ pub struct ExpectationReport {
     pub ok: bool,
     /// What the run showed.
     pub observed: String,
+}
+
+/// Serde's test for counts left out when zero.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The values one load returned.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoadReport {
+    /// The core whose program holds it.
+    pub core: u32,
+    /// Its label (absent for unlabelled loads, recorded with `--all-loads`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// `file:line:column` of the op.
+    pub op: String,
+    /// The op in words: `load 8 bytes at virt 0x7000_0000`.
+    pub summary: String,
+    /// How many times it completed.
+    pub executions: u64,
+    /// The first executions' values (at most 16), in order.
+    pub values: Vec<LoadValueReport>,
+    /// The last execution's value, when it is not among `values`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last: Option<LoadValueReport>,
+}
+
+/// One execution of a load.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoadValueReport {
+    /// The cycle its value was bound.
+    pub cycle: u64,
+    /// The KeyID it read through.
+    pub keyid: u16,
+    /// The DRAM address of its first byte (0x-hex).
+    pub addr: String,
+    /// The bytes, in address order (hex).
+    pub data: String,
 }
 
 /// A page fault a program took.

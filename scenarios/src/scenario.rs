@@ -60,6 +60,8 @@ pub struct OpInfo {
     pub name: Option<String>,
     /// A short description: `load 8 bytes at virt 0x7000_0000`.
     pub summary: String,
+    /// A `load` outside a mispredict shadow: each execution returns a value.
+    pub loads_value: bool,
 }
 
 /// The attacker's part. (The attacks themselves arrive with the attacks issue; today the
@@ -153,6 +155,22 @@ pub enum ExpectKind {
         /// At most.
         max: Option<u64>,
     },
+}
+
+impl ExpectKind {
+    /// The op whose every execution this expectation judges, if it is about one.
+    pub fn op(&self) -> Option<OpTag> {
+        match self {
+            ExpectKind::LoadValue { op, .. }
+            | ExpectKind::Pconfig { op, .. }
+            | ExpectKind::Kernel { op, .. }
+            | ExpectKind::Fault { op, .. } => Some(*op),
+            ExpectKind::NoFaults
+            | ExpectKind::Violations(_)
+            | ExpectKind::Plaintext { .. }
+            | ExpectKind::Cycles { .. } => None,
+        }
+    }
 }
 
 /// A PCONFIG outcome to expect.

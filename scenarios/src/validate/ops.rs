@@ -196,6 +196,7 @@ impl Validator<'_> {
             place,
             name: None,
             summary: String::new(),
+            loads_value: false,
         });
         self.no_expect_in_shadow(shadow, op, path)?;
         let site = OpSite {
@@ -235,6 +236,7 @@ impl Validator<'_> {
         {
             info.name = parts.label.cloned();
             info.summary = parts.summary;
+            info.loads_value = matches!(parts.class, OpClass::Load { .. }) && !shadow;
         }
         Ok(Op {
             tag,

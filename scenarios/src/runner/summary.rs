@@ -1,0 +1,235 @@
+//! The text `mktme-sim run` prints for a scenario: how the run ended, each expectation with
+//! its verdict, the values of the recorded loads, the violations with their chains, faults,
+//! keys and the headline statistics. [`Detail::Normal`] keeps it short (a few values per load,
+//! the first chains of each kind of violation); [`Detail::Verbose`] prints everything the
+//! report holds.
+
+use crate::report::{LoadReport, ScenarioReport, StatReport};
+use std::fmt::Write;
+
+/// How much the summary says.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum Detail {
+    /// Short: the first values of each load, the first chains of each kind of violation.
+    #[default]
+    Normal,
+    /// Everything the report holds (`-v`).
+    Verbose,
+}
+
+/// The human-readable summary `mktme-sim run` prints: the end, each expectation with its
+/// verdict, the violations with their chains, faults, keys, and the headline statistics.
+pub fn summary(report: &ScenarioReport, detail: Detail) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "scenario {} ({}), seed {}",
+        report.scenario, report.file, report.seed
+    );
+    let end = &report.end;
+    match end.reason {
+        "finished" => {
+            let _ = writeln!(
+                s,
+                "  finished: programs ended at cycle {}, caches drained by cycle {}",
+                end.programs_done.unwrap_or(end.cycle),
+                end.cycle
+            );
+        }
+        reason => {
+            let _ = writeln!(
+                s,
+                "  STOPPED ({reason}) at cycle {}; component state:",
+                end.cycle
+            );
+            for c in end.dump.iter().flatten() {
+                let _ = writeln!(s, "    {}:", c.component);
+                for line in c.state.lines() {
+                    let _ = writeln!(s, "      {line}");
+                }
+            }
+        }
+    }
+    if !report.expectations.is_empty() {
+        let _ = writeln!(s, "  expectations:");
+        for e in &report.expectations {
+            let _ = writeln!(
+                s,
+                "    {} {}: {}\n         {}",
+                if e.ok { "PASS" } else { "FAIL" },
+                e.place,
+                e.expect,
+                e.observed
+            );
+        }
+    }
+    loads(&mut s, report, detail);
+    if !report.violations.is_empty() {
+        let _ = writeln!(s, "  coherency violations:");
+        for v in &report.violations {
+            let _ = writeln!(
+                s,
+                "    {} at cycle {}, DRAM line {}, KeyIDs {:?}\n      {}",
+                v.kind, v.cycle, v.line, v.keyids, v.explanation
+            );
+            if let Some(lost) = &v.lost {
+                let _ = writeln!(
+                    s,
+                    "      lost (KeyID {}): {}\n      written (KeyID {}): {}",
+                    lost.lost_keyid, lost.lost_data, lost.writer_keyid, lost.written_data
+                );
+            }
+            let _ = writeln!(s, "      chain, oldest first:");
+            for c in &v.chain {
+                let _ = writeln!(s, "        {c}");
+            }
+        }
+        if report.violations_not_kept > 0 {
+            let _ = writeln!(s, "    ({} more not kept)", report.violations_not_kept);
+        }
+    }
+    for m in &report.model_errors {
+        let _ = writeln!(s, "  MODEL ERROR (a simulator bug): {m}");
+    }
+    if !report.faults.is_empty() {
+        let _ = writeln!(s, "  faults:");
+        for f in &report.faults {
+            let _ = writeln!(
+                s,
+                "    core {} {}{} at cycle {}: {} at {}",
+                f.core,
+                f.op,
+                f.label
+                    .as_ref()
+                    .map_or(String::new(), |l| format!(" `{l}`")),
+                f.cycle,
+                f.kind,
+                f.addr
+            );
+        }
+    }
+    if !report.keys.is_empty() {
+        let _ = writeln!(s, "  keys:");
+        for k in &report.keys {
+            let _ = writeln!(
+                s,
+                "    {} (serial {}, {}): {}{}, {} page(s)",
+                k.name,
+                k.serial,
+                k.key_type,
+                k.state,
+                k.keyid.map_or(String::new(), |id| format!(", KeyID {id}")),
+                k.pages
+            );
+        }
+    }
+    let count = |name: &str| match report.stats.get(name) {
+        Some(StatReport::Count(n)) => *n,
+        _ => 0,
+    };
+    // Summed over memory controllers: `mc0.reads`, `mc1.reads`, ...
+    let sum = |name: &str| -> u64 {
+        report
+            .stats
+            .iter()
+            .filter(|(k, _)| {
+                k.split_once('.').is_some_and(|(mc, rest)| {
+                    rest == name
+                        && mc
+                            .strip_prefix("mc")
+                            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                })
+            })
+            .map(|(_, v)| match v {
+                StatReport::Count(n) => *n,
+                StatReport::Histogram { .. } => 0,
+            })
+            .sum()
+    };
+    let _ = writeln!(
+        s,
+        "  stats: {} cycles; DRAM {} reads, {} writes; {} lines encrypted, {} decrypted; PCONFIG {} executed",
+        report.cycles,
+        sum("reads"),
+        sum("writes"),
+        sum("lines_encrypted"),
+        sum("lines_decrypted"),
+        count("pconfig.executed"),
+    );
+    let passed = report.expectations.iter().filter(|e| e.ok).count();
+    let _ = writeln!(
+        s,
+        "  result: {} ({passed}/{} expectations held)",
+        if report.passed { "PASSED" } else { "FAILED" },
+        report.expectations.len()
+    );
+    s
+}
+
+/// The recorded loads: one line each (and, with [`Detail::Verbose`], every value kept).
+fn loads(s: &mut String, report: &ScenarioReport, detail: Detail) {
+    if report.loads.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "  loads:");
+    for l in &report.loads {
+        let name = l
+            .label
+            .as_ref()
+            .map_or(String::new(), |label| format!("`{label}` "));
+        let file = format!("{}:", report.file);
+        let place = l.op.strip_prefix(&file).unwrap_or(&l.op);
+        let _ = write!(s, "    core {} {name}({}) at {place}: ", l.core, l.summary);
+        match (l.executions, l.values.first()) {
+            (0, _) | (_, None) => {
+                let _ = writeln!(s, "never ran");
+            }
+            (1, Some(v)) => {
+                let _ = writeln!(
+                    s,
+                    "{} (KeyID {}, DRAM {}, cycle {})",
+                    v.data, v.keyid, v.addr, v.cycle
+                );
+            }
+            (n, Some(first)) => {
+                let last = l.last.as_ref().or(l.values.last()).unwrap_or(first);
+                let _ = writeln!(
+                    s,
+                    "{n} executions, first {} (cycle {}), last {} (cycle {})",
+                    first.data, first.cycle, last.data, last.cycle
+                );
+                if detail == Detail::Verbose {
+                    verbose_values(s, l);
+                }
+            }
+        }
+    }
+    if report.loads_not_recorded > 0 {
+        let _ = writeln!(
+            s,
+            "    ({} more loads not recorded)",
+            report.loads_not_recorded
+        );
+    }
+}
+
+fn verbose_values(s: &mut String, l: &LoadReport) {
+    for (i, v) in l.values.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "      execution {}: {} (KeyID {}, DRAM {}, cycle {})",
+            i + 1,
+            v.data,
+            v.keyid,
+            v.addr,
+            v.cycle
+        );
+    }
+    if let Some(v) = &l.last {
+        let _ = writeln!(
+            s,
+            "      execution {}: {} (KeyID {}, DRAM {}, cycle {})",
+            l.executions, v.data, v.keyid, v.addr, v.cycle
+        );
+    }
+}
