@@ -17,6 +17,33 @@ fn run(text: &str) -> ScenarioReport {
     run_with(text, &RunOptions::default())
 }
 
+/// The error `text` is refused with.
+fn invalid(text: &str) -> String {
+    match validate::parse(text, "t.ron") {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Each expectation's verdict, in file order.
+fn verdicts(r: &ScenarioReport) -> Vec<bool> {
+    r.expectations.iter().map(|e| e.ok).collect()
+}
+
+/// Every expectation's verdict and observation, for failure messages.
+fn show(r: &ScenarioReport) -> String {
+    r.expectations
+        .iter()
+        .map(|e| format!("{} {}: {}\n    {}", e.ok, e.place, e.expect, e.observed))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Asserts the verdicts of the listed expectations (those after the first `skip`).
+fn assert_verdicts(r: &ScenarioReport, skip: usize, want: &[bool]) {
+    assert_eq!(&verdicts(r)[skip..], want, "\n{}", show(r));
+}
+
 fn mktme_sim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mktme-sim"))
         .args(args)
@@ -129,4 +156,434 @@ fn the_summary_shows_each_load_and_verbose_every_value() {
     );
     let out = mktme_sim(&["run", "-q", "-v", file.arg()]);
     assert_eq!(out.status.code(), Some(2), "-q and -v together");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Negative and relational expectations on loads
+// ---------------------------------------------------------------------------------------------
+
+/// Two KeyIDs on one line: KeyID 1 writes, is flushed, and the line is read through both.
+const TWO_ALIASES: &str = r#"(
+    seed: 1,
+    machine: (caches: (prefetch: (next_line: false, stride: false))),
+    cores: [(ops: [
+        pconfig(keyid: 1, command: set_key_random, expect: success),
+        pconfig(keyid: 2, command: set_key_random, expect: success),
+        store(at: phys(keyid: 1, addr: 0x10000), data: u64(0x1111)),
+        load(at: phys(keyid: 1, addr: 0x10000), label: "own", expect: u64(0x1111)),
+        clflush(at: phys(keyid: 1, addr: 0x10000)),
+        mfence,
+        load(at: phys(keyid: 2, addr: 0x10000), label: "alias", expect_not: u64(0x1111)),
+        load(at: phys(keyid: 1, addr: 0x10000), label: "again"),
+        repeat(times: 3, ops: [
+            load(at: phys(keyid: 1, addr: 0x10000), label: "r1"),
+            load(at: phys(keyid: 1, addr: 0x10000), label: "r2"),
+        ]),
+        load(at: phys(keyid: 1, addr: 0x10000), label: "once"),
+    ])],
+    expect: [
+        load(core: 0, label: "alias", not: u64(0x1111)),
+        load(core: 0, label: "again", same_as: (label: "own")),
+        load(core: 0, label: "alias", not_same_as: (core: 0, label: "own")),
+        load(core: 0, label: "again", written_through: 1),
+        load(core: 0, label: "alias", not_written_through: 1),
+        load(core: 0, label: "r1", same_as: (label: "r2")),
+
+        load(core: 0, label: "own", not: u64(0x1111)),
+        load(core: 0, label: "alias", same_as: (label: "own")),
+        load(core: 0, label: "again", not_same_as: (label: "own")),
+        load(core: 0, label: "alias", written_through: 1),
+        load(core: 0, label: "again", not_written_through: 1),
+        load(core: 0, label: "own", written_through: 2),
+        load(core: 0, label: "r1", same_as: (label: "once")),
+    ],
+)"#;
+
+#[test]
+fn load_relations_hold_and_fail_as_they_should() {
+    let r = run(TWO_ALIASES);
+    // Inline: two PCONFIGs, `own`'s expect and `alias`'s expect_not hold.
+    assert_eq!(verdicts(&r)[..4], [true; 4], "\n{}", show(&r));
+    let listed = &[
+        true, true, true, true, true, true, //
+        false, false, false, false, false, false, false,
+    ];
+    assert_verdicts(&r, 4, listed);
+    let e = &r.expectations;
+    assert_eq!(
+        e[4].expect,
+        "core 0 `alias` (load 8 bytes at phys keyid 2 0x1_0000) at 11:9 never loads 1111000000000000"
+    );
+    assert!(e[5].expect.ends_with(
+        "loads what core 0 `own` (load 8 bytes at phys keyid 1 0x1_0000) at 8:9, execution by execution"
+    ));
+    assert_eq!(
+        e[9].observed, "all 3 executions as expected",
+        "r1 and r2 pair up"
+    );
+    assert!(
+        e[10].observed.starts_with("at cycle ")
+            && e[10].observed.ends_with(": loaded 1111000000000000"),
+        "{}",
+        e[10].observed
+    );
+    // Why a written_through fails: what the KeyID had written, and when.
+    assert!(
+        e[13]
+            .observed
+            .contains("; KeyID 1's last store to the line (cycle "),
+        "{}",
+        e[13].observed
+    );
+    assert!(e[13].observed.ends_with(") left 1111000000000000 there"));
+    assert!(
+        e[15]
+            .observed
+            .ends_with(", and KeyID 2 had not written DRAM line 0x10000 by then"),
+        "{}",
+        e[15].observed
+    );
+    assert_eq!(
+        e[16].observed,
+        "the load ran 3 time(s) and the other 1: expected as many executions of each"
+    );
+    assert!(!r.passed);
+}
+
+#[test]
+fn load_relations_are_checked_when_read() {
+    let one = |expect: &str| {
+        invalid(&format!(
+            "(\n    cores: [(ops: [load(at: virt(0), label: \"a\"), load(at: virt(0), len: 4, label: \"b\"), store(at: virt(0), data: u8(1), label: \"s\")])],\n    expect: [\n        {expect}\n    ],\n)\n"
+        ))
+    };
+    assert_eq!(
+        one(r#"load(core: 0, label: "a")"#),
+        "t.ron:4:9: a load expectation without a relation: expected one of `value`, `not`, `same_as`, `not_same_as`, `written_through` or `not_written_through`"
+    );
+    assert!(
+        one(r#"load(core: 0, label: "a", value: u64(1), not: u64(2))"#).starts_with(
+            "t.ron:4:55: a load expectation takes one relation, and this one gives `value`, `not`"
+        ),
+    );
+    assert_eq!(
+        one(r#"load(core: 0, label: "a", same_as: (label: "b"))"#),
+        "t.ron:4:52: load `b` on core 0 reads 4 bytes and `a` 8: expected loads of one length"
+    );
+    assert_eq!(
+        one(r#"load(core: 0, label: "a", same_as: (label: "a"))"#),
+        "t.ron:4:52: `same_as` names load `a` itself: expected another load"
+    );
+    assert!(
+        one(r#"load(core: 0, label: "a", not_same_as: (label: "s"))"#).contains(
+            "a `not_same_as` expectation needs a load to compare with, but `s` on core 0 is a store"
+        ),
+    );
+    assert!(
+        one(r#"load(core: 0, label: "a", same_as: (core: 3, label: "b"))"#)
+            .contains("core 3 has no program")
+    );
+    assert_eq!(
+        one(r#"load(core: 0, label: "a", written_through: 64)"#),
+        "t.ron:4:52: KeyID 64 does not fit the machine's 6 KeyID bits: expected 0..=63"
+    );
+    assert_eq!(
+        one(r#"load(core: 0, label: "a", not: u32(1))"#),
+        "t.ron:4:40: not is 4 bytes but load `a` reads 8: expected 8 bytes"
+    );
+    // Inline: expect_not is a value expectation like expect.
+    let e = invalid("(cores: [(ops: [load(at: virt(0), expect: u8(1), expect_not: u8(2))])])");
+    assert!(e.contains("cannot also return `expect_not`"), "{e}");
+    let e = invalid("(cores: [(ops: [load(at: virt(0), expect_not: u8(2), expect_fault: any)])])");
+    assert!(
+        e.contains("a load cannot both return `expect_not` and fault"),
+        "{e}"
+    );
+    let e = invalid("(cores: [(ops: [mispredict([load(at: virt(0), expect_not: u8(2))])])])");
+    assert!(e.contains("`expect_not` inside mispredict"), "{e}");
+    let e = invalid("(cores: [(ops: [load(at: virt(0), len: 2, expect_not: u8(2))])])");
+    assert!(
+        e.contains("load expect_not is 1 bytes but the load reads len 2"),
+        "{e}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. A violation's lost bytes
+// ---------------------------------------------------------------------------------------------
+
+const LOSS: &str = r#"(
+    seed: 1,
+    machine: (caches: (prefetch: (next_line: false, stride: false))),
+    cores: [(ops: [
+        pconfig(keyid: 1, command: set_key_random),
+        pconfig(keyid: 2, command: set_key_random),
+        store(at: phys(keyid: 1, addr: 0x10000), data: u64(0x1111)),
+        store(at: phys(keyid: 2, addr: 0x10000), data: u64(0x2222)),
+        clflush(at: phys(keyid: 2, addr: 0x10000)),
+        clflush(at: phys(keyid: 1, addr: 0x10000)),
+        mfence,
+    ])],
+    expect: [
+        violation(kind: data_loss, line: 0x10000, lost: (keyid: 2, data: u64(0x2222)), written: (keyid: 1, data: u64(0x1111))),
+        violation(kind: data_loss, lost: (offset: 0, data: u16(0x2222))),
+        violation(kind: data_loss, written: (keyid: 1)),
+
+        violation(kind: data_loss, lost: (keyid: 1)),
+        violation(kind: data_loss, line: 0x10000, lost: (offset: 8, data: u64(0x2222))),
+        violation(kind: data_loss, line: 0x10040, lost: (keyid: 2)),
+    ],
+)"#;
+
+#[test]
+fn lost_bytes_hold_and_fail_as_they_should() {
+    let r = run(LOSS);
+    assert_verdicts(&r, 0, &[true, true, true, false, false, false]);
+    let e = &r.expectations;
+    assert_eq!(
+        e[0].expect,
+        "a data_loss violation on DRAM line 0x10000 where the lost line (KeyID 2) holds 2222000000000000 at byte 0 and the written line (KeyID 1) holds 1111000000000000 at byte 0"
+    );
+    assert!(
+        e[0].observed.starts_with("data_loss at cycle ")
+            && e[0]
+                .observed
+                .contains(" on line 0x10000: lost (KeyID 2) 2222000000000000"),
+        "{}",
+        e[0].observed
+    );
+    assert!(
+        e[3].observed
+            .starts_with("1 data_loss violation(s), none with those bytes; the first: "),
+        "{}",
+        e[3].observed
+    );
+    assert_eq!(e[5].observed, "no such data_loss violation found");
+
+    let one = |expect: &str| {
+        invalid(&format!(
+            "(\n    cores: [],\n    expect: [\n        {expect}\n    ],\n)\n"
+        ))
+    };
+    assert_eq!(
+        one("violation(kind: dual_dirty, lost: (keyid: 1))"),
+        "t.ron:4:43: `lost` describes a data loss's lines, and a dual_dirty violation has none: expected kind: data_loss"
+    );
+    assert_eq!(
+        one("violation(kind: data_loss, written: (offset: 60, data: u64(1)))"),
+        "t.ron:4:54: 8 bytes at offset 60 run past the 64-byte line: expected offset + length <= 64"
+    );
+    assert_eq!(
+        one("violation(kind: data_loss, lost: (offset: 4))"),
+        "t.ron:4:51: an offset without data: expected `data` to compare at the offset"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. What the attacker saw
+// ---------------------------------------------------------------------------------------------
+
+/// The same text through an encrypting KeyID (0x40000) and a no-encrypt one (0x40040), and the
+/// same line written twice with the same bytes (0x40080), with writes to 24 other lines in
+/// between (so that the memory controller's write buffer drains instead of merging the two).
+fn sniffed() -> String {
+    let others: String = (0..24)
+        .map(|i| {
+            let a = 0x50000 + 64 * i;
+            format!(
+                "store(at: phys(keyid: 1, addr: {a:#x}), data: u8(1)), clflush(at: phys(keyid: 1, addr: {a:#x})),"
+            )
+        })
+        .collect();
+    SNIFFED.replace("OTHERS", &others)
+}
+
+const SNIFFED: &str = r#"(
+    seed: 9,
+    machine: (caches: (prefetch: (next_line: false, stride: false))),
+    cores: [(ops: [
+        pconfig(keyid: 1, command: set_key_random, expect: success),
+        pconfig(keyid: 2, command: no_encrypt, expect: success),
+        store(at: phys(keyid: 1, addr: 0x40000), data: text("attack at dawn")),
+        store(at: phys(keyid: 2, addr: 0x40040), data: text("attack at dawn")),
+        clflush(at: phys(keyid: 1, addr: 0x40000)),
+        clflush(at: phys(keyid: 2, addr: 0x40040)),
+        repeat(times: 2, ops: [
+            store(at: phys(keyid: 1, addr: 0x40080), data: u64(5)),
+            clflush(at: phys(keyid: 1, addr: 0x40080)),
+            mfence,
+            OTHERS
+        ]),
+    ])],
+    attacker: (
+        bus_log: true,
+        dram_dumps: [(at: end, lines: [0x40000, 0x40040], label: "end")],
+    ),
+    expect: [
+        attacker(saw: bus_plaintext, lines: [0x40040]),
+        attacker(saw: bus_plaintext, line: 0x40000, count: 0),
+        attacker(saw: bus_repeated_ciphertext, line: 0x40080),
+        attacker(saw: bus_repeated_ciphertext, min: 25, max: 25),
+        attacker(saw: bus_transfers, line: 0x40000, count: 2),
+        attacker(saw: bus_reads, line: 0x40000, count: 1),
+        attacker(saw: bus_writes, line: 0x40080, min: 2, max: 2),
+        attacker(saw: dump_line, dump: "end", line: 0x40040, data: hex("61747461636b206174206461776e0000 00000000000000000000000000000000 00000000000000000000000000000000 00000000000000000000000000000000")),
+        attacker(saw: dump_plaintext, lines: [0x40040]),
+        attacker(saw: dump_line, line: 0x40000, data: hex("61747461636b206174206461776e0000 00000000000000000000000000000000 00000000000000000000000000000000 00000000000000000000000000000000"), count: 0),
+
+        attacker(saw: bus_plaintext, count: 0),
+        attacker(saw: bus_plaintext, lines: [0x40000, 0x40040]),
+        attacker(saw: bus_repeated_ciphertext, line: 0x40000),
+        attacker(saw: bus_transfers, line: 0x40000, count: 1),
+        attacker(saw: bus_writes, line: 0x40080, max: 1),
+        attacker(saw: dump_line, dump: "end", line: 0x40000, data: hex("61747461636b206174206461776e0000 00000000000000000000000000000000 00000000000000000000000000000000 00000000000000000000000000000000")),
+        attacker(saw: dump_plaintext, line: 0x40000),
+    ],
+)"#;
+
+#[test]
+fn attacker_findings_hold_and_fail_as_they_should() {
+    let r = run(&sniffed());
+    let mut want = vec![true; 10];
+    want.extend([false; 7]);
+    assert_verdicts(&r, 2, &want);
+    let e = &r.expectations;
+    assert_eq!(
+        e[2].expect,
+        "the attacker's bus_plaintext findings: exactly at lines [0x40040]"
+    );
+    assert_eq!(e[2].observed, "1 in all: 0x40040 x1");
+    assert_eq!(e[12].observed, "1 in all: 0x40040 x1");
+    assert_eq!(e[14].observed, "none");
+    // The report lists the findings (not the dump lines, which are in dram_dumps).
+    let findings = r.attacker_findings.as_ref().expect("findings");
+    let plain: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.kind == "bus_plaintext")
+        .map(|f| f.line.as_str())
+        .collect();
+    assert_eq!(plain, ["0x40040"]);
+    assert!(findings.iter().any(|f| f.kind == "dump_plaintext"
+        && f.line == "0x40040"
+        && f.dump.as_deref() == Some("end")));
+    assert!(findings.iter().all(|f| f.kind != "dump_line"));
+    assert_eq!(
+        r.dram_dumps.as_ref().unwrap()[0].label.as_deref(),
+        Some("end")
+    );
+}
+
+#[test]
+fn attacker_expectations_are_checked_when_read() {
+    let one = |attacker: &str, expect: &str| {
+        invalid(&format!(
+            "(\n    cores: [],\n    attacker: {attacker},\n    expect: [\n        {expect}\n    ],\n)\n"
+        ))
+    };
+    let dumps =
+        "(dram_dumps: [(at: end, lines: [0x1000], label: \"d\"), (at: end, lines: [0x2000])])";
+    assert_eq!(
+        one("(dram_dumps: [])", "attacker(saw: bus_plaintext, count: 0)"),
+        "t.ron:5:23: `bus_plaintext` is found in the bus log, and the attacker records none: expected `attacker: (bus_log: true)` in the scenario"
+    );
+    assert!(
+        one("(bus_log: true)", "attacker(saw: dump_line)")
+            .contains("`dump_line` is found in DRAM dumps, and the attacker takes none")
+    );
+    assert_eq!(
+        one(dumps, "attacker(saw: dump_line, dump: \"e\")"),
+        "t.ron:5:40: no DRAM dump is labelled `e`; the dumps' labels: `d`"
+    );
+    assert_eq!(
+        one(dumps, "attacker(saw: dump_line, dump: \"d\", line: 0x2000)"),
+        "t.ron:5:51: line 0x2000 is in no DRAM dump labelled `d`: expected a line the dumps hold"
+    );
+    assert!(
+        one(dumps, "attacker(saw: dump_plaintext, line: 0x3000)")
+            .contains("line 0x3000 is in no DRAM dump: ")
+    );
+    assert!(
+        one("(bus_log: true)", "attacker(saw: bus_reads, data: u8(1))")
+            .contains("`data` is a dump line's content, and `bus_reads` findings have none")
+    );
+    assert!(
+        one(dumps, "attacker(saw: dump_line, data: u8(1))")
+            .contains("dump line data is 1 bytes: expected exactly 64")
+    );
+    assert!(
+        one(
+            "(bus_log: true)",
+            "attacker(saw: bus_reads, count: 1, max: 2)"
+        )
+        .contains("`count` is exact and `min`/`max` bound it")
+    );
+    assert!(
+        one(
+            "(bus_log: true)",
+            "attacker(saw: bus_reads, min: 3, max: 2)"
+        )
+        .contains("min 3 is above max 2")
+    );
+    assert!(
+        one(
+            "(bus_log: true)",
+            "attacker(saw: bus_reads, line: 0x40, lines: [0x40])"
+        )
+        .contains("expected one of them")
+    );
+    assert!(
+        one("(bus_log: true)", "attacker(saw: bus_reads, dump: \"d\")")
+            .contains("`dump` picks a DRAM dump")
+    );
+    assert!(
+        one("(bus_log: true)", "attacker(saw: bus_reads, lines: [0x41])")
+            .contains("line 0x41 is not 64-byte aligned")
+    );
+    assert!(one("(bus_log: true)", "attacker(saw: bus_mystery)").contains("bus_plaintext"));
+    let e = invalid(
+        "(cores: [], attacker: (dram_dumps: [(at: end, lines: [0x40], label: \"x\"), (at: end, lines: [0x80], label: \"x\")]))",
+    );
+    assert!(
+        e.contains("dump label `x` is already used (by the dump at 1:37)"),
+        "{e}"
+    );
+}
+
+/// The plaintext analysis compares bytes: it finds plaintext wherever the memory side lets it
+/// through (TME bypass for KeyID 0, the exclusion range), and none where it encrypts.
+#[test]
+fn plaintext_on_the_bus_under_bypass_and_the_exclusion_range() {
+    let scenario = |tme: &str| {
+        format!(
+            r#"(
+    machine: (caches: (prefetch: (next_line: false, stride: false)), memory: (tme: ({tme}))),
+    cores: [(ops: [
+        store(at: phys(keyid: 0, addr: 0x100000), data: text("in the exclusion range")),
+        store(at: phys(keyid: 0, addr: 0x300000), data: text("outside it")),
+        clflush(at: phys(keyid: 0, addr: 0x100000)),
+        clflush(at: phys(keyid: 0, addr: 0x300000)),
+        mfence,
+    ])],
+    attacker: (bus_log: true),
+    expect: [attacker(saw: bus_plaintext, lines: [])],
+)"#
+        )
+    };
+    let plain = |tme: &str| -> Vec<String> {
+        let r = run(&scenario(tme));
+        r.attacker_findings
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.kind == "bus_plaintext")
+            .map(|f| f.line)
+            .collect()
+    };
+    assert_eq!(plain(""), Vec::<String>::new());
+    assert_eq!(plain("bypass: true"), ["0x100000", "0x300000"]);
+    assert_eq!(
+        plain(r#"exclusion: (base: 0x100000, size: "1m")"#),
+        ["0x100000"]
+    );
+    assert!(run(&scenario("")).passed);
+    assert!(!run(&scenario("bypass: true")).passed);
 }

@@ -119,6 +119,24 @@ pub struct ScenarioReport {
     /// DRAM snapshots, when the scenario asked for them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dram_dumps: Option<Vec<DramDumpReport>>,
+    /// What the attacker's analyses found, when it records anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attacker_findings: Option<Vec<FindingReport>>,
+}
+
+/// One finding of the attacker's analyses.
+#[derive(Clone, Debug, Serialize)]
+pub struct FindingReport {
+    /// `bus_plaintext`, `bus_repeated_ciphertext`, `bus_transfers`, `bus_reads`,
+    /// `bus_writes` or `dump_plaintext`.
+    pub kind: &'static str,
+    /// The DRAM line (0x-hex).
+    pub line: String,
+    /// How many (transfers, or 1 for a dump line).
+    pub count: u64,
+    /// For a dump's finding, the dump: its label, or `file:line:column`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dump: Option<String>,
 }
 
 /// How the run ended.
@@ -337,6 +355,9 @@ pub struct DramDumpReport {
     pub cycle: u64,
     /// `file:line:column` of the request.
     pub place: String,
+    /// Its label, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// The lines asked for, in the order asked.
     pub lines: Vec<DumpLine>,
 }

@@ -83,6 +83,8 @@ pub struct DramDumpPlan {
     pub lines: Vec<DramAddr>,
     /// Where the request sits in the file.
     pub place: Location,
+    /// Its label, for expectations on what it shows.
+    pub label: Option<String>,
 }
 
 /// When a DRAM snapshot is taken.
@@ -113,6 +115,34 @@ pub enum ExpectKind {
         /// The bytes, in address order.
         bytes: Vec<u8>,
     },
+    /// No execution of this load returned these bytes (and it ran at least once).
+    LoadNot {
+        /// The load.
+        op: OpTag,
+        /// The bytes, in address order.
+        bytes: Vec<u8>,
+    },
+    /// The n-th execution of this load returned what the n-th of `other` returned (`same`),
+    /// or something else (`!same`); both ran, as often.
+    LoadSameAs {
+        /// The load.
+        op: OpTag,
+        /// The other load (as long).
+        other: OpTag,
+        /// Equal, or different.
+        same: bool,
+    },
+    /// Every execution of this load returned (`same`), or did not return (`!same`), the
+    /// bytes KeyID `keyid`'s last store to that DRAM line had left there by the time the
+    /// load completed.
+    LoadWritten {
+        /// The load.
+        op: OpTag,
+        /// The KeyID whose stores count.
+        keyid: KeyId,
+        /// Equal, or different.
+        same: bool,
+    },
     /// Every execution of this PCONFIG had this outcome.
     Pconfig {
         /// The PCONFIG op.
@@ -138,6 +168,10 @@ pub enum ExpectKind {
     NoFaults,
     /// What the coherency checker found.
     Violations(ViolationExpect),
+    /// At least one data loss (at this line) whose lost and written lines hold these bytes.
+    Loss(LossExpect),
+    /// What the attacker's analyses found.
+    Attacker(AttackerExpect),
     /// At the end of the run, the line reads as these 64 bytes of plaintext through `keyid`
     /// (the DRAM contents decrypted with the key in force; caches are drained first).
     Plaintext {
@@ -162,11 +196,16 @@ impl ExpectKind {
     pub fn op(&self) -> Option<OpTag> {
         match self {
             ExpectKind::LoadValue { op, .. }
+            | ExpectKind::LoadNot { op, .. }
+            | ExpectKind::LoadSameAs { op, .. }
+            | ExpectKind::LoadWritten { op, .. }
             | ExpectKind::Pconfig { op, .. }
             | ExpectKind::Kernel { op, .. }
             | ExpectKind::Fault { op, .. } => Some(*op),
             ExpectKind::NoFaults
             | ExpectKind::Violations(_)
+            | ExpectKind::Loss(_)
+            | ExpectKind::Attacker(_)
             | ExpectKind::Plaintext { .. }
             | ExpectKind::Cycles { .. } => None,
         }
@@ -196,4 +235,120 @@ pub enum ViolationExpect {
         /// The line.
         line: Option<DramAddr>,
     },
+}
+
+/// Bytes one line of a data loss must hold.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct BytesAt {
+    /// The alias the line belongs to, if it matters.
+    pub keyid: Option<KeyId>,
+    /// Where `bytes` start in the line.
+    pub offset: usize,
+    /// The bytes (possibly none: only the KeyID matters).
+    pub bytes: Vec<u8>,
+}
+
+impl BytesAt {
+    /// Whether `line`, the line of alias `keyid`, holds these bytes.
+    pub fn matches(&self, keyid: KeyId, line: &[u8]) -> bool {
+        self.keyid.is_none_or(|k| k == keyid)
+            && line.get(self.offset..self.offset + self.bytes.len()) == Some(&self.bytes[..])
+    }
+}
+
+/// A data loss with these lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LossExpect {
+    /// At this DRAM line.
+    pub line: Option<DramAddr>,
+    /// The lost line holds these.
+    pub lost: Option<BytesAt>,
+    /// The line written over it holds these.
+    pub written: Option<BytesAt>,
+}
+
+/// A kind of finding of the attacker's analyses: each is a count per DRAM line (and, for a
+/// dump, per dump). The attacks work adds kinds here; expectations on them need nothing new.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FindingKind {
+    /// Bus transfers carrying a line's plaintext as the program's data left the caches for
+    /// it (a write-back's bytes, before any encryption): plaintext on the DIMM bus.
+    BusPlaintext,
+    /// Bus writes carrying the same bytes an earlier write to the line carried:
+    /// deterministic encryption shows the interposer a value repeating.
+    BusRepeatedCiphertext,
+    /// Bus transfers to the line, reads and writes.
+    BusTransfers,
+    /// Bus reads of the line.
+    BusReads,
+    /// Bus writes of the line.
+    BusWrites,
+    /// A line of a DRAM dump (count 1, with its 64 bytes).
+    DumpLine,
+    /// A dump line holding a plaintext the program's data had when it was written back.
+    DumpPlaintext,
+}
+
+impl FindingKind {
+    /// Every kind, in report order.
+    pub const ALL: [FindingKind; 7] = [
+        FindingKind::BusPlaintext,
+        FindingKind::BusRepeatedCiphertext,
+        FindingKind::BusTransfers,
+        FindingKind::BusReads,
+        FindingKind::BusWrites,
+        FindingKind::DumpLine,
+        FindingKind::DumpPlaintext,
+    ];
+
+    /// The name in files and reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            FindingKind::BusPlaintext => "bus_plaintext",
+            FindingKind::BusRepeatedCiphertext => "bus_repeated_ciphertext",
+            FindingKind::BusTransfers => "bus_transfers",
+            FindingKind::BusReads => "bus_reads",
+            FindingKind::BusWrites => "bus_writes",
+            FindingKind::DumpLine => "dump_line",
+            FindingKind::DumpPlaintext => "dump_plaintext",
+        }
+    }
+
+    /// Whether the bus log feeds it (else the DRAM dumps do).
+    pub const fn from_bus(self) -> bool {
+        matches!(
+            self,
+            FindingKind::BusPlaintext
+                | FindingKind::BusRepeatedCiphertext
+                | FindingKind::BusTransfers
+                | FindingKind::BusReads
+                | FindingKind::BusWrites
+        )
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An expectation on the attacker's findings of one kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttackerExpect {
+    /// The kind.
+    pub kind: FindingKind,
+    /// Only at this line.
+    pub line: Option<DramAddr>,
+    /// Only in this dump (an index into the attacker's `dram_dumps`).
+    pub dump: Option<usize>,
+    /// Only findings of these bytes.
+    pub data: Option<Vec<u8>>,
+    /// Exactly these lines have the finding (ascending).
+    pub lines: Option<Vec<DramAddr>>,
+    /// The total count lies within these bounds (inclusive); with neither bound nor `lines`,
+    /// at least 1.
+    pub min: Option<u64>,
+    /// At most.
+    pub max: Option<u64>,
 }

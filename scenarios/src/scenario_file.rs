@@ -234,6 +234,8 @@ pub enum OpFile {
         label: Option<String>,
         /// The bytes every execution must return.
         expect: Option<DataFile>,
+        /// Bytes no execution may return.
+        expect_not: Option<DataFile>,
         /// The fault every execution must take.
         expect_fault: Option<FaultFile>,
     },
@@ -443,6 +445,8 @@ pub struct DumpFile {
     pub lines: Option<Vec<u64>>,
     /// Or these consecutive lines.
     pub range: Option<DumpRangeFile>,
+    /// Its name, for expectations on what it shows.
+    pub label: Option<String>,
 }
 
 /// `end` or `cycle(n)`.
@@ -485,14 +489,24 @@ pub enum ViolationKindFile {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case", rename = "expectation")]
 pub enum ExpectFile {
-    /// A load's value.
+    /// A load's value: exactly one of the relations.
     Load {
         /// The core whose program holds the load.
         core: u64,
         /// The load's label.
         label: String,
-        /// The bytes.
-        value: DataFile,
+        /// Every execution returned these bytes.
+        value: Option<DataFile>,
+        /// No execution returned these bytes.
+        not: Option<DataFile>,
+        /// Each execution returned what the same execution of that load returned.
+        same_as: Option<LoadRefFile>,
+        /// No execution returned what the same execution of that load returned.
+        not_same_as: Option<LoadRefFile>,
+        /// Each execution returned what this KeyID had last written to those bytes.
+        written_through: Option<u16>,
+        /// No execution returned what this KeyID had last written to those bytes.
+        not_written_through: Option<u16>,
     },
     /// A PCONFIG's outcome.
     Pconfig {
@@ -527,12 +541,35 @@ pub enum ExpectFile {
     NoViolations,
     /// The checker found something.
     AnyViolation,
-    /// The checker found this kind (at this line).
+    /// The checker found this kind (at this line, with these bytes lost).
     Violation {
         /// The kind.
         kind: ViolationKindFile,
         /// The DRAM line (64-byte aligned).
         line: Option<u64>,
+        /// A data loss's lost line: its alias, and bytes it held.
+        lost: Option<BytesAtFile>,
+        /// A data loss's line written over it: its alias, and bytes it held.
+        written: Option<BytesAtFile>,
+    },
+    /// What the attacker's analyses found.
+    Attacker {
+        /// The kind of finding.
+        saw: FindingFile,
+        /// Only at this DRAM line.
+        line: Option<u64>,
+        /// Exactly these lines have the finding.
+        lines: Option<Vec<u64>>,
+        /// Only in the DRAM dump with this label.
+        dump: Option<String>,
+        /// Only findings of these 64 bytes (a dump line's content).
+        data: Option<DataFile>,
+        /// The findings' total count is exactly this.
+        count: Option<u64>,
+        /// The total is at least this.
+        min: Option<u64>,
+        /// The total is at most this.
+        max: Option<u64>,
     },
     /// A line's final plaintext through a KeyID.
     Plaintext {
@@ -550,4 +587,47 @@ pub enum ExpectFile {
         /// At most.
         max: Option<u64>,
     },
+}
+
+/// Another load, for `same_as`: `(core: 1, label: "w")`; `core` defaults to the load's own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename = "load_ref")]
+pub struct LoadRefFile {
+    /// Its core (default: the core of the load the expectation is about).
+    pub core: Option<u64>,
+    /// Its label.
+    pub label: String,
+}
+
+/// Bytes of a violation's line: `(keyid: 2, offset: 0, data: u64(0x2222))`, every field
+/// optional.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename = "line_bytes")]
+pub struct BytesAtFile {
+    /// The alias whose line it is.
+    pub keyid: Option<u16>,
+    /// Where `data` starts in the line (default 0).
+    pub offset: Option<u64>,
+    /// The bytes at `offset`.
+    pub data: Option<DataFile>,
+}
+
+/// A kind of attacker finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", rename = "finding")]
+pub enum FindingFile {
+    /// Plaintext the program wrote crossed the bus.
+    BusPlaintext,
+    /// A write carried ciphertext an earlier write to the line had carried.
+    BusRepeatedCiphertext,
+    /// Transfers on the bus.
+    BusTransfers,
+    /// Reads on the bus.
+    BusReads,
+    /// Writes on the bus.
+    BusWrites,
+    /// A line of a DRAM dump.
+    DumpLine,
+    /// A dump line holding plaintext the program wrote.
+    DumpPlaintext,
 }

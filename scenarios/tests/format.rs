@@ -684,11 +684,13 @@ fn attacker_plan() {
                     at: DumpTime::End,
                     lines: vec![DramAddr::new(0x10000), DramAddr::new(0x10040)],
                     place: pos(&text, "(at: end", 0),
+                    label: None,
                 },
                 DramDumpPlan {
                     at: DumpTime::Cycle(5000),
                     lines: (0..4).map(|i| DramAddr::new(0x20000 + 64 * i)).collect(),
                     place: pos(&text, "(at: cycle", 0),
+                    label: None,
                 },
             ],
         }

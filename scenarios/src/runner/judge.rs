@@ -2,11 +2,15 @@
 //! op executions, the checker for violations, DRAM for plaintext, the end for cycles), worded
 //! for the report: what was expected and what was observed.
 
-use super::observe::ResultLog;
+use super::findings::{Finding, selected};
+use super::observe::{PAIR_WAITING_MAX, ResultLog};
 use crate::report::ExpectationReport;
 use crate::report::hex;
-use crate::scenario::{ExpectKind, Expectation, PconfigExpect, Scenario, ViolationExpect};
-use checker::Violation;
+use crate::scenario::{
+    AttackerExpect, BytesAt, ExpectKind, Expectation, LossExpect, PconfigExpect, Scenario,
+    ViolationExpect,
+};
+use checker::{Violation, ViolationKind};
 use cpu_model::System;
 use cpu_model::program::{OpOutcome, OpTag};
 use mem_ctrl::pconfig::PconfigOutcome;
@@ -51,6 +55,9 @@ pub(super) fn accepts(kind: &ExpectKind, outcome: &OpOutcome) -> Result<(), Stri
         ExpectKind::LoadValue { bytes, .. } => {
             matches!(outcome, OpOutcome::Load { bytes: got, .. } if got == bytes)
         }
+        ExpectKind::LoadNot { bytes, .. } => {
+            matches!(outcome, OpOutcome::Load { bytes: got, .. } if got != bytes)
+        }
         ExpectKind::Pconfig { outcome: want, .. } => {
             matches!(outcome, OpOutcome::Pconfig(got) if pconfig_matches(*want, got))
         }
@@ -63,8 +70,13 @@ pub(super) fn accepts(kind: &ExpectKind, outcome: &OpOutcome) -> Result<(), Stri
         ExpectKind::Fault { kind, .. } => {
             matches!(outcome, OpOutcome::Fault(f) if kind.is_none_or(|k| f.kind == k))
         }
-        ExpectKind::NoFaults
+        // Judged with more than the outcome (by the result log, and after the run).
+        ExpectKind::LoadSameAs { .. }
+        | ExpectKind::LoadWritten { .. }
+        | ExpectKind::NoFaults
         | ExpectKind::Violations(_)
+        | ExpectKind::Loss(_)
+        | ExpectKind::Attacker(_)
         | ExpectKind::Plaintext { .. }
         | ExpectKind::Cycles { .. } => true,
     };
@@ -80,19 +92,68 @@ pub(super) struct RunFacts {
     pub(super) finished: bool,
 }
 
-/// The verdict on expectation `i` of `scenario`.
-pub(super) fn judge(
-    scenario: &Scenario,
-    system: &System,
-    log: &ResultLog,
-    facts: RunFacts,
-    i: usize,
-    expectation: &Expectation,
-) -> ExpectationReport {
+/// Everything the verdicts are read from.
+pub(super) struct Evidence<'r> {
+    pub(super) scenario: &'r Scenario,
+    pub(super) system: &'r System,
+    pub(super) log: &'r ResultLog,
+    pub(super) facts: RunFacts,
+    /// The attacker's findings.
+    pub(super) findings: &'r [Finding],
+    /// The attacker's recordings left something out: the bus log's dropped transfers, the
+    /// write-backs not kept.
+    pub(super) findings_incomplete: Option<String>,
+}
+
+/// The verdict on expectation `i` of the scenario.
+pub(super) fn judge(ev: &Evidence<'_>, i: usize, expectation: &Expectation) -> ExpectationReport {
+    let (scenario, system, log, facts) = (ev.scenario, ev.system, ev.log, ev.facts);
     let verdict = || log.verdicts[i].outcome();
     let (expect, (ok, observed)) = match &expectation.kind {
         ExpectKind::LoadValue { op, bytes } => (
             format!("{} loads {}", op_name(scenario, *op), hex(bytes)),
+            verdict(),
+        ),
+        ExpectKind::LoadNot { op, bytes } => (
+            format!("{} never loads {}", op_name(scenario, *op), hex(bytes)),
+            verdict(),
+        ),
+        ExpectKind::LoadSameAs { op, other, same } => (
+            format!(
+                "{} loads {} {}, execution by execution",
+                op_name(scenario, *op),
+                if *same {
+                    "what"
+                } else {
+                    "something other than what"
+                },
+                op_name(scenario, *other)
+            ),
+            match log.pair_shortfall(i) {
+                Some((n, _)) if log.pair_overflowed(i) => (
+                    false,
+                    format!(
+                        "{n} executions of one load waited for the other's: more than \
+                         {PAIR_WAITING_MAX} cannot be paired"
+                    ),
+                ),
+                Some((a, b)) => (
+                    false,
+                    format!(
+                        "the load ran {a} time(s) and the other {b}: expected as many \
+                         executions of each"
+                    ),
+                ),
+                None => verdict(),
+            },
+        ),
+        ExpectKind::LoadWritten { op, keyid, same } => (
+            format!(
+                "{} loads {} KeyID {} had last written to those bytes",
+                op_name(scenario, *op),
+                if *same { "what" } else { "other than what" },
+                keyid.get()
+            ),
             verdict(),
         ),
         ExpectKind::Pconfig { op, outcome } => (
@@ -143,6 +204,8 @@ pub(super) fn judge(
             },
         ),
         ExpectKind::Violations(v) => judge_violations(system, *v),
+        ExpectKind::Loss(l) => judge_loss(system, l),
+        ExpectKind::Attacker(a) => judge_attacker(ev, a),
         ExpectKind::Plaintext { keyid, line, bytes } => {
             let expect = format!(
                 "DRAM line {:#x} reads through KeyID {} as {}",
@@ -246,6 +309,154 @@ fn judge_violations(system: &System, expect: ViolationExpect) -> (String, (bool,
             (expect, observed)
         }
     }
+}
+
+/// `the lost line (KeyID 2) holds 2222 at byte 0`.
+fn bytes_at_text(what: &str, b: &BytesAt) -> String {
+    let mut text = format!("the {what} line");
+    if let Some(k) = b.keyid {
+        let _ = write!(text, " (KeyID {})", k.get());
+    }
+    if !b.bytes.is_empty() {
+        let _ = write!(text, " holds {} at byte {}", hex(&b.bytes), b.offset);
+    }
+    text
+}
+
+fn judge_loss(system: &System, e: &LossExpect) -> (String, (bool, String)) {
+    let mut expect = "a data_loss violation".to_owned();
+    if let Some(l) = e.line {
+        let _ = write!(expect, " on DRAM line {:#x}", l.raw());
+    }
+    let parts: Vec<String> = [("lost", &e.lost), ("written", &e.written)]
+        .into_iter()
+        .filter_map(|(what, b)| b.as_ref().map(|b| bytes_at_text(what, b)))
+        .collect();
+    let _ = write!(expect, " where {}", parts.join(" and "));
+    let losses: Vec<&Violation> = system
+        .checker()
+        .violations()
+        .iter()
+        .filter(|v| v.kind == ViolationKind::DataLoss && e.line.is_none_or(|l| v.line == l))
+        .collect();
+    let matches = |v: &&&Violation| {
+        v.lost.as_ref().is_some_and(|lost| {
+            e.lost
+                .as_ref()
+                .is_none_or(|b| b.matches(lost.lost_keyid, &lost.lost_bytes))
+                && e.written
+                    .as_ref()
+                    .is_none_or(|b| b.matches(lost.writer_keyid, &lost.written_bytes))
+        })
+    };
+    let describe = |v: &Violation| match &v.lost {
+        Some(l) => format!(
+            "data_loss at cycle {} on line {:#x}: lost (KeyID {}) {}, written (KeyID {}) {}",
+            v.cycle.get(),
+            v.line.raw(),
+            l.lost_keyid.get(),
+            hex(&l.lost_bytes),
+            l.writer_keyid.get(),
+            hex(&l.written_bytes)
+        ),
+        None => format!(
+            "data_loss at cycle {} on line {:#x}",
+            v.cycle.get(),
+            v.line.raw()
+        ),
+    };
+    let observed = match losses.iter().find(matches) {
+        Some(v) => (true, describe(v)),
+        None => match losses.first() {
+            None => (false, "no such data_loss violation found".to_owned()),
+            Some(v) => (
+                false,
+                format!(
+                    "{} data_loss violation(s), none with those bytes; the first: {}",
+                    losses.len(),
+                    describe(v)
+                ),
+            ),
+        },
+    };
+    (expect, observed)
+}
+
+fn judge_attacker(ev: &Evidence<'_>, e: &AttackerExpect) -> (String, (bool, String)) {
+    let mut expect = format!("the attacker's {} findings", e.kind);
+    if let Some(l) = e.line {
+        let _ = write!(expect, " at DRAM line {:#x}", l.raw());
+    }
+    let plans = &ev.scenario.attacker.dram_dumps;
+    let dump_name = |d: usize| match plans.get(d).and_then(|p| p.label.as_ref()) {
+        Some(label) => format!("`{label}`"),
+        None => format!("#{d}"),
+    };
+    if let Some(d) = e.dump {
+        let _ = write!(expect, " in dump {}", dump_name(d));
+    }
+    if let Some(data) = &e.data {
+        let _ = write!(expect, " holding {}", hex(data));
+    }
+    let found: Vec<&Finding> = selected(ev.findings, e).collect();
+    let total: u64 = found.iter().map(|f| f.count).sum();
+    let mut conditions = Vec::new();
+    let mut ok = true;
+    if let Some(want) = &e.lines {
+        conditions.push(format!(
+            "exactly at lines [{}]",
+            want.iter()
+                .map(|l| format!("{:#x}", l.raw()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let mut got: Vec<_> = found.iter().map(|f| f.line).collect();
+        got.sort_unstable();
+        got.dedup();
+        ok &= got == *want;
+    }
+    match (e.min, e.max) {
+        (Some(lo), Some(hi)) if lo == hi => conditions.push(format!("{lo} in all")),
+        (Some(lo), Some(hi)) => conditions.push(format!("between {lo} and {hi} in all")),
+        (Some(lo), None) => conditions.push(format!("at least {lo} in all")),
+        (None, Some(hi)) => conditions.push(format!("at most {hi} in all")),
+        (None, None) if e.lines.is_none() => conditions.push("at least one".to_owned()),
+        (None, None) => {}
+    }
+    let (lo, hi) = match (e.min, e.max, &e.lines) {
+        (None, None, None) => (Some(1), None),
+        (lo, hi, _) => (lo, hi),
+    };
+    ok &= lo.is_none_or(|m| total >= m) && hi.is_none_or(|m| total <= m);
+    let _ = write!(expect, ": {}", conditions.join(", "));
+    let mut observed = if found.is_empty() {
+        "none".to_owned()
+    } else {
+        const SHOWN: usize = 8;
+        let mut text = format!("{total} in all:");
+        for f in found.iter().take(SHOWN) {
+            let _ = write!(text, " {:#x}", f.line.raw());
+            if let Some(d) = f.dump {
+                let _ = write!(text, " in dump {}", dump_name(d));
+            } else {
+                let _ = write!(text, " x{}", f.count);
+            }
+            text.push(';');
+        }
+        text.pop();
+        if found.len() > SHOWN {
+            let _ = write!(text, "; and {} more", found.len() - SHOWN);
+        }
+        text
+    };
+    if e.kind.from_bus()
+        && let Some(missing) = &ev.findings_incomplete
+    {
+        // A count from an incomplete log proves nothing either way.
+        ok = false;
+        let _ = write!(observed, " ({missing}: the findings are incomplete)");
+    }
+    (expect, (ok, observed))
 }
 
 fn judge_plaintext(system: &System, keyid: KeyId, line: DramAddr, bytes: &[u8]) -> (bool, String) {

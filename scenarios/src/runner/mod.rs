@@ -10,26 +10,31 @@
 //! Its parts: `observe` (the op results, taken as they happen and kept within bounds),
 //! `judge` (each expectation's verdict), `summary` (the text `mktme-sim run` prints).
 
+mod findings;
 mod judge;
 mod observe;
 mod summary;
 
-pub use observe::{FAULTS_KEPT, LOAD_VALUES_KEPT, LOADS_RECORDED_MAX};
+pub use observe::{
+    FAULTS_KEPT, LOAD_VALUES_KEPT, LOADS_RECORDED_MAX, PAIR_WAITING_MAX, STORED_LINES_MAX,
+};
 pub use summary::{Detail, summary};
 
 use crate::report::{
     BusEntry, BusLogReport, ComponentDump, DramDumpReport, DumpLine, EndReport, FaultReport,
-    KeyIdReport, KeyReport, LoadReport, LoadValueReport, LostReport, ScenarioReport, StatReport,
-    ViolationReport, hex,
+    FindingReport, KeyIdReport, KeyReport, LoadReport, LoadValueReport, LostReport, ScenarioReport,
+    StatReport, ViolationReport, hex,
 };
-use crate::scenario::{DumpTime, Scenario};
+use crate::scenario::{DumpTime, FindingKind, Scenario};
 use checker::Violation;
 use cpu_model::program::{OpOutcome, OpResult};
 use cpu_model::{RunEnd, System, SystemError};
-use judge::{RunFacts, judge};
+use findings::{DumpTaken, Finding, bus_findings, dump_findings};
+use judge::{Evidence, RunFacts, judge};
+use mem_ctrl::bus::BusTransaction;
 use mem_ctrl::bus::{BusRecorder, ProbeId};
 use mem_ctrl::key_table::KeyMode;
-use observe::{LoadSeen, ResultLog};
+use observe::{LoadSeen, ResultLog, SharedWrites, WriteWatch, lock};
 use sim_core::{AddressLayout, Cycle, DramAddr, KeyId, MemOp, StatValue, StatsReport};
 
 /// How to run.
@@ -84,9 +89,26 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioReport, 
         }
     }
 
+    // What the caches write, when an expectation or the attacker's analyses compare with it:
+    // stores through the KeyIDs `written_through` names, write-backs' plaintext.
+    let layout = system.machine().memory().layout();
+    let keyids = ResultLog::written_keyids(scenario);
+    let attacker = &scenario.attacker;
+    let analyses = attacker.bus_log || !attacker.dram_dumps.is_empty();
+    let writes = (!keyids.is_empty() || analyses).then(SharedWrites::default);
+    if let Some(writes) = &writes {
+        let watch = WriteWatch {
+            writes: writes.clone(),
+            layout,
+            keyids,
+            writebacks_max: if analyses { options.bus_log_limit } else { 0 },
+        };
+        system.machine_mut().caches_mut().attach_observer(watch);
+    }
+
     // Results go to the log as they happen; unless every load is recorded, only the loads
     // the log watches need their values passed on.
-    let log = ResultLog::new(scenario, options.all_loads);
+    let log = ResultLog::new(scenario, options.all_loads, layout, writes.clone());
     if !options.all_loads {
         system.keep_load_results_of(log.load_tags());
     }
@@ -109,7 +131,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioReport, 
         })
         .collect();
     at_cycle.sort_unstable();
-    let mut dumps: Vec<Option<DramDumpReport>> = vec![None; plans.len()];
+    let mut dumps: Vec<Option<DumpTaken>> = (0..plans.len()).map(|_| None).collect();
     let mut end = None;
     for (cycle, i) in at_cycle {
         if end.is_none() {
@@ -119,12 +141,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioReport, 
             }
         }
         // A snapshot asked for after the run ended is taken at its end.
-        dumps[i] = Some(dram_dump(
-            &system,
-            &scenario.file,
-            plans[i].place,
-            &plans[i].lines,
-        ));
+        dumps[i] = Some(dram_dump(&system, &plans[i].lines));
     }
     let end = match end {
         Some(end) => end,
@@ -132,27 +149,53 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioReport, 
     };
     for (i, plan) in plans.iter().enumerate() {
         if dumps[i].is_none() {
-            dumps[i] = Some(dram_dump(&system, &scenario.file, plan.place, &plan.lines));
+            dumps[i] = Some(dram_dump(&system, &plan.lines));
         }
     }
+    let dumps: Vec<DumpTaken> = dumps.into_iter().flatten().collect();
 
     let (end_report, cycles, finished) = end_report(&system, &end);
     let mut stats = StatsReport::new();
     system.report_stats(&mut stats);
-    let bus_log = scenario
-        .attacker
-        .bus_log
-        .then(|| collect_bus_log(&mut system, &probes));
+    let (transfers, dropped) = collect_bus_log(&system, &probes);
+
+    // The attacker's analyses, over what it recorded and what the caches wrote back.
+    let (writebacks, writebacks_dropped) = match &writes {
+        Some(w) => {
+            let mut w = lock(w);
+            (std::mem::take(&mut w.writebacks), w.writebacks_dropped)
+        }
+        None => (Vec::new(), 0),
+    };
+    let mut findings = Vec::new();
+    if attacker.bus_log {
+        findings.extend(bus_findings(&transfers, &writebacks));
+    }
+    findings.extend(dump_findings(plans, &dumps, &writebacks));
+    let mut missing = Vec::new();
+    if dropped > 0 {
+        missing.push(format!("{dropped} bus transfers not recorded"));
+    }
+    if writebacks_dropped > 0 {
+        missing.push(format!("{writebacks_dropped} write-backs not kept"));
+    }
 
     let log = system
         .result_sink::<ResultLog>()
         .expect("the runner attached its result log");
-    let facts = RunFacts { cycles, finished };
+    let evidence = Evidence {
+        scenario,
+        system: &system,
+        log,
+        facts: RunFacts { cycles, finished },
+        findings: &findings,
+        findings_incomplete: (!missing.is_empty()).then(|| missing.join(", ")),
+    };
     let expectations = scenario
         .expectations
         .iter()
         .enumerate()
-        .map(|(i, e)| judge(scenario, &system, log, facts, i, e))
+        .map(|(i, e)| judge(&evidence, i, e))
         .collect::<Vec<_>>();
     let checker = system.checker();
     let model_errors: Vec<String> = checker
@@ -184,9 +227,38 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioReport, 
             .iter()
             .map(|(name, value)| (name.to_owned(), stat_report(value)))
             .collect(),
-        bus_log,
-        dram_dumps: (!plans.is_empty()).then(|| dumps.into_iter().flatten().collect()),
+        bus_log: attacker
+            .bus_log
+            .then(|| bus_log_report(&transfers, dropped)),
+        dram_dumps: (!plans.is_empty()).then(|| dump_reports(scenario, &dumps)),
+        attacker_findings: analyses.then(|| finding_reports(scenario, &findings)),
     })
+}
+
+/// The findings as the report lists them: every kind but `dump_line` (the dumps themselves
+/// are in `dram_dumps`), kind by kind, line by line.
+fn finding_reports(scenario: &Scenario, findings: &[Finding]) -> Vec<FindingReport> {
+    findings
+        .iter()
+        .filter(|f| f.kind != FindingKind::DumpLine)
+        .map(|f| FindingReport {
+            kind: f.kind.name(),
+            line: format!("{:#x}", f.line.raw()),
+            count: f.count,
+            dump: f.dump.map(|d| dump_place(scenario, d)),
+        })
+        .collect()
+}
+
+/// How the report names dump `d`: its label, or its place.
+fn dump_place(scenario: &Scenario, d: usize) -> String {
+    match scenario.attacker.dram_dumps.get(d) {
+        Some(plan) => plan
+            .label
+            .clone()
+            .unwrap_or_else(|| format!("{}:{}", scenario.file, plan.place)),
+        None => format!("#{d}"),
+    }
 }
 
 fn attach_bus_recorders(system: &mut System, limit: usize) -> Vec<ProbeId> {
@@ -201,8 +273,9 @@ fn attach_bus_recorders(system: &mut System, limit: usize) -> Vec<ProbeId> {
         .collect()
 }
 
-/// Every controller's log merged in bus order (cycle, then controller).
-fn collect_bus_log(system: &mut System, probes: &[ProbeId]) -> BusLogReport {
+/// Every controller's log merged in bus order (cycle, then controller), and the transfers
+/// not recorded.
+fn collect_bus_log(system: &System, probes: &[ProbeId]) -> (Vec<BusTransaction>, u64) {
     let memory = system.machine().memory();
     let mut merged = Vec::new();
     let mut dropped = 0;
@@ -212,15 +285,19 @@ fn collect_bus_log(system: &mut System, probes: &[ProbeId]) -> BusLogReport {
             .probe::<BusRecorder>(*probe)
             .expect("the runner attached a BusRecorder here");
         dropped += recorder.dropped();
-        merged.extend(recorder.log().iter().map(|t| (t.cycle, i, t.clone())));
+        merged.extend(recorder.log().iter().map(|t| (i, t.clone())));
     }
     // Stable: within one controller, bus order is kept.
-    merged.sort_by_key(|(cycle, controller, _)| (*cycle, *controller));
+    merged.sort_by_key(|(controller, t)| (t.cycle, *controller));
+    (merged.into_iter().map(|(_, t)| t).collect(), dropped)
+}
+
+fn bus_log_report(transfers: &[BusTransaction], dropped: u64) -> BusLogReport {
     BusLogReport {
-        entries: merged
-            .into_iter()
-            .map(|(cycle, _, t)| BusEntry {
-                cycle: cycle.get(),
+        entries: transfers
+            .iter()
+            .map(|t| BusEntry {
+                cycle: t.cycle.get(),
                 op: match t.op {
                     MemOp::Read => "R",
                     MemOp::Write => "W",
@@ -233,24 +310,34 @@ fn collect_bus_log(system: &mut System, probes: &[ProbeId]) -> BusLogReport {
     }
 }
 
-fn dram_dump(
-    system: &System,
-    file: &str,
-    place: crate::scenario::Location,
-    lines: &[DramAddr],
-) -> DramDumpReport {
+/// What the DIMMs hold at `lines`, now.
+fn dram_dump(system: &System, lines: &[DramAddr]) -> DumpTaken {
     let memory = system.machine().memory();
-    DramDumpReport {
-        cycle: system.now().get(),
-        place: format!("{file}:{place}"),
-        lines: lines
-            .iter()
-            .map(|addr| DumpLine {
-                addr: format!("{:#x}", addr.raw()),
-                data: hex(&memory.dimm_line(*addr)),
-            })
-            .collect(),
+    DumpTaken {
+        cycle: system.now(),
+        lines: lines.iter().map(|a| (*a, memory.dimm_line(*a))).collect(),
     }
+}
+
+fn dump_reports(scenario: &Scenario, dumps: &[DumpTaken]) -> Vec<DramDumpReport> {
+    let plans = &scenario.attacker.dram_dumps;
+    plans
+        .iter()
+        .zip(dumps)
+        .map(|(plan, dump)| DramDumpReport {
+            cycle: dump.cycle.get(),
+            place: format!("{}:{}", scenario.file, plan.place),
+            label: plan.label.clone(),
+            lines: dump
+                .lines
+                .iter()
+                .map(|(addr, data)| DumpLine {
+                    addr: format!("{:#x}", addr.raw()),
+                    data: hex(data),
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// The end of the run as the report gives it, the cycle count, and whether it finished.

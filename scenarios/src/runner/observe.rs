@@ -11,10 +11,16 @@
 //! - every fault, up to [`FAULTS_KEPT`] (the rest counted).
 
 use super::judge::{accepts, describe_outcome};
+use crate::report::hex;
 use crate::scenario::{ExpectKind, Scenario};
+use cache_model::{CacheEvent, CacheObserver};
 use cpu_model::ResultSink;
 use cpu_model::program::{OpOutcome, OpResult, OpTag};
-use sim_core::{Cycle, DetHashMap, PhysAddr};
+use sim_core::{
+    AddressLayout, Cycle, DetHashMap, DramAddr, KeyId, LINE_BYTES, LineBytes, PhysAddr,
+};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Values kept per recorded load (the first ones; the last is kept apart).
 pub const LOAD_VALUES_KEPT: usize = 16;
@@ -22,6 +28,91 @@ pub const LOAD_VALUES_KEPT: usize = 16;
 pub const LOADS_RECORDED_MAX: usize = 10_000;
 /// Faults listed per run, at most (the rest are counted in `faults_not_kept`).
 pub const FAULTS_KEPT: usize = 10_000;
+/// DRAM lines whose last store through a watched KeyID is remembered, at most.
+pub const STORED_LINES_MAX: usize = 1 << 20;
+/// Executions of one load kept waiting for the same execution of the load it is compared with.
+pub const PAIR_WAITING_MAX: usize = 4096;
+
+/// What the caches sent towards memory, as the runner needs it: the line each watched
+/// KeyID's last store left (for `written_through`), and the plaintext of every write-back (for
+/// the attacker's analyses).
+#[derive(Debug, Default)]
+pub(super) struct Writes {
+    /// Per (DRAM line, KeyID): the cycle of the last store and the whole line after it.
+    last_store: DetHashMap<(DramAddr, KeyId), (Cycle, LineBytes)>,
+    /// A store was not remembered for want of room.
+    stores_dropped: bool,
+    /// Every write-back: when it left the hierarchy, its line, its plaintext.
+    pub(super) writebacks: Vec<(Cycle, DramAddr, LineBytes)>,
+    /// Write-backs not kept (beyond the bus log's limit).
+    pub(super) writebacks_dropped: u64,
+}
+
+/// Shared between the hierarchy's observer, which writes, and the result log, which reads.
+pub(super) type SharedWrites = Arc<Mutex<Writes>>;
+
+pub(super) fn lock(w: &SharedWrites) -> std::sync::MutexGuard<'_, Writes> {
+    // Nothing panics while holding the lock; a poisoned one still holds consistent data.
+    w.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The runner's observer on the cache hierarchy: stores through the watched KeyIDs, and
+/// write-backs (when the attacker's analyses need them).
+#[derive(Debug)]
+pub(super) struct WriteWatch {
+    pub(super) writes: SharedWrites,
+    pub(super) layout: AddressLayout,
+    /// Indexed by KeyID: whose stores to remember.
+    pub(super) keyids: Vec<bool>,
+    /// Write-backs to keep, at most (0: none).
+    pub(super) writebacks_max: usize,
+}
+
+impl CacheObserver for WriteWatch {
+    fn on_event(&mut self, event: &CacheEvent) {
+        match event {
+            CacheEvent::Store {
+                cycle, line, data, ..
+            } => {
+                let pa = line.base();
+                let keyid = self.layout.keyid(pa);
+                if !self.keyids.get(keyid.index()).copied().unwrap_or(false) {
+                    return;
+                }
+                let dram = self.layout.dram_addr(pa);
+                let mut w = lock(&self.writes);
+                let full = w.last_store.len() >= STORED_LINES_MAX;
+                match w.last_store.get_mut(&(dram, keyid)) {
+                    Some(last) => *last = (*cycle, *data),
+                    None if full => w.stores_dropped = true,
+                    None => {
+                        w.last_store.insert((dram, keyid), (*cycle, *data));
+                    }
+                }
+            }
+            CacheEvent::MemWriteback {
+                cycle, line, data, ..
+            } if self.writebacks_max > 0 => {
+                let dram = self.layout.dram_addr(line.base());
+                let mut w = lock(&self.writes);
+                if w.writebacks.len() < self.writebacks_max {
+                    w.writebacks.push((*cycle, dram, *data));
+                } else {
+                    w.writebacks_dropped += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Two loads compared execution by execution: the executions of each not yet paired.
+#[derive(Debug, Default)]
+struct Pair {
+    first: VecDeque<(Cycle, Vec<u8>)>,
+    other: VecDeque<(Cycle, Vec<u8>)>,
+    runs: [u64; 2],
+}
 
 /// One execution of a load.
 #[derive(Clone, Debug)]
@@ -68,12 +159,17 @@ impl Verdict {
 
     /// Takes one execution; `ok` says whether it met the expectation.
     pub(super) fn take(&mut self, r: &OpResult, ok: Result<(), String>) {
-        self.executions += 1;
         let what = format!(
             "at cycle {}: {}",
             r.cycle.get(),
             describe_outcome(&r.outcome)
         );
+        self.take_described(what, ok);
+    }
+
+    /// Takes one execution, described by `what`.
+    fn take_described(&mut self, what: String, ok: Result<(), String>) {
+        self.executions += 1;
         if self.first.is_none() {
             self.first = Some(what.clone());
         }
@@ -116,12 +212,24 @@ pub(super) struct ResultLog {
     /// The first [`FAULTS_KEPT`] faults.
     pub(super) faults: Vec<OpResult>,
     pub(super) faults_total: u64,
+    /// Per `same_as` expectation: the executions waiting for their partner.
+    pairs: DetHashMap<usize, Pair>,
+    /// A `same_as` pairing gave up: more executions of one load than can wait.
+    pair_overflow: DetHashMap<usize, u64>,
+    /// What the caches wrote, when an expectation compares with it.
+    writes: Option<SharedWrites>,
+    layout: AddressLayout,
 }
 
 impl ResultLog {
     /// A log for `scenario`: every labelled load recorded (every load with `all_loads`), every
     /// expectation on op executions judged.
-    pub(super) fn new(scenario: &Scenario, all_loads: bool) -> ResultLog {
+    pub(super) fn new(
+        scenario: &Scenario,
+        all_loads: bool,
+        layout: AddressLayout,
+        writes: Option<SharedWrites>,
+    ) -> ResultLog {
         let mut log = ResultLog {
             watch: DetHashMap::default(),
             record_all: all_loads,
@@ -135,6 +243,10 @@ impl ResultLog {
                 .collect(),
             faults: Vec::new(),
             faults_total: 0,
+            pairs: DetHashMap::default(),
+            pair_overflow: DetHashMap::default(),
+            writes,
+            layout,
         };
         for (tag, info) in scenario.ops.iter().enumerate() {
             if info.loads_value && info.name.is_some() {
@@ -145,8 +257,137 @@ impl ResultLog {
             if let Some(op) = e.kind.op() {
                 log.watch.entry(op).or_default().expectations.push(i);
             }
+            if let ExpectKind::LoadSameAs { other, .. } = e.kind {
+                log.watch.entry(other).or_default().expectations.push(i);
+            }
         }
         log
+    }
+
+    /// The KeyIDs whose stores the `written_through` expectations of `scenario` compare
+    /// with, indexed by KeyID (empty when there are none).
+    pub(super) fn written_keyids(scenario: &Scenario) -> Vec<bool> {
+        let mut keyids = Vec::new();
+        for e in &scenario.expectations {
+            if let ExpectKind::LoadWritten { keyid, .. } = e.kind {
+                if keyids.len() <= keyid.index() {
+                    keyids.resize(keyid.index() + 1, false);
+                }
+                keyids[keyid.index()] = true;
+            }
+        }
+        keyids
+    }
+
+    /// How the executions of a `same_as` pairing fell short, if they did: the executions of
+    /// the load and of the other, when they differ in number or overflowed.
+    pub(super) fn pair_shortfall(&self, e: usize) -> Option<(u64, u64)> {
+        if let Some(&n) = self.pair_overflow.get(&e) {
+            return Some((n, 0));
+        }
+        let pair = self.pairs.get(&e)?;
+        (pair.runs[0] != pair.runs[1]).then_some((pair.runs[0], pair.runs[1]))
+    }
+
+    /// Whether a `same_as` pairing gave up for want of room.
+    pub(super) fn pair_overflowed(&self, e: usize) -> bool {
+        self.pair_overflow.contains_key(&e)
+    }
+
+    /// One execution of either load of `same_as` expectation `e`; pairs what it can.
+    fn pair(&mut self, e: usize, r: &OpResult, op: OpTag, same: bool) {
+        if self.pair_overflow.contains_key(&e) {
+            return;
+        }
+        let pair = self.pairs.entry(e).or_default();
+        let side = usize::from(r.tag != op);
+        pair.runs[side] += 1;
+        let value = match &r.outcome {
+            OpOutcome::Load { bytes, .. } => bytes.clone(),
+            other => {
+                // A fault is no value: that execution cannot match anything.
+                let what = format!("at cycle {}: {}", r.cycle.get(), describe_outcome(other));
+                self.verdicts[e].take_described(what, Err(String::new()));
+                return;
+            }
+        };
+        let queue = if side == 0 {
+            &mut pair.first
+        } else {
+            &mut pair.other
+        };
+        if queue.len() >= PAIR_WAITING_MAX {
+            let runs = pair.runs[side];
+            self.pair_overflow.insert(e, runs);
+            return;
+        }
+        queue.push_back((r.cycle, value));
+        while let (Some((c1, v1)), Some((c2, v2))) = (pair.first.front(), pair.other.front()) {
+            let what = format!(
+                "at cycle {}: loaded {}; the other load's execution at cycle {}: loaded {}",
+                c1.get(),
+                hex(v1),
+                c2.get(),
+                hex(v2)
+            );
+            let ok = if (v1 == v2) == same {
+                Ok(())
+            } else {
+                Err(String::new())
+            };
+            self.verdicts[e].take_described(what, ok);
+            pair.first.pop_front();
+            pair.other.pop_front();
+        }
+    }
+
+    /// Whether a load's execution returned (`same`) or not what `keyid` had last written to
+    /// those bytes by then.
+    fn written(&self, r: &OpResult, keyid: KeyId, same: bool) -> Result<(), String> {
+        let OpOutcome::Load { bytes, pa } = &r.outcome else {
+            return Err(String::new());
+        };
+        let dram = self.layout.dram_addr(*pa);
+        let (line, offset) = (dram.line_base(), dram.line_offset());
+        if offset + bytes.len() > LINE_BYTES {
+            return Err(format!(
+                ", which crosses DRAM line {:#x}: expected a load within one line to compare \
+                 with what KeyID {} wrote",
+                line.raw(),
+                keyid.get()
+            ));
+        }
+        let Some(writes) = &self.writes else {
+            return Err(", and nothing watched the stores".to_owned());
+        };
+        let w = lock(writes);
+        let Some((cycle, data)) = w.last_store.get(&(line, keyid)) else {
+            return Err(if w.stores_dropped {
+                format!(
+                    ", and the stores through KeyID {} to DRAM line {:#x} were not remembered \
+                     (more than {STORED_LINES_MAX} lines)",
+                    keyid.get(),
+                    line.raw()
+                )
+            } else {
+                format!(
+                    ", and KeyID {} had not written DRAM line {:#x} by then",
+                    keyid.get(),
+                    line.raw()
+                )
+            });
+        };
+        let written = &data[offset..offset + bytes.len()];
+        if (written == &bytes[..]) == same {
+            Ok(())
+        } else {
+            Err(format!(
+                "; KeyID {}'s last store to the line (cycle {}) left {} there",
+                keyid.get(),
+                cycle.get(),
+                hex(written)
+            ))
+        }
     }
 
     /// The loads whose values the log needs (when it does not record them all).
@@ -217,12 +458,25 @@ impl ResultSink for ResultLog {
                 last.bytes.extend_from_slice(bytes);
             }
         }
-        let Some(watch) = self.watch.get(&r.tag) else {
+        let Some(watch) = self.watch.get_mut(&r.tag) else {
             return;
         };
-        for &e in &watch.expectations {
-            let ok = accepts(&self.kinds[e], &r.outcome);
-            self.verdicts[e].take(&r, ok);
+        let expectations = std::mem::take(&mut watch.expectations);
+        for &e in &expectations {
+            match self.kinds[e] {
+                ExpectKind::LoadSameAs { op, same, .. } => self.pair(e, &r, op, same),
+                ExpectKind::LoadWritten { keyid, same, .. } => {
+                    let ok = self.written(&r, keyid, same);
+                    self.verdicts[e].take(&r, ok);
+                }
+                ref kind => {
+                    let ok = accepts(kind, &r.outcome);
+                    self.verdicts[e].take(&r, ok);
+                }
+            }
+        }
+        if let Some(watch) = self.watch.get_mut(&r.tag) {
+            watch.expectations = expectations;
         }
     }
 }
@@ -258,7 +512,8 @@ mod tests {
             .collect();
         let text = format!("(cores: [(ops: [{ops} store(at: virt(0), data: u8(1))])])");
         let scenario = crate::validate::parse(&text, "many.ron").unwrap();
-        let mut log = ResultLog::new(&scenario, false);
+        let layout = AddressLayout::default();
+        let mut log = ResultLog::new(&scenario, false, layout, None);
         assert_eq!(log.loads.len(), LOADS_RECORDED_MAX);
         assert_eq!(log.loads_not_recorded, 3);
         // Many executions of one load: the first values, then only the last.
@@ -294,12 +549,13 @@ mod tests {
         let text = "(cores: [(ops: [load(at: phys(keyid: 0, addr: 0x1000)), \
                     load(at: phys(keyid: 0, addr: 0x1040), label: \"b\")])])";
         let scenario = crate::validate::parse(text, "all.ron").unwrap();
-        let mut log = ResultLog::new(&scenario, true);
+        let layout = AddressLayout::default();
+        let mut log = ResultLog::new(&scenario, true, layout, None);
         log.on_result(result(1, 5, load(2)));
         log.on_result(result(0, 6, load(1)));
         let order: Vec<u32> = log.loads_in_order().iter().map(|l| l.tag.0).collect();
         assert_eq!(order, [0, 1]);
-        let log = ResultLog::new(&scenario, false);
+        let log = ResultLog::new(&scenario, false, layout, None);
         assert_eq!(log.loads.len(), 1, "only the labelled load");
     }
 }

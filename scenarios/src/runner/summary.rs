@@ -108,6 +108,7 @@ pub fn summary(report: &ScenarioReport, detail: Detail) -> String {
             );
         }
     }
+    findings(&mut s, report, detail);
     if !report.keys.is_empty() {
         let _ = writeln!(s, "  keys:");
         for k in &report.keys {
@@ -164,6 +165,49 @@ pub fn summary(report: &ScenarioReport, detail: Detail) -> String {
         report.expectations.len()
     );
     s
+}
+
+/// The attacker's findings: one line per kind, its lines (the first few, unless verbose).
+fn findings(s: &mut String, report: &ScenarioReport, detail: Detail) {
+    let Some(findings) = &report.attacker_findings else {
+        return;
+    };
+    let _ = writeln!(s, "  attacker findings:");
+    if findings.is_empty() {
+        let _ = writeln!(s, "    none");
+    }
+    let mut kinds: Vec<&str> = findings.iter().map(|f| f.kind).collect();
+    kinds.dedup();
+    const SHOWN: usize = 8;
+    for kind in kinds {
+        let of_kind: Vec<_> = findings.iter().filter(|f| f.kind == kind).collect();
+        let total: u64 = of_kind.iter().map(|f| f.count).sum();
+        let shown = if detail == Detail::Verbose {
+            of_kind.len()
+        } else {
+            SHOWN
+        };
+        let mut lines: Vec<String> = of_kind
+            .iter()
+            .take(shown)
+            .map(|f| match &f.dump {
+                Some(d) => format!("{} (dump {d})", f.line),
+                None => format!("{} x{}", f.line, f.count),
+            })
+            .collect();
+        if of_kind.len() > shown {
+            lines.push(format!(
+                "and {} more (-v lists them)",
+                of_kind.len() - shown
+            ));
+        }
+        let _ = writeln!(
+            s,
+            "    {kind}: {total} at {} line(s): {}",
+            of_kind.len(),
+            lines.join(", ")
+        );
+    }
 }
 
 /// The recorded loads: one line each (and, with [`Detail::Verbose`], every value kept).

@@ -110,10 +110,24 @@ impl Validator<'_> {
                     (0..range.lines).map(|n| start.nth_line(n)).collect()
                 }
             };
+            if let Some(label) = &d.label
+                && let Some(first) = dumps
+                    .iter()
+                    .find(|p: &&DramDumpPlan| p.label.as_ref() == Some(label))
+            {
+                return Err(self.err(
+                    &field(&path, "label"),
+                    format!(
+                        "dump label `{label}` is already used (by the dump at {}): expected                          dump labels unique",
+                        first.place
+                    ),
+                ));
+            }
             dumps.push(DramDumpPlan {
                 at,
                 lines,
                 place: self.place(&path),
+                label: d.label.clone(),
             });
         }
         Ok(AttackerPlan {

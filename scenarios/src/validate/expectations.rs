@@ -2,19 +2,62 @@
 //! not, and the listed ones in `expect`, which name their op by core and label and must fit
 //! what that op is.
 
+use super::findings::AttackerFields;
 use super::helpers::{field, quoted_list};
 use super::ops::{LabelInfo, OpClass};
 use super::{LINE_BYTES, ScenarioError, Validator};
 use crate::locate::PathSeg;
-use crate::scenario::{ExpectKind, Expectation, Location, PconfigExpect, ViolationExpect};
+use crate::scenario::{
+    AttackerPlan, BytesAt, ExpectKind, Expectation, Location, LossExpect, PconfigExpect,
+    ViolationExpect,
+};
 use crate::scenario_file::{
-    ErrnoFile, ExpectFile, FaultFile, OpFile, OutcomeFile, ResultFile, ViolationKindFile,
+    BytesAtFile, DataFile, ErrnoFile, ExpectFile, FaultFile, OpFile, OutcomeFile, ResultFile,
+    ViolationKindFile,
 };
 use checker::ViolationKind;
 use cpu_model::program::{Errno, FaultKind, OpTag};
 use mem_ctrl::pconfig::{FaultVector, PconfigStatus};
 
 impl Validator<'_> {
+    /// A data loss line's bytes: `offset + len` within the 64-byte line.
+    fn bytes_at(
+        &self,
+        b: &BytesAtFile,
+        path: &[PathSeg<'static>],
+    ) -> Result<BytesAt, ScenarioError> {
+        let keyid = match b.keyid {
+            Some(k) => Some(self.keyid(k, &field(path, "keyid"))?),
+            None => None,
+        };
+        let bytes = match &b.data {
+            Some(d) => self.data(d, &field(path, "data"))?,
+            None => Vec::new(),
+        };
+        let offset = b.offset.unwrap_or(0);
+        if b.offset.is_some() && b.data.is_none() {
+            return Err(self.err(
+                &field(path, "offset"),
+                "an offset without data: expected `data` to compare at the offset",
+            ));
+        }
+        if offset.saturating_add(bytes.len() as u64) > LINE_BYTES {
+            return Err(self.err(
+                &field(path, if b.offset.is_some() { "offset" } else { "data" }),
+                format!(
+                    "{} bytes at offset {offset} run past the 64-byte line: expected offset + \
+                     length <= 64",
+                    bytes.len()
+                ),
+            ));
+        }
+        Ok(BytesAt {
+            keyid,
+            offset: offset as usize,
+            bytes,
+        })
+    }
+
     /// Refuses an inline expectation (`expect`, `expect_fault`) on an op inside a mispredict
     /// shadow. Checked before anything else about the op.
     pub(super) fn no_expect_in_shadow(
@@ -26,8 +69,12 @@ impl Validator<'_> {
         if !shadow {
             return Ok(());
         }
-        let (expect, expect_fault) = inline_expectations(op);
-        for (name, given) in [("expect", expect), ("expect_fault", expect_fault)] {
+        let (expect, expect_not, expect_fault) = inline_expectations(op);
+        for (name, given) in [
+            ("expect", expect),
+            ("expect_not", expect_not),
+            ("expect_fault", expect_fault),
+        ] {
             if given {
                 return Err(self.err(
                     &field(path, name),
@@ -154,28 +201,134 @@ impl Validator<'_> {
         &self,
         e: &ExpectFile,
         path: &[PathSeg<'static>],
+        plan: &AttackerPlan,
     ) -> Result<Expectation, ScenarioError> {
         let place = self.place(path);
         let kind = match e {
-            ExpectFile::Load { core, label, value } => {
+            ExpectFile::Load {
+                core,
+                label,
+                value,
+                not,
+                same_as,
+                not_same_as,
+                written_through,
+                not_written_through,
+            } => {
                 let info = self.labelled(*core, label, path)?;
                 let OpClass::Load { len } = info.class else {
                     return Err(self.wrong_op(path, "load", "a load", label, *core, info));
                 };
-                let bytes = self.data(value, &field(path, "value"))?;
-                if bytes.len() as u64 != len {
-                    return Err(self.err(
-                        &field(path, "value"),
-                        format!(
-                            "value is {} bytes but load `{label}` reads {len}: expected {len} \
-                             bytes",
-                            bytes.len()
-                        ),
-                    ));
+                let op = info.tag;
+                let given: Vec<&'static str> = [
+                    ("value", value.is_some()),
+                    ("not", not.is_some()),
+                    ("same_as", same_as.is_some()),
+                    ("not_same_as", not_same_as.is_some()),
+                    ("written_through", written_through.is_some()),
+                    ("not_written_through", not_written_through.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(name, g)| g.then_some(name))
+                .collect();
+                const RELATIONS: &str = "`value`, `not`, `same_as`, `not_same_as`, \
+                                         `written_through` or `not_written_through`";
+                match given.as_slice() {
+                    [] => {
+                        return Err(self.err(
+                            path,
+                            format!(
+                                "a load expectation without a relation: expected one of {RELATIONS}"
+                            ),
+                        ));
+                    }
+                    [_] => {}
+                    [_, second, ..] => {
+                        return Err(self.err(
+                            &field(path, second),
+                            format!(
+                                "a load expectation takes one relation, and this one gives {}: \
+                                 expected one of {RELATIONS} (write several expectations)",
+                                quoted_list(given.iter())
+                            ),
+                        ));
+                    }
                 }
-                ExpectKind::LoadValue {
-                    op: info.tag,
-                    bytes,
+                let bytes_of =
+                    |d: &DataFile, name: &'static str| -> Result<Vec<u8>, ScenarioError> {
+                        let bytes = self.data(d, &field(path, name))?;
+                        if bytes.len() as u64 != len {
+                            return Err(self.err(
+                                &field(path, name),
+                                format!(
+                                    "{name} is {} bytes but load `{label}` reads {len}: expected \
+                                 {len} bytes",
+                                    bytes.len()
+                                ),
+                            ));
+                        }
+                        Ok(bytes)
+                    };
+                if let Some(v) = value {
+                    ExpectKind::LoadValue {
+                        op,
+                        bytes: bytes_of(v, "value")?,
+                    }
+                } else if let Some(v) = not {
+                    ExpectKind::LoadNot {
+                        op,
+                        bytes: bytes_of(v, "not")?,
+                    }
+                } else if let Some((r, same, name)) = same_as
+                    .as_ref()
+                    .map(|r| (r, true, "same_as"))
+                    .or(not_same_as.as_ref().map(|r| (r, false, "not_same_as")))
+                {
+                    let rpath = field(path, name);
+                    let other_core = r.core.unwrap_or(*core);
+                    let other = self.labelled(other_core, &r.label, &rpath)?;
+                    let OpClass::Load { len: other_len } = other.class else {
+                        return Err(self.wrong_op(
+                            &rpath,
+                            name,
+                            "a load to compare with",
+                            &r.label,
+                            other_core,
+                            other,
+                        ));
+                    };
+                    if other.tag == op {
+                        return Err(self.err(
+                            &field(&rpath, "label"),
+                            format!("`{name}` names load `{label}` itself: expected another load"),
+                        ));
+                    }
+                    if other_len != len {
+                        return Err(self.err(
+                            &field(&rpath, "label"),
+                            format!(
+                                "load `{}` on core {other_core} reads {other_len} bytes and \
+                                 `{label}` {len}: expected loads of one length",
+                                r.label
+                            ),
+                        ));
+                    }
+                    ExpectKind::LoadSameAs {
+                        op,
+                        other: other.tag,
+                        same,
+                    }
+                } else {
+                    let (keyid, same, name) = match (written_through, not_written_through) {
+                        (Some(k), _) => (*k, true, "written_through"),
+                        (None, Some(k)) => (*k, false, "not_written_through"),
+                        (None, None) => unreachable!("one relation is given"),
+                    };
+                    ExpectKind::LoadWritten {
+                        op,
+                        keyid: self.keyid(keyid, &field(path, name))?,
+                        same,
+                    }
                 }
             }
             ExpectFile::Pconfig {
@@ -241,16 +394,64 @@ impl Validator<'_> {
             ExpectFile::NoFaults => ExpectKind::NoFaults,
             ExpectFile::NoViolations => ExpectKind::Violations(ViolationExpect::None),
             ExpectFile::AnyViolation => ExpectKind::Violations(ViolationExpect::Any),
-            ExpectFile::Violation { kind, line } => {
+            ExpectFile::Violation {
+                kind,
+                line,
+                lost,
+                written,
+            } => {
                 let line = match line {
                     Some(l) => Some(self.dram_line(*l, &field(path, "line"))?),
                     None => None,
                 };
-                ExpectKind::Violations(ViolationExpect::Kind {
-                    kind: violation_kind(*kind),
-                    line,
-                })
+                let kind = violation_kind(*kind);
+                if lost.is_none() && written.is_none() {
+                    ExpectKind::Violations(ViolationExpect::Kind { kind, line })
+                } else {
+                    if kind != ViolationKind::DataLoss {
+                        let name = if lost.is_some() { "lost" } else { "written" };
+                        return Err(self.err(
+                            &field(path, name),
+                            format!(
+                                "`{name}` describes a data loss's lines, and a {kind} violation \
+                                 has none: expected kind: data_loss"
+                            ),
+                        ));
+                    }
+                    let bytes_at = |b: &Option<BytesAtFile>, name: &'static str| match b {
+                        None => Ok(None),
+                        Some(b) => self.bytes_at(b, &field(path, name)).map(Some),
+                    };
+                    ExpectKind::Loss(LossExpect {
+                        line,
+                        lost: bytes_at(lost, "lost")?,
+                        written: bytes_at(written, "written")?,
+                    })
+                }
             }
+            ExpectFile::Attacker {
+                saw,
+                line,
+                lines,
+                dump,
+                data,
+                count,
+                min,
+                max,
+            } => ExpectKind::Attacker(self.attacker_expect(
+                path,
+                AttackerFields {
+                    saw: *saw,
+                    line: *line,
+                    lines: lines.as_deref(),
+                    dump: dump.as_deref(),
+                    data: data.as_ref(),
+                    count: *count,
+                    min: *min,
+                    max: *max,
+                },
+                plan,
+            )?),
             ExpectFile::Plaintext { keyid, line, data } => {
                 let keyid = self.keyid(*keyid, &field(path, "keyid"))?;
                 let line = self.dram_line(*line, &field(path, "line"))?;
@@ -291,27 +492,32 @@ impl Validator<'_> {
     }
 }
 
-/// Whether the op gives `expect` and whether it gives `expect_fault`.
-fn inline_expectations(op: &OpFile) -> (bool, bool) {
+/// Whether the op gives `expect`, `expect_not` and `expect_fault`.
+fn inline_expectations(op: &OpFile) -> (bool, bool, bool) {
     match op {
         OpFile::Load {
             expect,
+            expect_not,
             expect_fault,
             ..
-        } => (expect.is_some(), expect_fault.is_some()),
+        } => (
+            expect.is_some(),
+            expect_not.is_some(),
+            expect_fault.is_some(),
+        ),
         OpFile::Store { expect_fault, .. }
         | OpFile::Clflush { expect_fault, .. }
         | OpFile::Clflushopt { expect_fault, .. }
-        | OpFile::Clwb { expect_fault, .. } => (false, expect_fault.is_some()),
+        | OpFile::Clwb { expect_fault, .. } => (false, false, expect_fault.is_some()),
         OpFile::Pconfig { expect, .. } | OpFile::PconfigRaw { expect, .. } => {
-            (expect.is_some(), false)
+            (expect.is_some(), false, false)
         }
         OpFile::AddKey { expect, .. }
         | OpFile::InvalidateKey { expect, .. }
         | OpFile::Mmap { expect, .. }
         | OpFile::Munmap { expect, .. }
         | OpFile::Mprotect { expect, .. }
-        | OpFile::EncryptMprotect { expect, .. } => (expect.is_some(), false),
+        | OpFile::EncryptMprotect { expect, .. } => (expect.is_some(), false, false),
         OpFile::Prefetch { .. }
         | OpFile::SpeculativeLoad { .. }
         | OpFile::Wbinvd
@@ -320,7 +526,7 @@ fn inline_expectations(op: &OpFile) -> (bool, bool) {
         | OpFile::Mispredict(_)
         | OpFile::Compute(_)
         | OpFile::Barrier(_)
-        | OpFile::Repeat { .. } => (false, false),
+        | OpFile::Repeat { .. } => (false, false, false),
     }
 }
 

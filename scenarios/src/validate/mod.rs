@@ -45,11 +45,13 @@
 //! - `cross_refs`: what can be checked only once every op is read (key names, barriers);
 //! - `attacker`: the attacker's bus log and DRAM dumps;
 //! - `expectations`: inline and listed expectations, and the ops their labels name;
+//! - `findings`: expectations on the attacker's findings, checked against what it records;
 //! - `helpers`: paths into the file and the text of messages (hex, lists, hidden keys).
 
 mod attacker;
 mod cross_refs;
 mod expectations;
+mod findings;
 mod helpers;
 mod machine;
 mod operands;
@@ -230,7 +232,7 @@ impl<'a> Validator<'a> {
         let attacker = self.attacker(f.attacker.as_ref(), cycles_max)?;
         for (i, e) in f.expect.iter().enumerate() {
             let path = vec![PathSeg::Field("expect"), PathSeg::Index(i)];
-            let expectation = self.expectation(e, &path)?;
+            let expectation = self.expectation(e, &path, &attacker)?;
             self.expectations.push(expectation);
         }
         // File order: inline expectations sit at their ops, listed ones in `expect`.

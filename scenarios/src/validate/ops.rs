@@ -256,9 +256,17 @@ impl Validator<'_> {
                 len,
                 label,
                 expect,
+                expect_not,
                 expect_fault,
             } => self
-                .load(site, at, *len, expect.as_ref(), *expect_fault)?
+                .load(
+                    site,
+                    at,
+                    *len,
+                    expect.as_ref(),
+                    expect_not.as_ref(),
+                    *expect_fault,
+                )?
                 .labelled(label),
             OpFile::Store {
                 at,
@@ -394,28 +402,49 @@ impl Validator<'_> {
         at: &AddrFile,
         len_field: Option<u64>,
         expect: Option<&DataFile>,
+        expect_not: Option<&DataFile>,
         expect_fault: Option<FaultFile>,
     ) -> Result<OpParts<'static>, ScenarioError> {
         let path = site.path;
-        if expect.is_some() && expect_fault.is_some() {
+        if expect_fault.is_some() {
+            for (name, given) in [
+                ("expect", expect.is_some()),
+                ("expect_not", expect_not.is_some()),
+            ] {
+                if given {
+                    return Err(self.err(
+                        &field(path, "expect_fault"),
+                        format!(
+                            "a load cannot both return `{name}` and fault: expected one of \
+                             `{name}` and `expect_fault`"
+                        ),
+                    ));
+                }
+            }
+        }
+        if expect.is_some() && expect_not.is_some() {
             return Err(self.err(
-                &field(path, "expect_fault"),
-                "a load cannot both return `expect` and fault: expected one of \
-                 `expect` and `expect_fault`",
+                &field(path, "expect_not"),
+                "a load that returns `expect` cannot also return `expect_not`: expected one of \
+                 them",
             ));
         }
         let addr = self.addr(at, &field(path, "at"))?;
-        let bytes = match expect {
-            Some(d) => Some(self.data(d, &field(path, "expect"))?),
-            None => None,
+        let (data_field, bytes) = match (expect, expect_not) {
+            (Some(d), _) => ("expect", Some(self.data(d, &field(path, "expect"))?)),
+            (None, Some(d)) => (
+                "expect_not",
+                Some(self.data(d, &field(path, "expect_not"))?),
+            ),
+            (None, None) => ("expect", None),
         };
         let len = match (len_field, &bytes) {
             (Some(l), Some(b)) if usize::try_from(l).ok() != Some(b.len()) => {
                 return Err(self.err(
-                    &field(path, "expect"),
+                    &field(path, data_field),
                     format!(
-                        "load expect is {} bytes but the load reads len {l}: expected \
-                         {l} bytes (or leave len out: it defaults to expect's length)",
+                        "load {data_field} is {} bytes but the load reads len {l}: expected \
+                         {l} bytes (or leave len out: it defaults to {data_field}'s length)",
                         b.len()
                     ),
                 ));
@@ -425,7 +454,11 @@ impl Validator<'_> {
             (None, None) => 8,
         };
         if !(1..=ACCESS_BYTES_MAX).contains(&len) {
-            let at = if len_field.is_some() { "len" } else { "expect" };
+            let at = if len_field.is_some() {
+                "len"
+            } else {
+                data_field
+            };
             return Err(self.err(
                 &field(path, at),
                 format!("load len {len} is outside 1..={ACCESS_BYTES_MAX}"),
@@ -433,12 +466,20 @@ impl Validator<'_> {
         }
         self.access_in_dram(at, len, &field(path, "at"))?;
         if let Some(bytes) = bytes {
-            self.expectations.push(Expectation {
-                place: site.place,
-                kind: ExpectKind::LoadValue {
+            let kind = if expect.is_some() {
+                ExpectKind::LoadValue {
                     op: site.tag,
                     bytes,
-                },
+                }
+            } else {
+                ExpectKind::LoadNot {
+                    op: site.tag,
+                    bytes,
+                }
+            };
+            self.expectations.push(Expectation {
+                place: site.place,
+                kind,
             });
         }
         self.expect_fault(site.tag, site.place, expect_fault);
