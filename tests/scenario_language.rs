@@ -587,3 +587,140 @@ fn plaintext_on_the_bus_under_bypass_and_the_exclusion_range() {
     assert!(run(&scenario("")).passed);
     assert!(!run(&scenario("bypass: true")).passed);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 3. Repeat with an index
+// ---------------------------------------------------------------------------------------------
+
+/// The hex of a little-endian integer of `width` bytes.
+fn le(v: u64, width: usize) -> String {
+    v.to_le_bytes()[..width]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn an_index_steps_addresses_and_data() {
+    let r = run(r#"(
+    machine: (caches: (prefetch: (next_line: false, stride: false))),
+    cores: [(ops: [
+        pconfig(keyid: 1, command: set_key_random, expect: success),
+        pconfig(keyid: 2, command: set_key_random, expect: success),
+        repeat(times: 64, index: "i", ops: [
+            store(at: phys(keyid: 0, addr: "0x10000 + 64*i"), data: u64("0x100 + i")),
+        ]),
+        repeat(times: 64, index: "i", ops: [
+            load(at: phys(keyid: 0, addr: "0x10000 + 64*i"), label: "r"),
+        ]),
+        load(at: phys(keyid: 0, addr: 0x10fc0), label: "last", expect: u64(0x13f)),
+        // Two indices, a KeyID that steps, and a count down.
+        repeat(times: 2, index: "k", ops: [
+            repeat(times: 4, index: "j", ops: [
+                store(at: phys(keyid: "1 + k", addr: "0x20000 + 4096*k + 64*(3 - j)"), data: u8("16*k + j")),
+            ]),
+        ]),
+        load(at: phys(keyid: 2, addr: 0x21000), len: 1, label: "k1j3", expect: u8(0x13)),
+        load(at: phys(keyid: 1, addr: 0x200c0), len: 1, label: "k0j0", expect: u8(0x00)),
+        // Virtual addresses, and a mispredicted path inside a stepped loop.
+        mmap(addr: 0x7000_0000, len: "64k", prot: rw, expect: ok),
+        repeat(times: 16, index: "p", ops: [
+            store(at: virt("0x7000_0000 + 4096*p"), data: u32("p")),
+            mispredict([load(at: virt("0x7000_0040 + 4096*p"))]),
+        ]),
+        load(at: virt(0x7000_f000), len: 4, label: "page15", expect: u32(15)),
+    ])],
+    expect: [no_faults, no_violations],
+)"#);
+    assert!(r.passed, "{}", show(&r));
+    let l = &r.loads[0];
+    assert_eq!((l.label.as_deref(), l.executions), (Some("r"), 64));
+    for (k, v) in l.values.iter().enumerate() {
+        assert_eq!(v.addr, format!("{:#x}", 0x10000 + 64 * k));
+        assert_eq!(v.data, le(0x100 + k as u64, 8));
+    }
+    let last = l.last.as_ref().unwrap();
+    assert_eq!(
+        (last.addr.as_str(), last.data.as_str()),
+        ("0x10fc0", &le(0x13f, 8)[..])
+    );
+    assert_eq!(l.summary, "load 8 bytes at phys keyid 0 \"0x10000 + 64*i\"");
+}
+
+#[test]
+fn a_repeat_is_never_unrolled() {
+    let s = validate::parse(
+        r#"(cores: [(ops: [repeat(times: 1_000_000_000_000, index: "i", ops: [
+            load(at: virt("0x1000 + 64*i")),
+            store(at: virt("0x1000 + 64*i"), data: u64("i")),
+        ])])])"#,
+        "big.ron",
+    )
+    .unwrap();
+    assert_eq!(s.ops.len(), 3);
+    assert_eq!(
+        s.ops[0].summary,
+        "repeat 1000000000000 times (index `i`): 2 op(s)"
+    );
+}
+
+#[test]
+fn index_expressions_are_checked_over_every_iteration() {
+    let one = |ops: &str| {
+        invalid(&format!(
+            "(\n    cores: [(ops: [\n        {ops}\n    ])],\n)\n"
+        ))
+    };
+    assert_eq!(
+        one(
+            r#"repeat(times: 4096, index: "i", ops: [store(at: phys(keyid: 1, addr: "0x3_ffff_f000 + 64*i"), data: u8(1))])"#
+        ),
+        "t.ron:3:78: DRAM address 0x4_0003_efc0 is beyond the machine's 0x4_0000_0000 bytes of DRAM: expected an address below 0x4_0000_0000 (\"0x3_ffff_f000 + 64*i\" is 0x4_0003_efc0 at i = 4095)"
+    );
+    assert_eq!(
+        one(
+            r#"repeat(times: 4, index: "i", ops: [load(at: phys(keyid: 0, addr: "0x3_ffff_ff80 + 32*i"), len: 64)])"#
+        ),
+        "t.ron:3:74: 64 bytes at DRAM address 0x3_ffff_ffe0 (\"0x3_ffff_ff80 + 32*i\" at i = 3) run past the end of the machine's 0x4_0000_0000 bytes of DRAM: expected the access inside DRAM"
+    );
+    assert_eq!(
+        one(r#"repeat(times: 70, index: "i", ops: [load(at: phys(keyid: "i", addr: 0x1000))])"#),
+        "t.ron:3:66: KeyID 69 does not fit the machine's 6 KeyID bits: expected 0..=63 (\"i\" is 69 at i = 69)"
+    );
+    assert_eq!(
+        one(r#"repeat(times: 300, index: "i", ops: [store(at: virt(0), data: u8("i"))])"#),
+        "t.ron:3:74: 299 is out of bounds for u8: expected 0..=255 (\"i\" is 299 at i = 299)"
+    );
+    assert_eq!(
+        one(r#"repeat(times: 3, index: "i", ops: [load(at: virt("0x10 - 16*i"))])"#),
+        "t.ron:3:58: expression \"0x10 - 16*i\" is -16 at i = 2: expected values within 0..=0xffff_ffff_ffff_ffff"
+    );
+    assert_eq!(
+        one(r#"repeat(times: 3, index: "i", ops: [load(at: virt("64*j"))])"#),
+        "t.ron:3:58: expression \"64*j\": `j` is not an index; the enclosing repeats' indices: `i`"
+    );
+    assert_eq!(
+        one(r#"load(at: virt("64*i"))"#),
+        "t.ron:3:23: expression \"64*i\": `i` is not an index: no enclosing repeat has one (give it `index: \"i\"`)"
+    );
+    assert_eq!(
+        one(r#"repeat(times: 3, index: "i", ops: [repeat(times: 2, index: "i", ops: [mfence])])"#),
+        "t.ron:3:68: index `i` is already the index of an enclosing repeat: expected another name"
+    );
+    assert!(one(r#"repeat(times: 3, index: "2x", ops: [])"#).contains("index `2x` is not a name"));
+    assert!(
+        one(r#"repeat(times: 3, index: "i", ops: [load(at: virt(0), expect: u64("i"))])"#)
+            .contains("steps with a repeat's index, and expected values cannot")
+    );
+    // Outside its repeat, an index is no name; a repeat that never runs checks nothing.
+    assert!(
+        one(r#"repeat(times: 3, index: "i", ops: []), load(at: virt("i"))"#)
+            .contains("`i` is not an index")
+    );
+    validate::parse(
+        r#"(cores: [(ops: [repeat(times: 0, index: "i", ops: [load(at: phys(keyid: 0, addr: "0x100 + 0x1_0000_0000_0000*i"))])])])"#,
+        "t.ron",
+    )
+    .unwrap();
+    assert!(one(r#"load(at: virt(-1))"#).contains("-1 is negative"));
+}

@@ -267,6 +267,34 @@ pub enum OpKind {
         /// The ops.
         body: Vec<Op>,
     },
+    /// An access whose address or data steps with the iterations of enclosing repeat blocks
+    /// (a repeat is never unrolled: the core computes each iteration's value).
+    Indexed(Box<Indexed>),
+}
+
+/// One term of a stepped value: `step` times the iteration number (0 in the first) of the
+/// enclosing [`OpKind::Repeat`] whose op has tag `repeat`.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct IndexTerm {
+    /// The repeat op's tag.
+    pub repeat: OpTag,
+    /// What one iteration adds (wrapping arithmetic: the builder of the program checks that
+    /// every iteration's value is in range).
+    pub step: i64,
+}
+
+/// An access (load, store, flush, prefetch, speculative load) whose values step with the
+/// iterations of enclosing repeats: the op as in every repeat's first iteration, plus terms.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Indexed {
+    /// The op at iteration 0 of every enclosing repeat; never a container.
+    pub op: OpKind,
+    /// Added to the op's address: its raw value (a virtual address, a physical address with
+    /// its KeyID bits, or the user address of `DirectMapOf`).
+    pub addr: Vec<IndexTerm>,
+    /// Added to a store's data, read as a little-endian integer of its length (at most 8
+    /// bytes) and written back at that width.
+    pub data: Vec<IndexTerm>,
 }
 
 /// Who a core's program runs as.

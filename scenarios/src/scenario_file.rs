@@ -88,21 +88,55 @@ pub struct ProgramFile {
     pub ops: Vec<OpFile>,
 }
 
+/// A number, or an expression in the indices of enclosing repeats: `0x10000` or
+/// `"0x10000 + 64*i"` ([`crate::validate`] parses and range-checks it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NumFile {
+    /// A number.
+    Int(u64),
+    /// An expression, as written.
+    Expr(String),
+}
+
+impl<'de> Deserialize<'de> for NumFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<NumFile, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = NumFile;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number, or an expression in quotes (\"0x1000 + 64*i\")")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<NumFile, E> {
+                Ok(NumFile::Int(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<NumFile, E> {
+                u64::try_from(v)
+                    .map(NumFile::Int)
+                    .map_err(|_| E::custom(format!("{v} is negative: expected a number >= 0")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<NumFile, E> {
+                Ok(NumFile::Expr(v.to_owned()))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
 /// Where an access goes.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case", rename = "address")]
 pub enum AddrFile {
     /// `virt(0x7000_0000)`.
-    Virt(u64),
+    Virt(NumFile),
     /// `phys(keyid: 1, addr: 0x10000)`: a DRAM address seen through a KeyID.
     Phys {
         /// The KeyID.
-        keyid: u16,
+        keyid: NumFile,
         /// The DRAM address.
-        addr: u64,
+        addr: NumFile,
     },
     /// `direct_map_of(0x7000_0000)`: the kernel's direct-map alias of a user page's frame.
-    DirectMapOf(u64),
+    DirectMapOf(NumFile),
 }
 
 /// Bytes, written in one of several forms.
@@ -112,13 +146,13 @@ pub enum DataFile {
     /// `hex("00112233")`: bytes in memory order.
     Hex(String),
     /// `u8(v)`.
-    U8(u8),
+    U8(NumFile),
     /// `u16(v)`, little-endian.
-    U16(u16),
+    U16(NumFile),
     /// `u32(v)`, little-endian.
-    U32(u32),
+    U32(NumFile),
     /// `u64(v)`, little-endian.
-    U64(u64),
+    U64(NumFile),
     /// `fill(byte: 0xaa, len: 64)`.
     Fill {
         /// The byte.
@@ -309,6 +343,8 @@ pub enum OpFile {
     Repeat {
         /// Iterations (0 allowed).
         times: u64,
+        /// A name for the iteration number (0, 1, ...), usable in the ops' addresses and data.
+        index: Option<String>,
         /// The ops.
         ops: Vec<OpFile>,
     },

@@ -987,7 +987,11 @@ fn the_documented_examples_parse() {
     assert_eq!(s.programs.len(), 2);
     assert!(!s.programs[1].credentials.ring0);
     // The attacker fragment, inside a scenario.
-    let fragment = format!("(cores: [], {})", blocks[1].trim());
+    let attacker = blocks
+        .iter()
+        .find(|b| b.trim_start().starts_with("attacker:"))
+        .expect("the attacker fragment");
+    let fragment = format!("(cores: [], {})", attacker.trim());
     let s = parse(&fragment, "f.ron").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.attacker.dram_dumps.len(), 2);
 

@@ -12,7 +12,7 @@
 //! store's bytes, which it copies into a line buffer with [`store_data`]), so it can act on
 //! the op while it changes itself, without allocating.
 
-use crate::program::{LineFlush, Op, OpKind, OpTag};
+use crate::program::{IndexTerm, LineFlush, Op, OpKind, OpTag};
 use sim_core::{LINE_BYTES, LineBytes};
 use std::fmt::Write as _;
 
@@ -90,6 +90,7 @@ impl Node {
             OpKind::Pconfig { .. } => 13,
             OpKind::Kernel(_) => 14,
             OpKind::Repeat { .. } => return None,
+            OpKind::Indexed(_) => unreachable!("flattening unwraps indexed ops"),
         })
     }
 }
@@ -108,7 +109,16 @@ pub(crate) fn store_data(bytes: &[u8]) -> (u8, LineBytes) {
 pub(crate) struct Flat {
     pub nodes: Vec<Node>,
     pub tags: Vec<OpTag>,
+    /// Per node: the terms its address and data step by, for an [`OpKind::Indexed`] op.
+    pub steps: Vec<Option<Box<Steps>>>,
     pub root: Span,
+}
+
+/// How an op's address and data step with the iterations of enclosing repeats.
+#[derive(Debug)]
+pub(crate) struct Steps {
+    pub addr: Vec<IndexTerm>,
+    pub data: Vec<IndexTerm>,
 }
 
 impl Flat {
@@ -118,6 +128,7 @@ impl Flat {
         let mut flat = Flat {
             nodes: Vec::new(),
             tags: Vec::new(),
+            steps: Vec::new(),
             root: Span { start: 0, end: 0 },
         };
         flat.root = flat.flatten(ops).0;
@@ -129,6 +140,7 @@ impl Flat {
         let start = self.nodes.len();
         let unset = Span { start: 0, end: 0 };
         for op in ops {
+            let mut steps = None;
             let node = match &op.kind {
                 // Bodies are appended after this block; patched below.
                 OpKind::Mispredict { .. } => Node::Mispredict { shadow: unset },
@@ -136,10 +148,18 @@ impl Flat {
                     times: 0,
                     body: unset,
                 },
+                OpKind::Indexed(indexed) => {
+                    steps = Some(Box::new(Steps {
+                        addr: indexed.addr.clone(),
+                        data: indexed.data.clone(),
+                    }));
+                    Node::Op(indexed.op.clone())
+                }
                 leaf => Node::Op(leaf.clone()),
             };
             self.nodes.push(node);
             self.tags.push(op.tag);
+            self.steps.push(steps);
         }
         let end = self.nodes.len();
         let mut any = false;
@@ -275,6 +295,18 @@ impl Cursor {
         }
     }
 
+    /// The iteration (0 in the first) of the enclosing repeat whose op has tag `repeat`, if
+    /// this cursor is inside it.
+    pub(super) fn iteration(&self, flat: &Flat, repeat: OpTag) -> Option<u64> {
+        self.frames.iter().rev().find_map(|f| {
+            let op = f.opener?;
+            match flat.nodes[op] {
+                Node::Repeat { times, .. } if flat.tags[op] == repeat => Some(times - f.left),
+                _ => None,
+            }
+        })
+    }
+
     /// The position as a path: each enclosing repeat with its iteration, then the next op.
     pub(super) fn describe(&self, flat: &Flat, out: &mut String) {
         for f in &self.frames {
@@ -366,6 +398,50 @@ mod tests {
         ];
         let flat = Flat::new(&prog);
         assert_eq!(walk(&flat, 100), [1, 3, 5, 5, 5, 3, 5, 5, 5, 6]);
+    }
+
+    #[test]
+    fn indexed_ops_are_unwrapped_and_iterations_counted() {
+        let load = OpKind::Load {
+            at: Addr::Phys(PhysAddr::new(0x40)),
+            len: 8,
+        };
+        let indexed = OpKind::Indexed(Box::new(crate::program::Indexed {
+            op: load.clone(),
+            addr: vec![IndexTerm {
+                repeat: OpTag(1),
+                step: 64,
+            }],
+            data: Vec::new(),
+        }));
+        let prog = vec![op(
+            1,
+            OpKind::Repeat {
+                times: 2,
+                body: vec![op(
+                    2,
+                    OpKind::Repeat {
+                        times: 3,
+                        body: vec![op(3, indexed)],
+                    },
+                )],
+            },
+        )];
+        let flat = Flat::new(&prog);
+        let i = flat.tags.iter().position(|t| t.0 == 3).unwrap();
+        assert!(matches!(&flat.nodes[i], Node::Op(op) if *op == load));
+        assert_eq!(flat.steps[i].as_ref().unwrap().addr[0].step, 64);
+        let mut c = Cursor::new(flat.root);
+        let mut seen = Vec::new();
+        while c.peek(&flat).is_some() {
+            seen.push((
+                c.iteration(&flat, OpTag(1)).unwrap(),
+                c.iteration(&flat, OpTag(2)).unwrap(),
+            ));
+            c.advance();
+        }
+        assert_eq!(seen, [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]);
+        assert_eq!(c.iteration(&flat, OpTag(1)), None);
     }
 
     #[test]

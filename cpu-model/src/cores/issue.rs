@@ -205,17 +205,31 @@ impl Core {
             Node::Repeat { .. } => unreachable!("the cursor stops on ops, never on a repeat"),
         };
         match *op {
-            OpKind::Load { at, len } => self.step_load(now, ctx, tag, at, len),
+            OpKind::Load { at, len } => {
+                let at = self.stepped_addr(i, at, false);
+                self.step_load(now, ctx, tag, at, len)
+            }
             OpKind::Store { at, ref bytes } => {
-                let (len, data) = store_data(bytes);
+                let (len, mut data) = store_data(bytes);
+                let at = self.stepped_addr(i, at, false);
+                self.step_data(i, len, &mut data, false);
                 self.step_store(now, ctx, tag, at, len, &data)
             }
-            OpKind::Flush { kind, at } => self.step_flush(now, ctx, tag, kind, at),
+            OpKind::Flush { kind, at } => {
+                let at = self.stepped_addr(i, at, false);
+                self.step_flush(now, ctx, tag, kind, at)
+            }
             OpKind::Wbinvd => self.step_wbinvd(now, ctx),
             OpKind::Mfence => self.step_mfence(),
             OpKind::Sfence => self.step_sfence(),
-            OpKind::Prefetch { at } => self.step_prefetch(now, ctx, at),
-            OpKind::SpeculativeLoad { at, len } => self.step_speculative(now, ctx, at, len),
+            OpKind::Prefetch { at } => {
+                let at = self.stepped_addr(i, at, false);
+                self.step_prefetch(now, ctx, at)
+            }
+            OpKind::SpeculativeLoad { at, len } => {
+                let at = self.stepped_addr(i, at, false);
+                self.step_speculative(now, ctx, at, len)
+            }
             OpKind::Compute { cycles } => {
                 // Never NEVER: an endless compute must meet `cycles_max`, not look like a
                 // deadlock.
@@ -225,7 +239,7 @@ impl Core {
             OpKind::Barrier { id } => self.step_barrier(now, ctx, id),
             OpKind::Pconfig { .. } => self.step_pconfig(now, ctx, i, tag),
             OpKind::Kernel(_) => self.step_kernel(now, ctx, i, tag),
-            OpKind::Mispredict { .. } | OpKind::Repeat { .. } => {
+            OpKind::Mispredict { .. } | OpKind::Repeat { .. } | OpKind::Indexed(_) => {
                 unreachable!("flattening turns containers into nodes of their own")
             }
         }

@@ -27,8 +27,9 @@
 //!   `barriers`: the bookkeeping barriers share across cores;
 //! - `speculation`: mispredicted-path shadows and speculative loads;
 //! - `describe`: counters, the dump of a stopped run, statistics;
-//! - `flat` (the program as the core walks it), `tlb`, and `request_id` (what a request id
-//!   holds: the core and what the request is for, which routes its response).
+//! - `flat` (the program as the core walks it), `indexed` (addresses and data that step with
+//!   a repeat's iterations), `tlb`, and `request_id` (what a request id holds: the core and
+//!   what the request is for, which routes its response).
 //!
 //! # What is modelled
 //!
@@ -142,6 +143,7 @@
 mod barriers;
 mod describe;
 mod flat;
+mod indexed;
 mod issue;
 mod load_queue;
 mod request_id;

@@ -137,13 +137,24 @@ impl Core {
             Node::Repeat { .. } => unreachable!("the cursor stops on ops, never on a repeat"),
         };
         let r = match *op {
-            OpKind::Load { at, len } => self.shadow_load(now, ctx, at, len, true),
-            OpKind::SpeculativeLoad { at, len } => self.shadow_load(now, ctx, at, len, false),
+            OpKind::Load { at, len } => {
+                let at = self.stepped_addr(i, at, true);
+                self.shadow_load(now, ctx, at, len, true)
+            }
+            OpKind::SpeculativeLoad { at, len } => {
+                let at = self.stepped_addr(i, at, true);
+                self.shadow_load(now, ctx, at, len, false)
+            }
             OpKind::Store { at, ref bytes } => {
-                let (len, data) = store_data(bytes);
+                let (len, mut data) = store_data(bytes);
+                let at = self.stepped_addr(i, at, true);
+                self.step_data(i, len, &mut data, true);
                 self.shadow_store(now, ctx, at, len, &data)
             }
-            OpKind::Prefetch { at } => self.shadow_prefetch(now, ctx, at),
+            OpKind::Prefetch { at } => {
+                let at = self.stepped_addr(i, at, true);
+                self.shadow_prefetch(now, ctx, at)
+            }
             OpKind::Compute { .. }
             | OpKind::Mfence
             | OpKind::Sfence
@@ -155,7 +166,7 @@ impl Core {
                 self.stop_shadow();
                 return Progress::Blocked(Wait::Branch);
             }
-            OpKind::Mispredict { .. } | OpKind::Repeat { .. } => {
+            OpKind::Mispredict { .. } | OpKind::Repeat { .. } | OpKind::Indexed(_) => {
                 unreachable!("flattening turns containers into nodes of their own")
             }
         };

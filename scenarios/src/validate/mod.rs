@@ -41,7 +41,8 @@
 //!   memory and control ops;
 //! - `system_ops`: PCONFIG and the system calls;
 //! - `operands`: the values ops and expectations take (addresses, KeyIDs, DRAM lines, data,
-//!   [`parse_hex`]);
+//!   [`parse_hex`]); `expr`: the expressions in a repeat's index that addresses and data may
+//!   be, and their range over every iteration;
 //! - `cross_refs`: what can be checked only once every op is read (key names, barriers);
 //! - `attacker`: the attacker's bus log and DRAM dumps;
 //! - `expectations`: inline and listed expectations, and the ops their labels name;
@@ -51,6 +52,7 @@
 mod attacker;
 mod cross_refs;
 mod expectations;
+mod expr;
 mod findings;
 mod helpers;
 mod machine;
@@ -127,6 +129,8 @@ struct Validator<'a> {
     added_keys: Vec<String>,
     /// Key names other calls use, and where.
     used_keys: Vec<(String, FilePath)>,
+    /// The indices of the repeats enclosing the op being read, outermost first.
+    scope: Vec<expr::IndexVar>,
 }
 
 impl<'a> Validator<'a> {
@@ -150,6 +154,7 @@ impl<'a> Validator<'a> {
             barrier_ids: DetHashMap::default(),
             added_keys: Vec::new(),
             used_keys: Vec::new(),
+            scope: Vec::new(),
         }
     }
 

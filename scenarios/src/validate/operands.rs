@@ -1,43 +1,198 @@
 //! The values ops and expectations take, checked against the machine: addresses (virtual,
 //! physical with a KeyID, or through the direct map), KeyIDs, DRAM addresses and lines, and
-//! data (hex, integers, fills, text).
+//! data (hex, integers, fills, text). Addresses and integer data may be expressions in the
+//! indices of enclosing repeats (`expr`): each is checked over every iteration.
 
+use super::expr::{self, Affine};
 use super::helpers::{field, hex, index};
 use super::{LINE_BYTES, ScenarioError, Validator};
 use crate::locate::PathSeg;
-use crate::scenario_file::{AddrFile, DataFile};
-use cpu_model::program::Addr;
+use crate::scenario_file::{AddrFile, DataFile, NumFile};
+use cpu_model::program::{Addr, IndexTerm, OpTag};
 use sim_core::{DramAddr, KeyId, VirtAddr};
 
+/// An op's address: its value in every repeat's first iteration, the terms it steps by, and,
+/// for a physical one, the highest DRAM address any iteration names (for the access's end).
+#[derive(Clone, Debug)]
+pub(super) struct AddrValue {
+    pub(super) addr: Addr,
+    pub(super) steps: Vec<IndexTerm>,
+    /// A physical address's highest DRAM address, and where it comes from (for messages).
+    dram_max: Option<(u64, String)>,
+}
+
+/// Data and the terms its value steps by (integers only).
+pub(super) type SteppedData = (Vec<u8>, Vec<IndexTerm>);
+
 impl Validator<'_> {
+    /// A number or expression, in the indices in scope.
+    pub(super) fn affine(
+        &self,
+        n: &NumFile,
+        path: &[PathSeg<'static>],
+    ) -> Result<Affine, ScenarioError> {
+        match n {
+            NumFile::Int(v) => Ok(Affine {
+                constant: i128::from(*v),
+                terms: Vec::new(),
+            }),
+            NumFile::Expr(text) => expr::parse(text, &self.scope)
+                .map_err(|m| self.err(path, format!("expression \"{text}\": {m}"))),
+        }
+    }
+
+    /// Checks `check` on the value of `a` in every iteration (its extremes, which bound the
+    /// rest) and returns the value in the first iteration. Messages about an expression say
+    /// at which index values it goes wrong.
+    pub(super) fn checked<T>(
+        &self,
+        n: &NumFile,
+        a: &Affine,
+        path: &[PathSeg<'static>],
+        check: impl Fn(u64) -> Result<T, ScenarioError>,
+    ) -> Result<T, ScenarioError> {
+        let NumFile::Expr(text) = n else {
+            return check(a.constant as u64);
+        };
+        let explain = |mut e: ScenarioError, v: i128, at: &str| {
+            // Addresses read best in hex, small values in decimal.
+            let v = match u64::try_from(v) {
+                Ok(u) if u >= 4096 => hex(u),
+                _ => v.to_string(),
+            };
+            e.message = format!("{} (\"{text}\" is {v} at {at})", e.message);
+            e
+        };
+        if !a.terms.is_empty() && !a.never_runs(&self.scope) {
+            let ((lo, at_lo), (hi, at_hi)) = a.range(&self.scope);
+            for (v, at) in [(lo, &at_lo), (hi, &at_hi)] {
+                let Ok(u) = u64::try_from(v) else {
+                    return Err(self.err(
+                        path,
+                        format!(
+                            "expression \"{text}\" is {v} at {at}: expected values within \
+                             0..=0xffff_ffff_ffff_ffff"
+                        ),
+                    ));
+                };
+                check(u).map_err(|e| explain(e, v, at))?;
+            }
+        }
+        let Ok(first) = u64::try_from(a.constant) else {
+            return Err(self.err(
+                path,
+                format!(
+                    "expression \"{text}\" is {} in the first iteration: expected values within \
+                     0..=0xffff_ffff_ffff_ffff",
+                    a.constant
+                ),
+            ));
+        };
+        check(first)
+    }
+
+    /// The terms of `a` (times `unit`) as the core takes them: one per index whose repeat
+    /// runs more than once, in wrapping arithmetic.
+    pub(super) fn terms(&self, a: &Affine, unit: u64) -> Vec<IndexTerm> {
+        a.terms
+            .iter()
+            .filter(|(slot, _)| self.scope[*slot].times > 1)
+            .map(|&(slot, c)| {
+                let c = (c.rem_euclid(1 << 64) as u64).wrapping_mul(unit);
+                IndexTerm {
+                    repeat: OpTag(self.scope[slot].tag),
+                    step: c as i64,
+                }
+            })
+            .collect()
+    }
+
     pub(super) fn addr(
         &self,
         a: &AddrFile,
         path: &[PathSeg<'static>],
-    ) -> Result<Addr, ScenarioError> {
+    ) -> Result<AddrValue, ScenarioError> {
+        let virt = |n: &NumFile| -> Result<(u64, Vec<IndexTerm>), ScenarioError> {
+            let path = index(path, 0);
+            let a = self.affine(n, &path)?;
+            let v = self.checked(n, &a, &path, Ok)?;
+            Ok((v, self.terms(&a, 1)))
+        };
         Ok(match a {
-            AddrFile::Virt(v) => Addr::Virt(VirtAddr::new(*v)),
-            AddrFile::DirectMapOf(v) => Addr::DirectMapOf(VirtAddr::new(*v)),
+            AddrFile::Virt(n) => {
+                let (v, steps) = virt(n)?;
+                AddrValue {
+                    addr: Addr::Virt(VirtAddr::new(v)),
+                    steps,
+                    dram_max: None,
+                }
+            }
+            AddrFile::DirectMapOf(n) => {
+                let (v, steps) = virt(n)?;
+                AddrValue {
+                    addr: Addr::DirectMapOf(VirtAddr::new(v)),
+                    steps,
+                    dram_max: None,
+                }
+            }
             AddrFile::Phys { keyid, addr } => {
-                let keyid = self.keyid(*keyid, &field(path, "keyid"))?;
-                let dram = self.dram_addr(*addr, &field(path, "addr"))?;
+                let kpath = field(path, "keyid");
+                let k = self.affine(keyid, &kpath)?;
+                let first_keyid = self.checked(keyid, &k, &kpath, |v| match u16::try_from(v) {
+                    Ok(v) => self.keyid(v, &kpath),
+                    Err(_) => Err(self.err(
+                        &kpath,
+                        format!(
+                            "KeyID {v} does not fit the machine's {} KeyID bits: expected \
+                             0..={}",
+                            self.layout.keyid_bits(),
+                            self.layout.max_keyid()
+                        ),
+                    )),
+                })?;
+                let apath = field(path, "addr");
+                let d = self.affine(addr, &apath)?;
+                let dram = self.checked(addr, &d, &apath, |v| self.dram_addr(v, &apath))?;
                 let pa = self
                     .layout
-                    .compose(keyid, dram)
+                    .compose(first_keyid, dram)
                     .map_err(|e| self.err(path, format!("phys address: {e}")))?;
-                Addr::Phys(pa)
+                // A KeyID step moves the address by whole KeyIDs: the KeyID field's unit.
+                let keyid_unit = match self.layout.compose(KeyId::new(1), DramAddr::new(0)) {
+                    Ok(unit) if self.layout.max_keyid() >= 1 => unit.raw(),
+                    _ => 0,
+                };
+                let mut steps = self.terms(&d, 1);
+                for t in self.terms(&k, keyid_unit) {
+                    match steps.iter_mut().find(|s| s.repeat == t.repeat) {
+                        Some(s) => s.step = s.step.wrapping_add(t.step),
+                        None => steps.push(t),
+                    }
+                }
+                let dram_max = match addr {
+                    NumFile::Expr(text) if !d.terms.is_empty() && !d.never_runs(&self.scope) => {
+                        let (_, (hi, at)) = d.range(&self.scope);
+                        (hi as u64, format!(" (\"{text}\" at {at})"))
+                    }
+                    _ => (dram.raw(), String::new()),
+                };
+                AddrValue {
+                    addr: Addr::Phys(pa),
+                    steps,
+                    dram_max: Some(dram_max),
+                }
             }
         })
     }
 
-    /// A physical access of `len` bytes must end inside DRAM.
+    /// A physical access of `len` bytes must end inside DRAM, in every iteration.
     pub(super) fn access_in_dram(
         &self,
-        a: &AddrFile,
+        a: &AddrValue,
         len: u64,
         path: &[PathSeg<'static>],
     ) -> Result<(), ScenarioError> {
-        if let AddrFile::Phys { addr, .. } = a
+        if let Some((addr, at)) = &a.dram_max
             && addr
                 .checked_add(len)
                 .is_none_or(|end| end > self.dram_bytes)
@@ -45,8 +200,8 @@ impl Validator<'_> {
             return Err(self.err(
                 &field(path, "addr"),
                 format!(
-                    "{len} bytes at DRAM address {} run past the end of the machine's {} bytes \
-                     of DRAM: expected the access inside DRAM",
+                    "{len} bytes at DRAM address {}{at} run past the end of the machine's {} \
+                     bytes of DRAM: expected the access inside DRAM",
                     hex(*addr),
                     hex(self.dram_bytes)
                 ),
@@ -115,21 +270,73 @@ impl Validator<'_> {
         self.dram_addr(addr, path)
     }
 
+    /// Data that may step with the indices in scope (a store's): the bytes in every repeat's
+    /// first iteration, and the terms the value steps by.
+    pub(super) fn data_stepped(
+        &self,
+        d: &DataFile,
+        path: &[PathSeg<'static>],
+    ) -> Result<SteppedData, ScenarioError> {
+        let (n, width) = match d {
+            DataFile::U8(n) => (n, 1),
+            DataFile::U16(n) => (n, 2),
+            DataFile::U32(n) => (n, 4),
+            DataFile::U64(n) => (n, 8),
+            _ => return Ok((self.data(d, path)?, Vec::new())),
+        };
+        let vpath = index(path, 0);
+        let a = self.affine(n, &vpath)?;
+        let max = if width == 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * width)) - 1
+        };
+        let v = self.checked(n, &a, &vpath, |v| {
+            if v > max {
+                Err(self.err(
+                    &vpath,
+                    format!(
+                        "{v} is out of bounds for u{}: expected 0..={max}",
+                        8 * width
+                    ),
+                ))
+            } else {
+                Ok(v)
+            }
+        })?;
+        Ok((v.to_le_bytes()[..width].to_vec(), self.terms(&a, 1)))
+    }
+
+    /// Data that does not step: an expectation's, or a store's outside an index's scope.
     pub(super) fn data(
         &self,
         d: &DataFile,
         path: &[PathSeg<'static>],
     ) -> Result<Vec<u8>, ScenarioError> {
+        if let DataFile::U8(n) | DataFile::U16(n) | DataFile::U32(n) | DataFile::U64(n) = d {
+            let (bytes, steps) = self.data_stepped(d, path)?;
+            if !steps.is_empty()
+                && let NumFile::Expr(text) = n
+            {
+                return Err(self.err(
+                    &index(path, 0),
+                    format!(
+                        "expression \"{text}\" steps with a repeat's index, and expected values \
+                         cannot: expected a constant here (a store's data may step)"
+                    ),
+                ));
+            }
+            return Ok(bytes);
+        }
         // Nothing takes more than 64 bytes; bound what is allocated well above that so the
         // length error comes from the field that knows its limit.
         const DATA_BYTES_MAX: u64 = 4096;
         Ok(match d {
             DataFile::Hex(s) => parse_hex(s, DATA_BYTES_MAX as usize)
                 .map_err(|m| self.err(&index(path, 0), format!("hex data: {m}")))?,
-            DataFile::U8(v) => vec![*v],
-            DataFile::U16(v) => v.to_le_bytes().to_vec(),
-            DataFile::U32(v) => v.to_le_bytes().to_vec(),
-            DataFile::U64(v) => v.to_le_bytes().to_vec(),
+            DataFile::U8(_) | DataFile::U16(_) | DataFile::U32(_) | DataFile::U64(_) => {
+                unreachable!("integers are read above")
+            }
             DataFile::Fill { byte, len } => {
                 if *len > DATA_BYTES_MAX {
                     return Err(self.err(

@@ -5,12 +5,13 @@
 //! `system_ops`.
 
 use super::cross_refs::BarrierInfo;
+use super::expr::IndexVar;
 use super::helpers::{field, hex, index};
 use super::{ACCESS_BYTES_MAX, NESTING_MAX, OPS_MAX, ScenarioError, Validator};
 use crate::locate::PathSeg;
 use crate::scenario::{ExpectKind, Expectation, Location, OpInfo};
-use crate::scenario_file::{AddrFile, DataFile, FaultFile, OpFile};
-use cpu_model::program::{Credentials, LineFlush, Op, OpKind, OpTag};
+use crate::scenario_file::{AddrFile, DataFile, FaultFile, NumFile, OpFile};
+use cpu_model::program::{Credentials, IndexTerm, Indexed, LineFlush, Op, OpKind, OpTag};
 use sim_core::CoreId;
 use std::collections::BTreeSet;
 
@@ -310,7 +311,9 @@ impl Validator<'_> {
                 "compute",
             ),
             OpFile::Barrier(name) => self.barrier(site, name),
-            OpFile::Repeat { times, ops } => self.repeat(site, *times, ops)?,
+            OpFile::Repeat { times, index, ops } => {
+                self.repeat(site, *times, index.as_ref(), ops)?
+            }
             OpFile::Pconfig {
                 keyid,
                 command,
@@ -464,7 +467,7 @@ impl Validator<'_> {
                 format!("load len {len} is outside 1..={ACCESS_BYTES_MAX}"),
             ));
         }
-        self.access_in_dram(at, len, &field(path, "at"))?;
+        self.access_in_dram(&addr, len, &field(path, "at"))?;
         if let Some(bytes) = bytes {
             let kind = if expect.is_some() {
                 ExpectKind::LoadValue {
@@ -484,10 +487,14 @@ impl Validator<'_> {
         }
         self.expect_fault(site.tag, site.place, expect_fault);
         Ok(OpParts::new(
-            OpKind::Load {
-                at: addr,
-                len: len as u8,
-            },
+            indexed(
+                OpKind::Load {
+                    at: addr.addr,
+                    len: len as u8,
+                },
+                addr.steps,
+                Vec::new(),
+            ),
             format!("load {len} bytes at {}", addr_text(at)),
             OpClass::Load { len },
             "load",
@@ -503,7 +510,7 @@ impl Validator<'_> {
     ) -> Result<OpParts<'static>, ScenarioError> {
         let path = site.path;
         let addr = self.addr(at, &field(path, "at"))?;
-        let bytes = self.data(data, &field(path, "data"))?;
+        let (bytes, data_steps) = self.data_stepped(data, &field(path, "data"))?;
         let len = bytes.len() as u64;
         if !(1..=ACCESS_BYTES_MAX).contains(&len) {
             return Err(self.err(
@@ -511,10 +518,17 @@ impl Validator<'_> {
                 format!("store data is {len} bytes: expected 1..={ACCESS_BYTES_MAX} bytes"),
             ));
         }
-        self.access_in_dram(at, len, &field(path, "at"))?;
+        self.access_in_dram(&addr, len, &field(path, "at"))?;
         self.expect_fault(site.tag, site.place, expect_fault);
         Ok(OpParts::new(
-            OpKind::Store { at: addr, bytes },
+            indexed(
+                OpKind::Store {
+                    at: addr.addr,
+                    bytes,
+                },
+                addr.steps,
+                data_steps,
+            ),
             format!("store {len} bytes at {}", addr_text(at)),
             OpClass::Store,
             "store",
@@ -533,7 +547,14 @@ impl Validator<'_> {
         let addr = self.addr(at, &field(site.path, "at"))?;
         self.expect_fault(site.tag, site.place, expect_fault);
         Ok(OpParts::new(
-            OpKind::Flush { kind, at: addr },
+            indexed(
+                OpKind::Flush {
+                    kind,
+                    at: addr.addr,
+                },
+                addr.steps,
+                Vec::new(),
+            ),
             format!("{name} at {}", addr_text(at)),
             OpClass::Flush,
             name,
@@ -547,7 +568,7 @@ impl Validator<'_> {
     ) -> Result<OpParts<'static>, ScenarioError> {
         let addr = self.addr(at, &field(site.path, "at"))?;
         Ok(OpParts::new(
-            OpKind::Prefetch { at: addr },
+            indexed(OpKind::Prefetch { at: addr.addr }, addr.steps, Vec::new()),
             format!("prefetch at {}", addr_text(at)),
             OpClass::Other,
             "prefetch",
@@ -569,12 +590,16 @@ impl Validator<'_> {
                 format!("speculative_load len {n} is outside 1..={ACCESS_BYTES_MAX}"),
             ));
         }
-        self.access_in_dram(at, n, &field(path, "at"))?;
+        self.access_in_dram(&addr, n, &field(path, "at"))?;
         Ok(OpParts::new(
-            OpKind::SpeculativeLoad {
-                at: addr,
-                len: n as u8,
-            },
+            indexed(
+                OpKind::SpeculativeLoad {
+                    at: addr.addr,
+                    len: n as u8,
+                },
+                addr.steps,
+                Vec::new(),
+            ),
             format!("speculative load {n} bytes at {}", addr_text(at)),
             OpClass::Other,
             "speculative_load",
@@ -629,24 +654,87 @@ impl Validator<'_> {
         &mut self,
         site: &OpSite<'_>,
         times: u64,
+        index_name: Option<&String>,
         ops: &[OpFile],
     ) -> Result<OpParts<'static>, ScenarioError> {
+        if let Some(name) = index_name {
+            let ipath = field(site.path, "index");
+            let mut chars = name.chars();
+            let ident = chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ident {
+                return Err(self.err(
+                    &ipath,
+                    format!(
+                        "index `{name}` is not a name: expected letters, digits and `_`, not \
+                         starting with a digit (such as `i`)"
+                    ),
+                ));
+            }
+            if self.scope.iter().any(|v| &v.name == name) {
+                return Err(self.err(
+                    &ipath,
+                    format!(
+                        "index `{name}` is already the index of an enclosing repeat: expected \
+                         another name"
+                    ),
+                ));
+            }
+            self.scope.push(IndexVar {
+                name: name.clone(),
+                times,
+                tag: site.tag.0,
+            });
+        }
         let list = field(site.path, "ops");
-        let body = self.op_list(site.block.nested(site.block.shadow), ops, &list)?;
+        let body = self.op_list(site.block.nested(site.block.shadow), ops, &list);
+        if index_name.is_some() {
+            self.scope.pop();
+        }
+        let body = body?;
+        let index_text = index_name.map_or(String::new(), |n| format!(" (index `{n}`)"));
         Ok(OpParts::new(
             OpKind::Repeat { times, body },
-            format!("repeat {times} times: {} op(s)", ops.len()),
+            format!("repeat {times} times{index_text}: {} op(s)", ops.len()),
             OpClass::Other,
             "repeat",
         ))
     }
 }
 
+/// `kind`, stepping by these terms (as is when there are none).
+fn indexed(kind: OpKind, addr: Vec<IndexTerm>, data: Vec<IndexTerm>) -> OpKind {
+    if addr.is_empty() && data.is_empty() {
+        kind
+    } else {
+        OpKind::Indexed(Box::new(Indexed {
+            op: kind,
+            addr,
+            data,
+        }))
+    }
+}
+
+/// A number as summaries write it: hex in groups, or the expression as written.
+fn num_text(n: &NumFile, hex_form: bool) -> String {
+    match n {
+        NumFile::Int(v) if hex_form => hex(*v),
+        NumFile::Int(v) => v.to_string(),
+        NumFile::Expr(text) => format!("\"{}\"", text.trim()),
+    }
+}
+
 /// How a summary names an address: `virt 0x7000_0000`, `phys keyid 1 0x1000`, ...
 fn addr_text(a: &AddrFile) -> String {
     match a {
-        AddrFile::Virt(v) => format!("virt {}", hex(*v)),
-        AddrFile::Phys { keyid, addr } => format!("phys keyid {keyid} {}", hex(*addr)),
-        AddrFile::DirectMapOf(v) => format!("direct_map_of {}", hex(*v)),
+        AddrFile::Virt(v) => format!("virt {}", num_text(v, true)),
+        AddrFile::Phys { keyid, addr } => format!(
+            "phys keyid {} {}",
+            num_text(keyid, false),
+            num_text(addr, true)
+        ),
+        AddrFile::DirectMapOf(v) => format!("direct_map_of {}", num_text(v, true)),
     }
 }
