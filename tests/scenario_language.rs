@@ -724,3 +724,121 @@ fn index_expressions_are_checked_over_every_iteration() {
     .unwrap();
     assert!(one(r#"load(at: virt(-1))"#).contains("-1 is negative"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// 4. Several processes
+// ---------------------------------------------------------------------------------------------
+
+/// A host that owns two keys and gives each tenant its own; the tenants map the same virtual
+/// address, each in its own address space.
+const TENANTS: &str = r#"(
+    seed: 5,
+    processes: ["host", "vm1", "vm2"],
+    machine: (caches: (cores: 3, prefetch: (next_line: false, stride: false))),
+    cores: [
+        (process: "host", ops: [
+            add_key(key: "k1", payload: "type=cpu algorithm=aes-xts-128", expect: ok),
+            add_key(key: "k2", payload: "type=cpu algorithm=aes-xts-128", expect: ok),
+            share_key(key: "k1", with: "vm1", expect: ok),
+            share_key(key: "k2", with: "vm2", expect: ok),
+            barrier("keys"),
+        ]),
+        (process: "vm1", ring0: false, cap_sys_resource: false, ops: [
+            barrier("keys"),
+            share_key(key: "k1", with: "vm2", label: "not-owner", expect: err(eacces)),
+            mmap(addr: 0x7000_0000, len: "4k", prot: rw, expect: ok),
+            encrypt_mprotect(addr: 0x7000_0000, len: "4k", prot: rw, key: "k2", label: "not-viewer", expect: err(eacces)),
+            encrypt_mprotect(addr: 0x7000_0000, len: "4k", prot: rw, key: "k1", expect: ok),
+            store(at: virt(0x7000_0000), data: text("vm1 secret")),
+            barrier("stored"),
+            load(at: virt(0x7000_0000), len: 10, label: "own", expect: text("vm1 secret")),
+        ]),
+        (process: "vm2", ring0: false, cap_sys_resource: false, ops: [
+            barrier("keys"),
+            mmap(addr: 0x7000_0000, len: "4k", prot: rw, expect: ok),
+            encrypt_mprotect(addr: 0x7000_0000, len: "4k", prot: rw, key: "k2", expect: ok),
+            store(at: virt(0x7000_0000), data: text("vm2 secret")),
+            barrier("stored"),
+            load(at: virt(0x7000_0000), len: 10, label: "own", expect: text("vm2 secret")),
+        ]),
+    ],
+    expect: [no_violations, no_faults],
+)"#;
+
+#[test]
+fn processes_have_their_own_pages_and_share_keys_by_permission() {
+    let r = run(TENANTS);
+    assert!(r.passed, "{}", show(&r));
+    let keys: Vec<(&str, Option<&str>, Vec<&str>, u64)> = r
+        .keys
+        .iter()
+        .map(|k| {
+            (
+                k.name.as_str(),
+                k.process.as_deref(),
+                k.viewers.iter().map(String::as_str).collect(),
+                k.pages,
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("k1", Some("host"), vec!["vm1"], 1),
+            ("k2", Some("host"), vec!["vm2"], 1)
+        ]
+    );
+    // Without processes, key reports say nothing of them.
+    let r = run(LOOPED_LOAD);
+    assert!(r.keys.is_empty());
+}
+
+#[test]
+fn physical_addresses_from_ring_3_need_the_attacker() {
+    let one = |core: &str| {
+        format!(
+            "(\n    cores: [{core}ops: [\n        load(at: phys(keyid: 0, addr: 0x1000), label: \"r\"),\n    ])],\n)\n"
+        )
+    };
+    assert_eq!(
+        invalid(&one("(ring0: false, ")),
+        "t.ron:3:18: a physical address on core 0, which runs in ring 3: expected `ring0: true` or `attacker: true` on the core (a user program reaches memory through virtual addresses: mmap, then virt(..))"
+    );
+    let r = run(&one("(ring0: false, attacker: true, "));
+    assert_eq!(r.loads[0].executions, 1);
+    assert!(r.faults.is_empty());
+    // Inside a mispredict shadow too: the file says what the core may do.
+    let e = invalid(
+        "(cores: [(ring0: false, ops: [mispredict([prefetch(at: phys(keyid: 0, addr: 0))])])])",
+    );
+    assert!(
+        e.contains("a physical address on core 0, which runs in ring 3"),
+        "{e}"
+    );
+}
+
+#[test]
+fn processes_are_checked_when_read() {
+    assert_eq!(
+        invalid("(processes: [\"a\", \"a\"], cores: [])"),
+        "t.ron:1:19: process `a` is already declared (as process 0): expected process names unique"
+    );
+    assert!(
+        invalid("(processes: [], cores: [])").contains("no processes: expected at least one name")
+    );
+    assert!(invalid("(processes: [\"\"], cores: [])").contains("an empty process name"));
+    assert_eq!(
+        invalid("(processes: [\"a\", \"b\"], cores: [(process: \"c\", ops: [])])"),
+        "t.ron:1:43: no process is called `c`; the scenario's processes: `a`, `b`"
+    );
+    assert_eq!(
+        invalid("(cores: [(process: \"c\", ops: [])])"),
+        "t.ron:1:20: no process is called `c`: the scenario declares no processes (`processes: [\"c\", ...]`)"
+    );
+    let e = invalid(
+        "(processes: [\"a\"], cores: [(ops: [add_key(key: \"k\", payload: \"type=no-encrypt\"), share_key(key: \"k\", with: \"b\")])])",
+    );
+    assert!(e.contains("no process is called `b`"), "{e}");
+    let e = invalid("(processes: [\"a\"], cores: [(ops: [share_key(key: \"q\", with: \"a\")])])");
+    assert!(e.contains("no add_key in the scenario adds key `q`"), "{e}");
+}

@@ -21,8 +21,9 @@ pub enum Addr {
     /// A virtual address, translated through the core's TLB and the kernel's page tables. The
     /// kernel's direct map is the range [`DIRECT_MAP_BASE`] + DRAM address (KeyID 0).
     Virt(VirtAddr),
-    /// A physical address, KeyID bits included: no translation, no fault (a modelling
-    /// convenience, as if the program ran with paging off).
+    /// A physical address, KeyID bits included: no translation (a modelling convenience, as
+    /// if the program ran with paging off). Ring 0 and the attacker only: other programs fault
+    /// with [`FaultKind::Privilege`].
     Phys(PhysAddr),
     /// The kernel's direct-map alias of the frame behind a user virtual address, resolved when
     /// the op executes: what the kernel touches when it follows a pointer into user memory.
@@ -110,6 +111,14 @@ pub enum KernelCall {
     InvalidateKey {
         /// The key's name.
         name: String,
+    },
+    /// `keyctl(KEYCTL_SETPERM, serial, ...)` granting `process` the view permission on the
+    /// key added under `name`: that process may then use it (`encrypt_mprotect`).
+    ShareKey {
+        /// The key's name.
+        name: String,
+        /// The process that may view it from now on.
+        process: ProcessId,
     },
     /// `mmap(addr, len, prot, MAP_FIXED | MAP_POPULATE | ...)`: every page is populated at once.
     Mmap {
@@ -297,21 +306,45 @@ pub struct Indexed {
     pub data: Vec<IndexTerm>,
 }
 
+/// A process of the kernel layer: its own user address space and page tables; every core
+/// runs a thread of one process. Numbered from 0 (the process of every program that names
+/// none).
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub struct ProcessId(pub u32);
+
 /// Who a core's program runs as.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub struct Credentials {
-    /// CPL 0: PCONFIG and the kernel's direct map are allowed.
+    /// CPL 0: PCONFIG, the kernel's direct map and physical addresses are allowed.
     pub ring0: bool,
     /// CAP_SYS_RESOURCE: may add MKTME keys.
     pub cap_sys_resource: bool,
+    /// The process the program runs in: its page tables, and the keys it may view.
+    pub process: ProcessId,
+    /// The attacker's program: it may name physical addresses ([`Addr::Phys`]) at CPL 3 too,
+    /// as a malicious device or someone with physical access to the machine would. Ring-3
+    /// code without it faults (`privilege`) on a physical address.
+    pub attacker: bool,
+}
+
+impl Credentials {
+    /// Ring 0 with CAP_SYS_RESOURCE, in process 0: what a program runs as by default.
+    pub const ROOT: Credentials = Credentials {
+        ring0: true,
+        cap_sys_resource: true,
+        process: ProcessId(0),
+        attacker: false,
+    };
+
+    /// Whether the program may name physical addresses: ring 0, or the attacker.
+    pub const fn physical_addresses(&self) -> bool {
+        self.ring0 || self.attacker
+    }
 }
 
 impl Default for Credentials {
     fn default() -> Credentials {
-        Credentials {
-            ring0: true,
-            cap_sys_resource: true,
-        }
+        Credentials::ROOT
     }
 }
 

@@ -355,9 +355,11 @@ impl System {
                 }
             }
             if !self.shootdown.is_empty() {
-                // Before any other core issues again.
+                // Before any other core issues again. User pages are the caller's process's.
+                let process = self.cores[i].process();
                 for c in &mut self.cores {
-                    c.shoot_down(&self.shootdown);
+                    let same = c.process() == process;
+                    c.shoot_down(&self.shootdown, same);
                 }
                 self.shootdown.clear();
             }

@@ -700,6 +700,7 @@ fn pconfig_from_ring_3_faults() {
             credentials: Credentials {
                 ring0: false,
                 cap_sys_resource: false,
+                ..Credentials::ROOT
             },
         }],
         7,
@@ -1102,6 +1103,7 @@ fn user_mode_cannot_use_the_direct_map() {
             credentials: Credentials {
                 ring0: false,
                 cap_sys_resource: false,
+                ..Credentials::ROOT
             },
         }],
         7,

@@ -9,7 +9,7 @@ use cpu_model::kernel::{
     SyscallEnd, USER_SPACE_END,
 };
 use cpu_model::program::{
-    Backing, Credentials, DIRECT_MAP_BASE, Errno, Fault, FaultKind, KernelCall, Prot,
+    Backing, Credentials, DIRECT_MAP_BASE, Errno, Fault, FaultKind, KernelCall, ProcessId, Prot,
 };
 use cpu_model::{Machine, MachineConfig};
 use mem_ctrl::pconfig::{
@@ -40,6 +40,7 @@ const SUCCESS: PconfigOutcome = PconfigOutcome::Status(PconfigStatus::Success);
 const ROOT: Credentials = Credentials {
     ring0: true,
     cap_sys_resource: true,
+    ..Credentials::ROOT
 };
 
 fn kernel_with(configure: impl FnOnce(&mut KernelConfig)) -> Kernel {
@@ -229,6 +230,8 @@ fn key_info(
         key_type,
         state,
         pages,
+        owner: ProcessId(0),
+        viewers: Vec::new(),
     }
 }
 
@@ -398,6 +401,7 @@ fn adding_a_key_needs_cap_sys_resource_and_a_free_name() {
     let user = Credentials {
         ring0: false,
         cap_sys_resource: false,
+        ..Credentials::ROOT
     };
     let ran = run_as(&mut k, user, user_key("k"), |_| SUCCESS);
     assert_eq!((ran.end.result, ran.steps), (Err(Errno::Eacces), vec![]));
@@ -408,6 +412,7 @@ fn adding_a_key_needs_cap_sys_resource_and_a_free_name() {
     let ring0 = Credentials {
         ring0: true,
         cap_sys_resource: false,
+        ..Credentials::ROOT
     };
     assert_eq!(
         run_as(&mut k, ring0, user_key("k"), |_| SUCCESS).end.result,
@@ -417,6 +422,7 @@ fn adding_a_key_needs_cap_sys_resource_and_a_free_name() {
     let cap = Credentials {
         ring0: false,
         cap_sys_resource: true,
+        ..Credentials::ROOT
     };
     assert_eq!(
         run_as(&mut k, cap, user_key("k"), |_| SUCCESS).end.result,
@@ -1243,6 +1249,7 @@ fn statistics_and_dump() {
         ("kernel.syscalls.mmap", 3),
         ("kernel.syscalls.mprotect", 0),
         ("kernel.syscalls.munmap", 1),
+        ("kernel.syscalls.share_key", 0),
         ("kernel.zeroed_lines", 6 * 64),
     ];
     let expected: Vec<(String, u64)> = expected
@@ -1250,7 +1257,7 @@ fn statistics_and_dump() {
         .map(|(n, v)| (n.to_owned(), v))
         .collect();
     assert_eq!(got, expected);
-    assert_eq!(CALL_NAMES.len(), 6);
+    assert_eq!(CALL_NAMES.len(), 7);
     let dump = k.dump();
     let expected_dump = "\
 frames: 3 in use, 262141 free (of 0x40000000+0x40000000); 3 user pages mapped; 1 page-cache pages

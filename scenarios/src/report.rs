@@ -290,6 +290,12 @@ pub struct KeyReport {
     pub state: &'static str,
     /// Pages referencing its KeyID at the end.
     pub pages: u64,
+    /// The process that added it (when the scenario declares processes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
+    /// The other processes that may view it, in the order shared with.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub viewers: Vec<String>,
 }
 
 /// One KeyID's entry in the hardware key table at the end of the run.

@@ -41,6 +41,9 @@ pub struct Scenario {
     pub system: SystemConfig,
     /// One program per core (fewer than the machine's cores: the rest idle).
     pub programs: Vec<Program>,
+    /// The processes' names, by [`cpu_model::program::ProcessId`] (empty: the scenario declares
+    /// none, and every program runs in process 0).
+    pub processes: Vec<String>,
     /// Every op of every program, indexed by its [`OpTag`].
     pub ops: Vec<OpInfo>,
     /// What the attacker does and records.

@@ -30,6 +30,8 @@ pub struct ScenarioFile {
     pub kernel: Option<KernelFile>,
     /// Run limits.
     pub run: Option<RunFile>,
+    /// The processes cores run in, by name (default: one).
+    pub processes: Option<Vec<String>>,
     /// One program per core: program i runs on core i.
     pub cores: Vec<ProgramFile>,
     /// What the attacker records.
@@ -83,6 +85,10 @@ pub struct ProgramFile {
     pub ring0: Option<bool>,
     /// CAP_SYS_RESOURCE (default true).
     pub cap_sys_resource: Option<bool>,
+    /// The process it runs in (default: the first).
+    pub process: Option<String>,
+    /// The attacker's core: may name physical addresses from ring 3 (default false).
+    pub attacker: Option<bool>,
     /// The ops, in program order.
     #[serde(default)]
     pub ops: Vec<OpFile>,
@@ -397,6 +403,17 @@ pub enum OpFile {
     InvalidateKey {
         /// The key's name.
         key: String,
+        /// Its name.
+        label: Option<String>,
+        /// The result every execution must have.
+        expect: Option<ResultFile>,
+    },
+    /// `keyctl(KEYCTL_SETPERM)`: lets another process view (use) the key.
+    ShareKey {
+        /// The key's name.
+        key: String,
+        /// The process that may view it.
+        with: String,
         /// Its name.
         label: Option<String>,
         /// The result every execution must have.

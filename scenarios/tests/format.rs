@@ -175,7 +175,8 @@ fn programs_ops_and_tags() {
         s.programs[1].credentials,
         Credentials {
             ring0: false,
-            cap_sys_resource: false
+            cap_sys_resource: false,
+            ..Credentials::ROOT
         }
     );
     assert!(s.programs[2].ops.is_empty());

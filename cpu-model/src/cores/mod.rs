@@ -119,11 +119,13 @@
 //! frees, or ENTROPY_ERROR, at once), calls [`Kernel::finish`] with the PCONFIG outcomes, shoots
 //! the pages it names down from every core's TLB and records [`OpOutcome::Kernel`].
 //!
-//! **Translation.** `Addr::Phys` is used as is. `Addr::Virt` goes through the TLB (fully
+//! **Translation.** `Addr::Phys` is used as is, by ring-0 programs and the attacker's (a
+//! ring-3 program faults with `privilege`). `Addr::Virt` goes through the TLB (fully
 //! associative, LRU, `tlb_entries` entries of 4 KiB pages); a miss stops issue for
-//! `page_walk_cycles`, then [`Kernel::walk`] is asked (at the end of the walk, so the walk sees
-//! page tables as they are then) and the entry is cached (faults are not). `Pte::permits`
-//! decides faults. `Addr::DirectMapOf(va)` asks [`Kernel::direct_map_of`] (free of cost) and
+//! `page_walk_cycles`, then [`Kernel::walk_in`] is asked for the program's process (at the end
+//! of the walk, so the walk sees page tables as they are then) and the entry is cached (faults
+//! are not). `Pte::permits` decides faults. `Addr::DirectMapOf(va)` asks
+//! [`Kernel::direct_map_of_in`] (free of cost) and
 //! translates the result like any virtual address. A fault records an [`OpOutcome::Fault`]
 //! at the cycle it is found and the program goes on.
 //!
@@ -156,9 +158,9 @@ mod translate;
 
 pub(crate) use barriers::Barriers;
 
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, USER_SPACE_END};
 use crate::machine::{CoreConfig, Machine};
-use crate::program::{Credentials, Fault, OpOutcome, OpResult, OpTag, Program};
+use crate::program::{Credentials, Fault, OpOutcome, OpResult, OpTag, ProcessId, Program};
 use cache_model::hierarchy::{CoreOp, CoreRequest, CoreResponse};
 use describe::CoreStats;
 use flat::{Cursor, Flat};
@@ -283,11 +285,20 @@ impl Core {
         w
     }
 
-    /// Drops `pages` (4 KiB-aligned virtual addresses) from the TLB.
-    pub(crate) fn shoot_down(&mut self, pages: &[VirtAddr]) {
+    /// Drops `pages` (4 KiB-aligned virtual addresses) from the TLB: every one when the call
+    /// came from this core's process, else only the kernel's (the direct map every process
+    /// shares), as user addresses name another process's pages.
+    pub(crate) fn shoot_down(&mut self, pages: &[VirtAddr], same_process: bool) {
         for &va in pages {
-            self.tlb.invalidate(va.page_base());
+            if same_process || va >= USER_SPACE_END {
+                self.tlb.invalidate(va.page_base());
+            }
         }
+    }
+
+    /// The process this core's program runs in.
+    pub(crate) fn process(&self) -> ProcessId {
+        self.credentials.process
     }
 
     /// A response from the hierarchy, at its completion cycle `now`. Every response answers

@@ -263,7 +263,7 @@ impl Core {
                 let end = ctx.kernel.finish(run.syscall, &run.outcomes);
                 // This core's next op may issue in this very cycle: its own TLB first; the
                 // system shoots the pages down everywhere else after this core's cycle.
-                self.shoot_down(&end.shootdown);
+                self.shoot_down(&end.shootdown, true);
                 ctx.shootdown.extend_from_slice(&end.shootdown);
                 self.record(ctx, now, tag, OpOutcome::Kernel(end.result));
                 Progress::Issued

@@ -99,13 +99,19 @@ impl Core {
     ) -> Xl {
         let len = usize::from(len).min(LINE_BYTES);
         let (start, virt) = match at {
-            // Paging off: the linear address is the physical one.
+            // Paging off: the linear address is the physical one; ring 0 and the attacker only.
+            Addr::Phys(pa) if !self.credentials.physical_addresses() => {
+                return Xl::Fault(Fault {
+                    addr: VirtAddr::new(pa.raw()),
+                    kind: FaultKind::Privilege,
+                });
+            }
             Addr::Phys(pa) => (VirtAddr::new(pa.raw()), false),
             Addr::Virt(va) => (va, true),
             Addr::DirectMapOf(user_va) => {
                 let va = match st.dm_va {
                     Some(va) => va,
-                    None => match kernel.direct_map_of(user_va) {
+                    None => match kernel.direct_map_of_in(self.credentials.process, user_va) {
                         Ok(va) => {
                             st.dm_va = Some(va);
                             va
@@ -151,7 +157,7 @@ impl Core {
                         return Xl::Wait;
                     }
                     st.walk_until = None;
-                    match kernel.walk(fault_va) {
+                    match kernel.walk_in(self.credentials.process, fault_va) {
                         Ok(pte) => {
                             self.tlb.insert(pages[k], pte);
                             st.ptes[k] = Some(pte);

@@ -2,7 +2,7 @@
 //! of its state for a stopped run's dump.
 
 use super::{CALL_NAMES, Kernel, KeyInfo, PAGE, PageState, Slot};
-use crate::program::Errno;
+use crate::program::{Errno, ProcessId};
 use sim_core::StatsReport;
 use std::fmt::Write as _;
 
@@ -18,6 +18,8 @@ impl Kernel {
                 key_type: k.key_type.name(),
                 state: k.state.name(),
                 pages: k.pages,
+                owner: k.owner,
+                viewers: k.viewers.clone(),
             })
             .collect()
     }
@@ -98,7 +100,7 @@ impl Kernel {
         }
         for k in &self.keys {
             let keyid = k.keyid.map_or("-".to_owned(), |id| id.get().to_string());
-            let _ = writeln!(
+            let _ = write!(
                 out,
                 "  {:?} serial {:#x} type={} keyid {} {} ({} pages)",
                 k.name,
@@ -108,6 +110,16 @@ impl Kernel {
                 k.state.name(),
                 k.pages
             );
+            if k.owner != ProcessId(0) || !k.viewers.is_empty() {
+                let viewers: Vec<String> = k.viewers.iter().map(|p| p.0.to_string()).collect();
+                let _ = write!(
+                    out,
+                    "; owner process {}, viewed by [{}]",
+                    k.owner.0,
+                    viewers.join(", ")
+                );
+            }
+            out.push('\n');
         }
         let busy: Vec<String> = self
             .slots
@@ -157,16 +169,19 @@ impl Kernel {
         out
     }
 
-    /// Visible pages as runs of contiguous pages alike in protection, KeyID and backing.
+    /// Visible pages as runs of contiguous pages alike in protection, KeyID and backing, each
+    /// process's in turn (those of processes other than 0 named by their process).
     fn mapping_runs(&self) -> Vec<String> {
         struct Run {
+            process: ProcessId,
             start: u64,
             end: u64,
             first: PageState,
             last: PageState,
         }
-        let continues = |run: &Run, va: u64, s: &PageState| {
-            run.end == va
+        let continues = |run: &Run, process: ProcessId, va: u64, s: &PageState| {
+            run.process == process
+                && run.end == va
                 && run.last.prot == s.prot
                 && run.last.keyid == s.keyid
                 && match (run.last.file, s.file) {
@@ -176,17 +191,18 @@ impl Kernel {
                 }
         };
         let mut runs: Vec<Run> = Vec::new();
-        for (va, s) in self
+        for (process, va, s) in self
             .pages
             .iter()
-            .filter_map(|(va, p)| p.visible.map(|s| (va.raw(), s)))
+            .filter_map(|((process, va), p)| p.visible.map(|s| (*process, va.raw(), s)))
         {
             match runs.last_mut() {
-                Some(run) if continues(run, va, &s) => {
+                Some(run) if continues(run, process, va, &s) => {
                     run.end = va + PAGE;
                     run.last = s;
                 }
                 _ => runs.push(Run {
+                    process,
                     start: va,
                     end: va + PAGE,
                     first: s,
@@ -204,8 +220,12 @@ impl Kernel {
                         index.saturating_mul(PAGE)
                     ),
                 };
+                let process = match r.process {
+                    ProcessId(0) => String::new(),
+                    ProcessId(p) => format!("process {p}: "),
+                };
                 format!(
-                    "{:#x}-{:#x} {} {backing} keyid {} ({} pages, first frame {:#x})",
+                    "{process}{:#x}-{:#x} {} {backing} keyid {} ({} pages, first frame {:#x})",
                     r.start,
                     r.end,
                     r.first.prot,

@@ -3,7 +3,7 @@
 
 use super::payload::{KeyPayload, parse_payload};
 use super::{Kernel, KernelStep, KeyRecord, KeyState, PendingAdd, Slot, Work};
-use crate::program::{Credentials, Errno};
+use crate::program::{Credentials, Errno, ProcessId};
 use mem_ctrl::pconfig::{KeyCommand, KeyProgramStruct, PconfigCall};
 use mem_ctrl::xts::XtsAlgorithm;
 use sim_core::KeyId;
@@ -62,19 +62,24 @@ impl Kernel {
                 keyid,
                 name: name.to_owned(),
                 key_type: payload.key_type,
+                owner: credentials.process,
             }),
             ..Work::default()
         };
         Ok((steps, work))
     }
 
-    /// `keyctl(KEYCTL_INVALIDATE)`: ENOKEY unless the name is an assigned key; releases the
-    /// KeyID now if no page references it.
+    /// `keyctl(KEYCTL_INVALIDATE)`: ENOKEY unless the name is an assigned key, EACCES unless
+    /// the caller's process may view it; releases the KeyID now if no page references it.
     pub(super) fn begin_invalidate(
         &mut self,
+        process: ProcessId,
         name: &str,
     ) -> Result<(Vec<KernelStep>, Work), Errno> {
         let index = self.live_key(name).ok_or(Errno::Enokey)?;
+        if !self.may_view(index, process) {
+            return Err(Errno::Eacces);
+        }
         let key = &mut self.keys[index];
         let Some(keyid) = key.keyid else {
             return Err(Errno::Enokey);
@@ -87,6 +92,33 @@ impl Kernel {
         let mut steps = Vec::new();
         self.clear_steps(&work, &mut steps);
         Ok((steps, work))
+    }
+
+    /// `keyctl(KEYCTL_SETPERM)` granting `with` the view permission on the key `name`:
+    /// ENOKEY unless the name is an assigned key, EACCES unless the caller's process owns it.
+    /// It takes effect at once (nothing for the machine to do).
+    pub(super) fn begin_share(
+        &mut self,
+        process: ProcessId,
+        name: &str,
+        with: ProcessId,
+    ) -> Result<(Vec<KernelStep>, Work), Errno> {
+        let index = self.live_key(name).ok_or(Errno::Enokey)?;
+        let key = &mut self.keys[index];
+        if key.owner != process {
+            return Err(Errno::Eacces);
+        }
+        if with != key.owner && !key.viewers.contains(&with) {
+            key.viewers.push(with);
+        }
+        Ok((Vec::new(), Work::default()))
+    }
+
+    /// Whether `process` may view (and so use) key `index`: it added it, or was granted the
+    /// view permission (the RFC's KEY_NEED_VIEW).
+    pub(super) fn may_view(&self, index: usize, process: ProcessId) -> bool {
+        let key = &self.keys[index];
+        key.owner == process || key.viewers.contains(&process)
     }
 
     /// Whether `name` belongs to an assigned key or one being programmed.
@@ -160,6 +192,8 @@ impl Kernel {
             keyid: Some(add.keyid),
             state: KeyState::Assigned,
             pages: 0,
+            owner: add.owner,
+            viewers: Vec::new(),
         });
         self.key_by_name.insert(add.name, index);
         self.slots[slot] = Slot::Assigned(index);

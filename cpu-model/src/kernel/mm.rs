@@ -1,8 +1,8 @@
 //! Memory management: `mmap`, `munmap`, `mprotect` and `encrypt_mprotect` (mktme-facts.md
-//! 4.2, 5.4).
+//! 4.2, 5.4), each in the calling process's own address space.
 
 use super::{Kernel, KernelStep, PAGE, PageState, USER_SPACE_END, Work, direct_map_addr};
-use crate::program::{Backing, Errno, Prot};
+use crate::program::{Backing, Errno, ProcessId, Prot};
 use sim_core::{KeyId, VirtAddr};
 
 /// `[addr, addr + len)` as a range of user pages: EINVAL if misaligned, empty (unless allowed),
@@ -20,18 +20,28 @@ fn user_range(addr: VirtAddr, len: u64, allow_empty: bool) -> Result<(VirtAddr, 
 
 impl Kernel {
     /// The pages of `[start, end)` that are mapped (as of every begun call), in order.
-    fn mapped_pages(&self, start: VirtAddr, end: VirtAddr) -> Vec<(VirtAddr, PageState)> {
+    fn mapped_pages(
+        &self,
+        process: ProcessId,
+        start: VirtAddr,
+        end: VirtAddr,
+    ) -> Vec<(VirtAddr, PageState)> {
         self.pages
-            .range(start..end)
-            .filter_map(|(va, p)| p.logical.map(|s| (*va, s)))
+            .range((process, start)..(process, end))
+            .filter_map(|((_, va), p)| p.logical.map(|s| (*va, s)))
             .collect()
     }
 
     /// ENOMEM unless every page of `[start, end)` is mapped.
-    fn check_mapped(&self, start: VirtAddr, end: VirtAddr) -> Result<(), Errno> {
+    fn check_mapped(
+        &self,
+        process: ProcessId,
+        start: VirtAddr,
+        end: VirtAddr,
+    ) -> Result<(), Errno> {
         let mapped = self
             .pages
-            .range(start..end)
+            .range((process, start)..(process, end))
             .filter(|(_, p)| p.logical.is_some())
             .count() as u64;
         // `user_range` made the range: `end` is not below `start`.
@@ -44,11 +54,17 @@ impl Kernel {
 
     /// Page `va` becomes `state` (`None`: unmapped) now for later calls, and at this call's
     /// finish for the page walk.
-    fn set_page(&mut self, work: &mut Work, va: VirtAddr, state: Option<PageState>) {
-        let page = self.pages.entry(va).or_default();
+    fn set_page(
+        &mut self,
+        work: &mut Work,
+        process: ProcessId,
+        va: VirtAddr,
+        state: Option<PageState>,
+    ) {
+        let page = self.pages.entry((process, va)).or_default();
         page.logical = state;
         page.pending += 1;
-        work.pages.push((va, state));
+        work.pages.push(((process, va), state));
     }
 
     /// The direct-map pages this call changes, appended to its shootdown.
@@ -61,6 +77,7 @@ impl Kernel {
     /// `mmap(addr, len, prot, MAP_FIXED | MAP_POPULATE)`.
     pub(super) fn begin_mmap(
         &mut self,
+        process: ProcessId,
         addr: VirtAddr,
         len: u64,
         prot: Prot,
@@ -69,7 +86,7 @@ impl Kernel {
         let (start, end) = user_range(addr, len, false)?;
         if self
             .pages
-            .range(start..end)
+            .range((process, start)..(process, end))
             .any(|(_, p)| p.logical.is_some())
         {
             return Err(Errno::Einval);
@@ -91,7 +108,7 @@ impl Kernel {
                         prot,
                         file: None,
                     };
-                    self.set_page(&mut work, start.nth_page(i), Some(state));
+                    self.set_page(&mut work, process, start.nth_page(i), Some(state));
                 }
             }
             Backing::File { name, offset } => {
@@ -124,7 +141,7 @@ impl Kernel {
                         prot,
                         file: Some((file, index)),
                     };
-                    self.set_page(&mut work, start.nth_page(i), Some(state));
+                    self.set_page(&mut work, process, start.nth_page(i), Some(state));
                 }
             }
         }
@@ -158,14 +175,15 @@ impl Kernel {
     /// `munmap(addr, len)`: unmapped pages in the range are ignored.
     pub(super) fn begin_munmap(
         &mut self,
+        process: ProcessId,
         addr: VirtAddr,
         len: u64,
     ) -> Result<(Vec<KernelStep>, Work), Errno> {
         let (start, end) = user_range(addr, len, false)?;
         let mut steps = Vec::new();
         let mut work = Work::default();
-        for (va, state) in self.mapped_pages(start, end) {
-            self.set_page(&mut work, va, None);
+        for (va, state) in self.mapped_pages(process, start, end) {
+            self.set_page(&mut work, process, va, None);
             work.shootdown.push(va);
             if state.file.is_some() {
                 continue; // The page cache keeps the frame.
@@ -191,16 +209,17 @@ impl Kernel {
     /// `mprotect(addr, len, prot)`.
     pub(super) fn begin_mprotect(
         &mut self,
+        process: ProcessId,
         addr: VirtAddr,
         len: u64,
         prot: Prot,
     ) -> Result<(Vec<KernelStep>, Work), Errno> {
         let (start, end) = user_range(addr, len, true)?;
-        self.check_mapped(start, end)?;
+        self.check_mapped(process, start, end)?;
         let mut work = Work::default();
-        for (va, state) in self.mapped_pages(start, end) {
+        for (va, state) in self.mapped_pages(process, start, end) {
             if state.prot != prot {
-                self.set_page(&mut work, va, Some(PageState { prot, ..state }));
+                self.set_page(&mut work, process, va, Some(PageState { prot, ..state }));
                 work.shootdown.push(va);
             }
         }
@@ -210,14 +229,15 @@ impl Kernel {
     /// `encrypt_mprotect(addr, len, prot, serial)`.
     pub(super) fn begin_encrypt_mprotect(
         &mut self,
+        process: ProcessId,
         addr: VirtAddr,
         len: u64,
         prot: Prot,
         key: &str,
     ) -> Result<(Vec<KernelStep>, Work), Errno> {
         let (start, end) = user_range(addr, len, false)?;
-        self.check_mapped(start, end)?;
-        let pages = self.mapped_pages(start, end);
+        self.check_mapped(process, start, end)?;
+        let pages = self.mapped_pages(process, start, end);
         // mem_supports_encryption(): all or nothing.
         if pages.iter().any(|(_, s)| s.file.is_some()) {
             return Err(Errno::Einval);
@@ -226,6 +246,10 @@ impl Kernel {
         let Some(keyid) = self.keys[index].keyid else {
             return Err(Errno::Enokey);
         };
+        // KEY_NEED_VIEW: a process uses only the keys it may view.
+        if !self.may_view(index, process) {
+            return Err(Errno::Eacces);
+        }
         let mut steps = Vec::new();
         let mut work = Work::default();
         let mut gained = 0;
@@ -245,7 +269,7 @@ impl Kernel {
                 }
             }
             if new != old {
-                self.set_page(&mut work, va, Some(new));
+                self.set_page(&mut work, process, va, Some(new));
                 work.shootdown.push(va);
             }
         }

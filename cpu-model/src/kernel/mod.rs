@@ -11,9 +11,13 @@
 //!
 //! # What is modelled
 //!
-//! **One process.** Every core runs a thread of one process: one user address space (below
-//! [`USER_SPACE_END`]), 4 KiB pages only, populated at `mmap` (MAP_FIXED | MAP_POPULATE), so
-//! there are no page faults to service and no swapping, migration, THP or KSM.
+//! **Processes.** Every core runs a thread of one process ([`ProcessId`], in the program's
+//! [`Credentials`]); each process has its own user address space (below [`USER_SPACE_END`])
+//! and page tables, 4 KiB pages only, populated at `mmap` (MAP_FIXED | MAP_POPULATE), so there
+//! are no page faults to service and no swapping, migration, THP or KSM. Memory calls act on
+//! the caller's process; frames, the page cache (file pages are shared across processes), the
+//! direct map and the key service are the kernel's, shared by all. A shootdown's user pages
+//! concern the caller's process only ([`SyscallEnd::shootdown`]).
 //!
 //! **The direct map.** All DRAM is mapped at [`DIRECT_MAP_BASE`] + DRAM address through KeyID
 //! 0, supervisor-only, read-write: Linux's direct map, which kernel data structures use
@@ -47,6 +51,11 @@
 //! reference on its KeyID (`percpu_ref_get_many(..., 1 << order)` per 4 K, 4.2); VMA references
 //! are not modelled (a page reference is all a VMA ever protects here).
 //!
+//! **Key permissions** (5.4, KEY_NEED_VIEW): a key belongs to the process that added it, which
+//! may let other processes view it (`keyctl(KEYCTL_SETPERM)`, [`KernelCall::ShareKey`]); a
+//! process may use (`encrypt_mprotect`) or invalidate only a key it may view (EACCES
+//! otherwise). Names stay scenario-wide: a key is named the same way in every process.
+//!
 //! **encrypt_mprotect** (5.4): `mprotect` plus a KeyID for every page of the range. Anonymous
 //! memory only: if ANY page of the range is file-backed, the call fails with EINVAL and nothing
 //! changes (`mem_supports_encryption()`). As on the RFC, it is "functionally MADV_DONTNEED plus
@@ -75,15 +84,17 @@
 //! | call | EACCES | EINVAL | ENOKEY | ENOMEM |
 //! |---|---|---|---|---|
 //! | `add_key` | no CAP_SYS_RESOURCE | bad payload; empty name; name of a live (assigned) key | no KeyID free; programming failed | |
-//! | `invalidate_key` | | | no such key, or already invalidated | |
+//! | `invalidate_key` | the caller's process may not view the key | | no such key, or already invalidated | |
+//! | `share_key` | the caller's process does not own the key | | no such key, or invalidated | |
 //! | `mmap` | | misaligned addr, len or file offset; len 0; overflow; not a user range; overlaps a mapping | | out of frames |
 //! | `munmap` | | misaligned addr or len; len 0; overflow; not a user range | | |
 //! | `mprotect` | | misaligned addr or len; overflow; not a user range | | a page of the range unmapped |
-//! | `encrypt_mprotect` | | misaligned addr or len; len 0; overflow; not a user range; a file-backed page | no such key, or invalidated | a page of the range unmapped |
+//! | `encrypt_mprotect` | the caller's process may not view the key | misaligned addr or len; len 0; overflow; not a user range; a file-backed page | no such key, or invalidated | a page of the range unmapped |
 //!
 //! Checks run in the order of each row (left to right within EINVAL); for `encrypt_mprotect`:
 //! range arguments (EINVAL), the range mapped (ENOMEM), every page anonymous (EINVAL), then the
-//! key (ENOKEY). A failing call changes nothing and has no steps.
+//! key (ENOKEY), then the permission to view it (EACCES). A failing call changes nothing and has
+//! no steps.
 //!
 //! # Simplified, and why
 //!
@@ -93,8 +104,8 @@
 //! - `munmap` and `mprotect` want a page-aligned `len` (Linux rounds it up): scenarios say
 //!   exactly what they mean. `munmap` ignores unmapped pages in the range (Linux);
 //!   `mprotect` with `len` 0 succeeds and does nothing (Linux).
-//! - KEY_NEED_VIEW is not modelled: every key is viewable by the one process, so
-//!   `encrypt_mprotect` never fails with EACCES.
+//! - Permissions are the view permission only, per process (no users, groups or keyrings):
+//!   the owner may view, use and share its key; others only once shared with.
 //! - A key name is in use while its key is assigned (or being programmed). After
 //!   KEYCTL_INVALIDATE the name may be reused for a new key (the old key is gone from the
 //!   keyring even while its KeyID is still referenced); later calls naming it find the new key.
@@ -123,7 +134,9 @@ pub mod payload;
 
 pub use payload::{KeyPayload, KeyType, PayloadError, parse_payload};
 
-use crate::program::{Credentials, DIRECT_MAP_BASE, Errno, Fault, FaultKind, KernelCall, Prot};
+use crate::program::{
+    Credentials, DIRECT_MAP_BASE, Errno, Fault, FaultKind, KernelCall, ProcessId, Prot,
+};
 use frames::Frames;
 use mem_ctrl::pconfig::{PconfigCall, PconfigOutcome};
 use sim_core::{
@@ -139,9 +152,10 @@ pub const USER_SPACE_END: VirtAddr = VirtAddr::new(0x0000_8000_0000_0000);
 pub const FIRST_SERIAL: u64 = 0x1000_0000;
 
 /// The names of the system calls, as statistics and dumps spell them.
-pub const CALL_NAMES: [&str; 6] = [
+pub const CALL_NAMES: [&str; 7] = [
     "add_key",
     "invalidate_key",
+    "share_key",
     "mmap",
     "munmap",
     "mprotect",
@@ -287,7 +301,7 @@ struct Work {
     /// The value returned on success (`add` overrides it with the serial).
     ret: u64,
     /// Pages whose visible entry becomes this (`None`: unmapped).
-    pages: Vec<(VirtAddr, Option<PageState>)>,
+    pages: Vec<(PageKey, Option<PageState>)>,
     /// Frames whose direct-map entry is removed (`true`) or restored (`false`).
     direct: Vec<(u64, bool)>,
     /// Frames to return to the free list, in the order they should come back.
@@ -305,6 +319,7 @@ struct PendingAdd {
     keyid: KeyId,
     name: String,
     key_type: KeyType,
+    owner: ProcessId,
 }
 
 /// What a finished system call returned, and the virtual pages (4 KiB-aligned addresses) whose
@@ -332,7 +347,14 @@ pub struct KeyInfo {
     pub state: &'static str,
     /// Pages that reference its KeyID.
     pub pages: u64,
+    /// The process that added it.
+    pub owner: ProcessId,
+    /// The other processes that may view (use) it, in the order they were granted it.
+    pub viewers: Vec<ProcessId>,
 }
+
+/// A user page: its process and its address.
+type PageKey = (ProcessId, VirtAddr);
 
 /// One user page: what the latest begun call made of it, and what the page walk shows.
 #[derive(Clone, Debug, Default)]
@@ -390,6 +412,10 @@ struct KeyRecord {
     state: KeyState,
     /// Pages referencing the KeyID (as of every begun call).
     pages: u64,
+    /// The process that added it.
+    owner: ProcessId,
+    /// Other processes it lets view it (`keyctl(KEYCTL_SETPERM)`), in the order granted.
+    viewers: Vec<ProcessId>,
 }
 
 /// A hardware KeyID of the pool (mktme-facts.md 5.3's `mktme_keyid_state`).
@@ -432,8 +458,8 @@ pub struct Kernel {
     /// Bytes of DRAM the direct map covers.
     direct_map_bytes: u64,
     frames: Frames,
-    /// User pages by page address.
-    pages: BTreeMap<VirtAddr, Page>,
+    /// User pages by process and page address.
+    pages: BTreeMap<PageKey, Page>,
     /// File names by file id.
     files: Vec<String>,
     file_ids: BTreeMap<String, u32>,
@@ -468,10 +494,11 @@ const fn call_name(call: &KernelCall) -> &'static str {
     match call {
         KernelCall::AddKey { .. } => CALL_NAMES[0],
         KernelCall::InvalidateKey { .. } => CALL_NAMES[1],
-        KernelCall::Mmap { .. } => CALL_NAMES[2],
-        KernelCall::Munmap { .. } => CALL_NAMES[3],
-        KernelCall::Mprotect { .. } => CALL_NAMES[4],
-        KernelCall::EncryptMprotect { .. } => CALL_NAMES[5],
+        KernelCall::ShareKey { .. } => CALL_NAMES[2],
+        KernelCall::Mmap { .. } => CALL_NAMES[3],
+        KernelCall::Munmap { .. } => CALL_NAMES[4],
+        KernelCall::Mprotect { .. } => CALL_NAMES[5],
+        KernelCall::EncryptMprotect { .. } => CALL_NAMES[6],
     }
 }
 
@@ -574,13 +601,18 @@ impl Kernel {
         self.in_flight.len()
     }
 
-    /// The page walk: the entry for `va` (user addresses, and the direct map at
-    /// [`crate::program::DIRECT_MAP_BASE`]).
+    /// The page walk of process 0 (see [`Kernel::walk_in`]).
     pub fn walk(&self, va: VirtAddr) -> Result<Pte, FaultKind> {
+        self.walk_in(ProcessId(0), va)
+    }
+
+    /// The page walk: the entry for `va` in `process`'s page tables (user addresses, and the
+    /// direct map at [`crate::program::DIRECT_MAP_BASE`], which every process shares).
+    pub fn walk_in(&self, process: ProcessId, va: VirtAddr) -> Result<Pte, FaultKind> {
         if va < USER_SPACE_END {
             let state = self
                 .pages
-                .get(&va.page_base())
+                .get(&(process, va.page_base()))
                 .and_then(|p| p.visible)
                 .ok_or(FaultKind::NotMapped)?;
             return Ok(Pte {
@@ -606,8 +638,18 @@ impl Kernel {
         })
     }
 
-    /// The direct-map address of the frame behind user address `user_va`.
+    /// The direct-map address of the frame behind user address `user_va` of process 0 (see
+    /// [`Kernel::direct_map_of_in`]).
     pub fn direct_map_of(&self, user_va: VirtAddr) -> Result<VirtAddr, Fault> {
+        self.direct_map_of_in(ProcessId(0), user_va)
+    }
+
+    /// The direct-map address of the frame behind user address `user_va` of `process`.
+    pub fn direct_map_of_in(
+        &self,
+        process: ProcessId,
+        user_va: VirtAddr,
+    ) -> Result<VirtAddr, Fault> {
         let not_mapped = Fault {
             addr: user_va,
             kind: FaultKind::NotMapped,
@@ -617,7 +659,7 @@ impl Kernel {
         }
         let state = self
             .pages
-            .get(&user_va.page_base())
+            .get(&(process, user_va.page_base()))
             .and_then(|p| p.visible)
             .ok_or(not_mapped)?;
         // frame + offset < direct_map_bytes: inside the direct map.
@@ -643,23 +685,30 @@ impl Kernel {
                 call: name,
             },
         );
+        let process = credentials.process;
         let begun = match call {
             KernelCall::AddKey { name, payload } => self.begin_add_key(credentials, name, payload),
-            KernelCall::InvalidateKey { name } => self.begin_invalidate(name),
+            KernelCall::InvalidateKey { name } => self.begin_invalidate(process, name),
+            KernelCall::ShareKey {
+                name,
+                process: with,
+            } => self.begin_share(process, name, *with),
             KernelCall::Mmap {
                 addr,
                 len,
                 prot,
                 backing,
-            } => self.begin_mmap(*addr, *len, *prot, backing),
-            KernelCall::Munmap { addr, len } => self.begin_munmap(*addr, *len),
-            KernelCall::Mprotect { addr, len, prot } => self.begin_mprotect(*addr, *len, *prot),
+            } => self.begin_mmap(process, *addr, *len, *prot, backing),
+            KernelCall::Munmap { addr, len } => self.begin_munmap(process, *addr, *len),
+            KernelCall::Mprotect { addr, len, prot } => {
+                self.begin_mprotect(process, *addr, *len, *prot)
+            }
             KernelCall::EncryptMprotect {
                 addr,
                 len,
                 prot,
                 key,
-            } => self.begin_encrypt_mprotect(*addr, *len, *prot, key),
+            } => self.begin_encrypt_mprotect(process, *addr, *len, *prot, key),
         };
         let (steps, outcome) = match begun {
             Ok((steps, work)) => (steps, Outcome::Work(Box::new(work))),
@@ -711,8 +760,8 @@ impl Kernel {
             let ok = outcomes.next().is_some_and(PconfigOutcome::is_success);
             result = self.commit_add(add, ok);
         }
-        for (va, target) in work.pages {
-            let Some(page) = self.pages.get_mut(&va) else {
+        for (key, target) in work.pages {
+            let Some(page) = self.pages.get_mut(&key) else {
                 continue;
             };
             page.pending = page.pending.saturating_sub(1);
@@ -722,7 +771,7 @@ impl Kernel {
                 page.seq = seq;
             }
             if page.logical.is_none() && page.visible.is_none() && page.pending == 0 {
-                self.pages.remove(&va);
+                self.pages.remove(&key);
             }
         }
         for (frame, unmapped) in work.direct {

@@ -27,7 +27,7 @@ use crate::report::{
 };
 use crate::scenario::{DumpTime, FindingKind, Scenario};
 use checker::Violation;
-use cpu_model::program::{OpOutcome, OpResult};
+use cpu_model::program::{OpOutcome, OpResult, ProcessId};
 use cpu_model::{RunEnd, System, SystemError};
 use findings::{DumpTaken, Finding, bus_findings, dump_findings};
 use judge::{Evidence, RunFacts, judge};
@@ -221,7 +221,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioReport, 
         violations: checker.violations().iter().map(violation_report).collect(),
         violations_not_kept: checker.violations_not_kept(),
         model_errors,
-        keys: key_reports(&system),
+        keys: key_reports(scenario, &system),
         key_table: key_table(&system, options.reveal_keys),
         stats: stats
             .iter()
@@ -452,12 +452,22 @@ fn violation_report(v: &Violation) -> ViolationReport {
     }
 }
 
-fn key_reports(system: &System) -> Vec<KeyReport> {
+fn key_reports(scenario: &Scenario, system: &System) -> Vec<KeyReport> {
+    let name = |p: ProcessId| {
+        scenario
+            .processes
+            .get(p.0 as usize)
+            .cloned()
+            .unwrap_or_else(|| format!("#{}", p.0))
+    };
+    let declared = !scenario.processes.is_empty();
     system
         .kernel()
         .keys()
         .into_iter()
         .map(|k| KeyReport {
+            process: declared.then(|| name(k.owner)),
+            viewers: k.viewers.iter().map(|p| name(*p)).collect(),
             name: k.name,
             serial: format!("{:#x}", k.serial),
             keyid: k.keyid.map(|id| id.get()),

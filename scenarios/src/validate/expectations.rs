@@ -514,6 +514,7 @@ fn inline_expectations(op: &OpFile) -> (bool, bool, bool) {
         }
         OpFile::AddKey { expect, .. }
         | OpFile::InvalidateKey { expect, .. }
+        | OpFile::ShareKey { expect, .. }
         | OpFile::Mmap { expect, .. }
         | OpFile::Munmap { expect, .. }
         | OpFile::Mprotect { expect, .. }

@@ -44,6 +44,7 @@
 //!   [`parse_hex`]); `expr`: the expressions in a repeat's index that addresses and data may
 //!   be, and their range over every iteration;
 //! - `cross_refs`: what can be checked only once every op is read (key names, barriers);
+//! - `processes`: the processes cores run in, and the names that refer to them;
 //! - `attacker`: the attacker's bus log and DRAM dumps;
 //! - `expectations`: inline and listed expectations, and the ops their labels name;
 //! - `findings`: expectations on the attacker's findings, checked against what it records;
@@ -58,6 +59,7 @@ mod helpers;
 mod machine;
 mod operands;
 mod ops;
+mod processes;
 mod read;
 mod system_ops;
 
@@ -70,7 +72,7 @@ use crate::machine_file::MachineFileError;
 use crate::scenario::{Expectation, Location, OpInfo, Scenario};
 use crate::scenario_file::ScenarioFile;
 use cache_model::hierarchy::HierarchyConfig;
-use cpu_model::program::{Credentials, Program};
+use cpu_model::program::{Credentials, ProcessId, Program};
 use cpu_model::{CoreConfig, MachineConfig, MachineConfigError, SystemConfig};
 use cross_refs::BarrierInfo;
 use helpers::FilePath;
@@ -131,6 +133,8 @@ struct Validator<'a> {
     used_keys: Vec<(String, FilePath)>,
     /// The indices of the repeats enclosing the op being read, outermost first.
     scope: Vec<expr::IndexVar>,
+    /// The processes' names (none declared: one, unnamed).
+    processes: Vec<String>,
 }
 
 impl<'a> Validator<'a> {
@@ -155,6 +159,7 @@ impl<'a> Validator<'a> {
             added_keys: Vec::new(),
             used_keys: Vec::new(),
             scope: Vec::new(),
+            processes: Vec::new(),
         }
     }
 
@@ -216,11 +221,25 @@ impl<'a> Validator<'a> {
             ));
         }
 
+        self.processes(f.processes.as_deref())?;
         let mut programs = Vec::with_capacity(f.cores.len());
         for (core, program) in f.cores.iter().enumerate() {
+            let process = match &program.process {
+                Some(name) => self.process_named(
+                    name,
+                    &[
+                        PathSeg::Field("cores"),
+                        PathSeg::Index(core),
+                        PathSeg::Field("process"),
+                    ],
+                )?,
+                None => ProcessId(0),
+            };
             let credentials = Credentials {
                 ring0: program.ring0.unwrap_or(true),
                 cap_sys_resource: program.cap_sys_resource.unwrap_or(true),
+                process,
+                attacker: program.attacker.unwrap_or(false),
             };
             self.labels.push((DetHashMap::default(), Vec::new()));
             let path = vec![
@@ -261,6 +280,7 @@ impl<'a> Validator<'a> {
                 drain_at_end,
             },
             programs,
+            processes: self.processes,
             ops: self.ops,
             attacker,
             expectations: self.expectations,

@@ -7,6 +7,7 @@
 use super::cross_refs::BarrierInfo;
 use super::expr::IndexVar;
 use super::helpers::{field, hex, index};
+use super::operands::AddrValue;
 use super::{ACCESS_BYTES_MAX, NESTING_MAX, OPS_MAX, ScenarioError, Validator};
 use crate::locate::PathSeg;
 use crate::scenario::{ExpectKind, Expectation, Location, OpInfo};
@@ -356,6 +357,12 @@ impl Validator<'_> {
             OpFile::InvalidateKey { key, label, expect } => {
                 self.invalidate_key(site, key, *expect).labelled(label)
             }
+            OpFile::ShareKey {
+                key,
+                with,
+                label,
+                expect,
+            } => self.share_key(site, key, with, *expect)?.labelled(label),
             OpFile::Mmap {
                 addr,
                 len,
@@ -399,6 +406,26 @@ impl Validator<'_> {
 
     // ---- memory accesses -----------------------------------------------------------------
 
+    /// An op's `at`: the address, which a ring-3 core may make physical only as the attacker.
+    fn addr_of(&self, site: &OpSite<'_>, at: &AddrFile) -> Result<AddrValue, ScenarioError> {
+        let path = field(site.path, "at");
+        let credentials = site.block.credentials;
+        if let AddrFile::Phys { .. } = at
+            && !credentials.physical_addresses()
+        {
+            return Err(self.err(
+                &path,
+                format!(
+                    "a physical address on core {}, which runs in ring 3: expected `ring0: \
+                     true` or `attacker: true` on the core (a user program reaches memory \
+                     through virtual addresses: mmap, then virt(..))",
+                    site.block.core
+                ),
+            ));
+        }
+        self.addr(at, &path)
+    }
+
     fn load(
         &mut self,
         site: &OpSite<'_>,
@@ -432,7 +459,7 @@ impl Validator<'_> {
                  them",
             ));
         }
-        let addr = self.addr(at, &field(path, "at"))?;
+        let addr = self.addr_of(site, at)?;
         let (data_field, bytes) = match (expect, expect_not) {
             (Some(d), _) => ("expect", Some(self.data(d, &field(path, "expect"))?)),
             (None, Some(d)) => (
@@ -509,7 +536,7 @@ impl Validator<'_> {
         expect_fault: Option<FaultFile>,
     ) -> Result<OpParts<'static>, ScenarioError> {
         let path = site.path;
-        let addr = self.addr(at, &field(path, "at"))?;
+        let addr = self.addr_of(site, at)?;
         let (bytes, data_steps) = self.data_stepped(data, &field(path, "data"))?;
         let len = bytes.len() as u64;
         if !(1..=ACCESS_BYTES_MAX).contains(&len) {
@@ -544,7 +571,7 @@ impl Validator<'_> {
         at: &AddrFile,
         expect_fault: Option<FaultFile>,
     ) -> Result<OpParts<'static>, ScenarioError> {
-        let addr = self.addr(at, &field(site.path, "at"))?;
+        let addr = self.addr_of(site, at)?;
         self.expect_fault(site.tag, site.place, expect_fault);
         Ok(OpParts::new(
             indexed(
@@ -566,7 +593,7 @@ impl Validator<'_> {
         site: &OpSite<'_>,
         at: &AddrFile,
     ) -> Result<OpParts<'static>, ScenarioError> {
-        let addr = self.addr(at, &field(site.path, "at"))?;
+        let addr = self.addr_of(site, at)?;
         Ok(OpParts::new(
             indexed(OpKind::Prefetch { at: addr.addr }, addr.steps, Vec::new()),
             format!("prefetch at {}", addr_text(at)),
@@ -582,7 +609,7 @@ impl Validator<'_> {
         len: Option<u64>,
     ) -> Result<OpParts<'static>, ScenarioError> {
         let path = site.path;
-        let addr = self.addr(at, &field(path, "at"))?;
+        let addr = self.addr_of(site, at)?;
         let n = len.unwrap_or(8);
         if !(1..=ACCESS_BYTES_MAX).contains(&n) {
             return Err(self.err(

@@ -180,6 +180,29 @@ impl Validator<'_> {
         )
     }
 
+    /// `keyctl(KEYCTL_SETPERM)` letting process `with` view the key.
+    pub(super) fn share_key(
+        &mut self,
+        site: &OpSite<'_>,
+        key: &str,
+        with: &str,
+        expect: Option<ResultFile>,
+    ) -> Result<OpParts<'static>, ScenarioError> {
+        self.used_keys
+            .push((key.to_owned(), field(site.path, "key")));
+        let process = self.process_named(with, &field(site.path, "with"))?;
+        Ok(self.kernel_call(
+            site,
+            KernelCall::ShareKey {
+                name: key.to_owned(),
+                process,
+            },
+            format!("share_key `{key}` with process `{with}`"),
+            expect,
+            "share_key",
+        ))
+    }
+
     /// What an `mmap` maps: anonymous memory, or a file from an offset.
     pub(super) fn backing(
         &self,
