@@ -1,17 +1,19 @@
 //! `mktme-sim run` and `mktme-sim check`: scenario files in, verdicts and a JSON report out.
 //!
-//! Every file is read and validated before anything runs ([`scenarios::batch`]), so a typo in
-//! the tenth file does not cost the first nine runs; any invalid file stops the command with
-//! exit 2 and `file:line:column: message` for each problem. Scenarios then run in parallel
-//! (`--jobs`), each on its own single-threaded model, and their summaries and reports are put
-//! back in the order the files were given: the output does not depend on the thread count.
+//! Every file is read and validated before anything runs ([`scenarios::batch`]), with the
+//! `--set PATH=VALUE` overrides applied; each invalid file is reported at once with
+//! `file:line:column: message`. `check` then exits 2; `run` runs every valid file and exits 2
+//! at the end, so one bad file in a folder does not hide the others' results. Scenarios run in
+//! parallel (`--jobs`), each on its own single-threaded model, and their summaries and reports
+//! are put back in the order the files were given: the output does not depend on the thread
+//! count.
 
 use crate::stdout::Stdout;
 use anyhow::{Context, Result};
 use scenarios::batch;
 use scenarios::report::Report;
 use scenarios::runner::{self, Detail, RunOptions};
-use scenarios::validate::ScenarioError;
+use scenarios::validate::{Override, ScenarioError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -19,7 +21,11 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 #[command(
     after_help = "Exit status: 0 when every expectation held, 1 when one failed or a run \
-    stopped (cycles_max, deadlock), 2 for bad input or usage.\n\
+    stopped (cycles_max, deadlock), 2 for bad input or usage (invalid files are reported and \
+    skipped, the valid ones still run).\n\
+    --set PATH=VALUE sets a field of every scenario as if its file said so: PATH names it \
+    with dots (seed, machine.caches.l1d.size, kernel.keyids, run.cycles_max, cores.0.ring0), \
+    VALUE is RON text (a bare word such as 64k or server is taken as a string).\n\
     The scenario format is described in docs/scenario-format.md, the report in \
     docs/report-format.md."
 )]
@@ -30,6 +36,10 @@ pub struct RunArgs {
     /// Use this seed instead of each scenario's own.
     #[arg(long)]
     seed: Option<u64>,
+    /// Set a field of every scenario, as if its file said so (repeatable): PATH with dots,
+    /// VALUE as RON (`--set machine.caches.l1d.size=64k --set kernel.keyids=3`).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    set: Vec<String>,
     /// Write the JSON report here (atomically: complete or not at all).
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -58,6 +68,21 @@ pub struct CheckArgs {
     /// Scenario files (`.ron`), or folders: every `.ron` file below them.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
+    /// Set a field of every scenario before checking it (repeatable), as `run --set` does.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    set: Vec<String>,
+}
+
+/// The `--set` arguments, read; the first bad one ends the command with exit 2.
+fn overrides(args: &[String]) -> Result<Vec<Override>, ExitCode> {
+    args.iter()
+        .map(|a| {
+            Override::parse(a).map_err(|e| {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            })
+        })
+        .collect()
 }
 
 fn report_errors(errors: &[ScenarioError]) -> ExitCode {
@@ -69,8 +94,23 @@ fn report_errors(errors: &[ScenarioError]) -> ExitCode {
 
 /// `mktme-sim check`.
 pub fn check(args: CheckArgs, out: &mut Stdout) -> Result<ExitCode> {
+    let overrides = match overrides(&args.set) {
+        Ok(o) => o,
+        Err(code) => return Ok(code),
+    };
     let files = batch::scenario_files(&args.paths)?;
-    match batch::load_all(&files) {
+    let (scenarios, errors): (Vec<_>, Vec<_>) = batch::load_each(&files, &overrides)
+        .into_iter()
+        .partition(Result::is_ok);
+    let loaded = if errors.is_empty() {
+        Ok(scenarios.into_iter().flatten().collect::<Vec<_>>())
+    } else {
+        Err(errors
+            .into_iter()
+            .filter_map(Result::err)
+            .collect::<Vec<_>>())
+    };
+    match loaded {
         Ok(scenarios) => {
             for s in &scenarios {
                 writeln!(
@@ -91,11 +131,26 @@ pub fn check(args: CheckArgs, out: &mut Stdout) -> Result<ExitCode> {
 
 /// `mktme-sim run`.
 pub fn run(args: RunArgs, out: &mut Stdout) -> Result<ExitCode> {
-    let files = batch::scenario_files(&args.paths)?;
-    let mut scenarios = match batch::load_all(&files) {
-        Ok(s) => s,
-        Err(errors) => return Ok(report_errors(&errors)),
+    let overrides = match overrides(&args.set) {
+        Ok(o) => o,
+        Err(code) => return Ok(code),
     };
+    let files = batch::scenario_files(&args.paths)?;
+    // Every invalid file is reported now; the valid ones run all the same.
+    let mut scenarios = Vec::new();
+    let mut invalid = Vec::new();
+    for loaded in batch::load_each(&files, &overrides) {
+        match loaded {
+            Ok(s) => scenarios.push(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                invalid.push(e.to_string());
+            }
+        }
+    }
+    if scenarios.is_empty() {
+        return Ok(ExitCode::from(2));
+    }
     if let Some(seed) = args.seed {
         for s in &mut scenarios {
             s.seed = seed;
@@ -137,20 +192,28 @@ pub fn run(args: RunArgs, out: &mut Stdout) -> Result<ExitCode> {
         }
     }
     let failed = reports.iter().filter(|r| !r.passed).count();
-    if reports.len() > 1 {
-        writeln!(
+    if reports.len() > 1 || !invalid.is_empty() {
+        write!(
             out,
             "{} scenario(s): {} passed, {failed} failed",
             reports.len(),
             reports.len() - failed
         )?;
+        if !invalid.is_empty() {
+            write!(out, "; {} invalid file(s) not run", invalid.len())?;
+        }
+        writeln!(out)?;
     }
+    let any_invalid = !invalid.is_empty();
     if let Some(path) = &args.report {
         Report::new(reports)
+            .with_invalid(invalid)
             .write_atomic(path)
             .with_context(|| format!("{}: cannot write the report", path.display()))?;
     }
-    Ok(if failed == 0 {
+    Ok(if any_invalid {
+        ExitCode::from(2)
+    } else if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -779,7 +779,7 @@ fn the_report_is_complete_and_in_argument_order() {
 }
 
 #[test]
-fn bad_input_runs_nothing_and_writes_no_report() {
+fn bad_input_is_reported_and_the_valid_files_still_run() {
     let inputs = TempDir::new("bad-inputs");
     let bad = inputs.write(
         "bad.ron",
@@ -787,7 +787,7 @@ fn bad_input_runs_nothing_and_writes_no_report() {
     );
     let bad_arg = bad.to_str().unwrap();
 
-    // No report file appears, and no temporary file either.
+    // The good file runs and its report is written, listing the bad one; exit 2 at the end.
     let out_dir = TempDir::new("bad-report");
     let report = out_dir.path("report.json");
     let out = mktme_sim(&[
@@ -798,12 +798,33 @@ fn bad_input_runs_nothing_and_writes_no_report() {
         bad_arg,
     ]);
     assert_code(&out, 2, "run good bad");
-    assert_eq!(stdout(&out), "", "nothing may run when a file is bad");
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("scenario direct-map (scenarios/library/direct-map.ron), seed 3\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("\n1 scenario(s): 1 passed, 0 failed; 1 invalid file(s) not run\n"),
+        "{text}"
+    );
     assert_eq!(
         stderr(&out),
         format!("error: {bad_arg}:2:43: load len 65 is outside 1..=64\n")
     );
-    assert!(!report.exists(), "a report was written despite bad input");
+    let json = read_json(&report);
+    assert_eq!(scenarios_of(&json).len(), 1);
+    assert_eq!(
+        json["invalid"],
+        serde_json::json!([format!("{bad_arg}:2:43: load len 65 is outside 1..=64")])
+    );
+    assert_eq!(out_dir.listing(), ["report.json"], "no temporary file left");
+    std::fs::remove_file(&report).unwrap();
+
+    // Nothing valid: nothing runs, no report file appears, and no temporary file either.
+    let out = mktme_sim(&["run", "--report", report.to_str().unwrap(), bad_arg]);
+    assert_code(&out, 2, "run bad");
+    assert_eq!(stdout(&out), "", "nothing to run");
+    assert!(!report.exists(), "a report was written with nothing run");
     assert!(
         out_dir.listing().is_empty(),
         "left behind: {:?}",
@@ -892,7 +913,20 @@ fn every_bad_file_is_reported_in_order() {
     for command in ["check", "run"] {
         let out = mktme_sim(&[command, dir.0.to_str().unwrap()]);
         assert_code(&out, 2, command);
-        assert_eq!(stdout(&out), "", "{command}: no ok line, nothing run");
+        if command == "check" {
+            assert_eq!(stdout(&out), "", "{command}: no ok line");
+        } else {
+            // The valid file runs; the bad ones are counted at the end.
+            let text = stdout(&out);
+            assert!(
+                text.starts_with(&format!("scenario a-good ({}), seed 0\n", good.display())),
+                "{text}"
+            );
+            assert!(
+                text.ends_with("\n1 scenario(s): 1 passed, 0 failed; 2 invalid file(s) not run\n"),
+                "{text}"
+            );
+        }
         let err = stderr(&out);
         let lines: Vec<&str> = err.lines().collect();
         assert_eq!(lines.len(), 2, "{command}: one line per bad file:\n{err}");
@@ -911,6 +945,11 @@ fn every_bad_file_is_reported_in_order() {
             )
         );
         assert!(!err.contains(good.to_str().unwrap()), "{err}");
+        assert_eq!(
+            err.lines().count(),
+            2,
+            "{command}: only the bad files on stderr"
+        );
     }
 }
 

@@ -842,3 +842,131 @@ fn processes_are_checked_when_read() {
     let e = invalid("(processes: [\"a\"], cores: [(ops: [share_key(key: \"q\", with: \"a\")])])");
     assert!(e.contains("no add_key in the scenario adds key `q`"), "{e}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 5. run --set PATH=VALUE; folders with invalid files
+// ---------------------------------------------------------------------------------------------
+
+fn stdout_of(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+#[test]
+fn set_runs_one_file_under_several_configurations() {
+    let lib = "scenarios/library/alias-without-flush.ron";
+    // As written: the unflushed alias loses data.
+    let out = mktme_sim(&["run", "-q", lib]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    // The same file on a CPU that evicts other KeyIDs' copies: nothing is lost.
+    let report = std::env::temp_dir().join(format!("mktme-sim-set-{}.json", std::process::id()));
+    let out = mktme_sim(&[
+        "run",
+        "-q",
+        "--set",
+        "machine.caches.alias_policy=evict_other_keyids",
+        "--set",
+        "machine.caches.l1d.size=64k",
+        "--set",
+        "seed=77",
+        "--report",
+        report.to_str().unwrap(),
+        lib,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&report);
+    let s = &json["scenarios"][0];
+    assert_eq!(s["seed"], 77);
+    assert_eq!(
+        s["overrides"],
+        serde_json::json!([
+            "machine.caches.alias_policy=evict_other_keyids",
+            "machine.caches.l1d.size=64k",
+            "seed=77"
+        ])
+    );
+    // The CPU evicted the other alias: no data was lost, so the file's expectation fails.
+    assert!(
+        s["violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["kind"] != "data_loss"),
+        "{s}"
+    );
+    // --seed still wins over the file and --set alike.
+    let out = mktme_sim(&["run", "-q", "--set", "seed=77", "--seed", "3", lib]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn set_errors_name_the_path() {
+    let lib = "scenarios/library/alias-without-flush.ron";
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["--set", "machine.caches.cores=1000"],
+            "error: scenarios/library/alias-without-flush.ron: --set machine.caches.cores=1000: machine.caches: cores = 1000 is out of range: between 1 and 64\n",
+        ),
+        (
+            &["--set", "machine.cache.cores=2"],
+            "error: scenarios/library/alias-without-flush.ron: --set machine.cache.cores=2: Unexpected field named `cache` in `machine`, expected one of `preset`, `caches`, `memory`, or `core` instead\n",
+        ),
+        (
+            &["--set", "seed=-1"],
+            "error: scenarios/library/alias-without-flush.ron: --set seed=-1: Integer is out of bounds\n",
+        ),
+        (
+            &["--set", "seed.low=1"],
+            "error: scenarios/library/alias-without-flush.ron: --set seed.low=1: `seed` is a value, not a section: nothing can be set inside it (set it whole)\n",
+        ),
+        (
+            &["--set", "cores.5.ring0=false"],
+            "error: scenarios/library/alias-without-flush.ron: --set cores.5.ring0=false: the file has no element `cores.5`: --set changes list elements the file has, and adds none\n",
+        ),
+        (
+            &["--set", "machine"],
+            "error: --set machine: expected PATH=VALUE (such as machine.caches.cores=4)\n",
+        ),
+        (
+            &["--set", "Machine.x=1"],
+            "error: --set Machine.x: `Machine` is not a field name or a list position: expected a path such as machine.caches.l1d.size or cores.0.ring0\n",
+        ),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        all.push(lib);
+        let out = mktme_sim(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(stdout_of(&out), "", "{args:?}");
+        assert_eq!(stderr_of(&out), want, "{args:?}");
+    }
+    // check takes --set too; a bare word is text, and a machine preset by name works.
+    let out = mktme_sim(&[
+        "check",
+        "--set",
+        "machine.preset=server",
+        "--set",
+        "machine.caches.l2.size=4m",
+        lib,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    // A value error elsewhere in the file keeps its own place.
+    let file = TempFile::new(
+        "set-place.ron",
+        "(\n    cores: [(ops: [load(at: virt(0), len: 65)])],\n)\n",
+    );
+    let out = mktme_sim(&["check", "--set", "seed=123456789", file.arg()]);
+    assert_eq!(
+        stderr_of(&out),
+        format!(
+            "error: {}:2:43: load len 65 is outside 1..=64\n",
+            file.arg()
+        )
+    );
+}

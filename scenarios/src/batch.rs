@@ -2,15 +2,15 @@
 //! the command line names (folders searched for `.ron` files, in name order), every file
 //! validated before anything runs, and the runs in parallel with their reports in input order.
 //!
-//! Validating everything first means a typo in the tenth file does not cost the first nine
-//! runs. Each scenario runs on its own single-threaded model, so running several at once
+//! Validating everything first means a typo in the tenth file is reported before the first
+//! nine runs, not after them (`run` then runs the valid files and says which were not). Each scenario runs on its own single-threaded model, so running several at once
 //! changes nothing in any report, and putting the reports back in input order makes the
 //! output independent of the thread count.
 
 use crate::report::ScenarioReport;
 use crate::runner::{self, RunError, RunOptions};
 use crate::scenario::Scenario;
-use crate::validate::{self, ScenarioError};
+use crate::validate::{self, Override, ScenarioError};
 use rayon::prelude::*;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -86,12 +86,21 @@ fn collect_ron(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), FilesError> {
     Ok(())
 }
 
+/// Loads and validates every file with `overrides` applied: each file's scenario or error, in
+/// order.
+pub fn load_each(
+    files: &[PathBuf],
+    overrides: &[Override],
+) -> Vec<Result<Scenario, ScenarioError>> {
+    files
+        .iter()
+        .map(|f| validate::load_with(f, overrides))
+        .collect()
+}
+
 /// Loads and validates every file: all the scenarios, in order, or every file's error.
 pub fn load_all(files: &[PathBuf]) -> Result<Vec<Scenario>, Vec<ScenarioError>> {
-    let (ok, errors): (Vec<_>, Vec<_>) = files
-        .iter()
-        .map(|f| validate::load(f))
-        .partition(Result::is_ok);
+    let (ok, errors): (Vec<_>, Vec<_>) = load_each(files, &[]).into_iter().partition(Result::is_ok);
     if errors.is_empty() {
         Ok(ok.into_iter().map(Result::unwrap).collect())
     } else {

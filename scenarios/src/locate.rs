@@ -54,6 +54,9 @@ enum Tok {
 struct Token {
     tok: Tok,
     at: Location,
+    /// The character offset of its first character, and just after its last.
+    offset: usize,
+    end: usize,
 }
 
 /// Splits `text` into tokens; stops at the first thing it cannot read (an unterminated
@@ -76,6 +79,7 @@ fn tokenize(text: &str) -> Vec<Token> {
     };
     while let Some(&c) = chars.get(i) {
         let at = Location { line, column };
+        let start = i;
         let next = chars.get(i + 1).copied();
         if c.is_whitespace() {
             step(&mut i, &mut line, &mut column);
@@ -108,6 +112,8 @@ fn tokenize(text: &str) -> Vec<Token> {
             out.push(Token {
                 tok: Tok::Punct(c),
                 at,
+                offset: start,
+                end: start + 1,
             });
             step(&mut i, &mut line, &mut column);
         } else if c == '"' {
@@ -117,6 +123,8 @@ fn tokenize(text: &str) -> Vec<Token> {
             out.push(Token {
                 tok: Tok::Literal,
                 at,
+                offset: start,
+                end: i,
             });
         } else if c == '\'' {
             // A char: 'a', '\n', '\u{1F600}', '\''.
@@ -140,6 +148,8 @@ fn tokenize(text: &str) -> Vec<Token> {
             out.push(Token {
                 tok: Tok::Literal,
                 at,
+                offset: start,
+                end: i,
             });
         } else if let Some(hashes) = raw_string_start(&chars, i) {
             // r"..", r#".."#, br#".."#: skip the prefix, then to `"` followed by the hashes.
@@ -162,6 +172,8 @@ fn tokenize(text: &str) -> Vec<Token> {
             out.push(Token {
                 tok: Tok::Literal,
                 at,
+                offset: start,
+                end: i,
             });
         } else if c == 'b' && (next == Some('"') || next == Some('\'')) {
             // b"bytes" or b'x': a literal like the string or char that follows.
@@ -192,6 +204,8 @@ fn tokenize(text: &str) -> Vec<Token> {
             out.push(Token {
                 tok: Tok::Literal,
                 at,
+                offset: start,
+                end: i,
             });
         } else if c.is_ascii_digit()
             || ((c == '-' || c == '+' || c == '.')
@@ -217,6 +231,8 @@ fn tokenize(text: &str) -> Vec<Token> {
             out.push(Token {
                 tok: Tok::Literal,
                 at,
+                offset: start,
+                end: i,
             });
         } else if c.is_alphabetic() || c == '_' {
             let mut name = String::new();
@@ -236,6 +252,8 @@ fn tokenize(text: &str) -> Vec<Token> {
             out.push(Token {
                 tok: Tok::Ident(name),
                 at,
+                offset: start,
+                end: i,
             });
         } else {
             // Something RON does not have: stop here.
@@ -303,6 +321,11 @@ enum Body {
 #[derive(Clone, Debug)]
 struct Node {
     start: Location,
+    /// Character offsets: its first character, and just after its last.
+    offset: usize,
+    end: usize,
+    /// For `( ... )`: the offset just after the `(`.
+    open: Option<usize>,
     name: Option<String>,
     body: Body,
 }
@@ -336,23 +359,25 @@ impl Builder<'_> {
         }
         let token = self.tokens.get(self.pos)?;
         let start = token.at;
+        let offset = token.offset;
         match token.tok.clone() {
             Tok::Literal => {
                 self.pos += 1;
-                Some(self.push(start, None, Body::Atom))
+                Some(self.push(start, offset, None, None, Body::Atom))
             }
             Tok::Ident(name) => {
                 self.pos += 1;
                 if self.punct(0, '(') {
+                    let open = self.tokens[self.pos].end;
                     self.pos += 1;
-                    self.paren_body(start, Some(name), depth)
+                    self.paren_body(start, offset, open, Some(name), depth)
                 } else {
-                    Some(self.push(start, Some(name), Body::Atom))
+                    Some(self.push(start, offset, None, Some(name), Body::Atom))
                 }
             }
             Tok::Punct('(') => {
                 self.pos += 1;
-                self.paren_body(start, None, depth)
+                self.paren_body(start, offset, offset + 1, None, depth)
             }
             Tok::Punct(open @ ('[' | '{')) => {
                 self.pos += 1;
@@ -378,14 +403,21 @@ impl Builder<'_> {
                         return None;
                     }
                 }
-                Some(self.push(start, None, Body::Elements(elements)))
+                Some(self.push(start, offset, None, None, Body::Elements(elements)))
             }
             Tok::Punct(_) => None,
         }
     }
 
     /// Reads what follows a `(`: struct fields or tuple elements, up to the `)`.
-    fn paren_body(&mut self, start: Location, name: Option<String>, depth: usize) -> Option<usize> {
+    fn paren_body(
+        &mut self,
+        start: Location,
+        offset: usize,
+        open: usize,
+        name: Option<String>,
+        depth: usize,
+    ) -> Option<usize> {
         let is_struct = matches!(self.peek(0), Some(Tok::Ident(_))) && self.punct(1, ':');
         let body = if is_struct {
             let mut fields = Vec::new();
@@ -425,11 +457,31 @@ impl Builder<'_> {
             }
             Body::Elements(elements)
         };
-        Some(self.push(start, name, body))
+        Some(self.push(start, offset, Some(open), name, body))
     }
 
-    fn push(&mut self, start: Location, name: Option<String>, body: Body) -> usize {
-        self.nodes.push(Node { start, name, body });
+    /// A node that starts at `start` (`offset`) and ends with the last token read.
+    fn push(
+        &mut self,
+        start: Location,
+        offset: usize,
+        open: Option<usize>,
+        name: Option<String>,
+        body: Body,
+    ) -> usize {
+        let end = self
+            .pos
+            .checked_sub(1)
+            .and_then(|p| self.tokens.get(p))
+            .map_or(offset, |t| t.end);
+        self.nodes.push(Node {
+            start,
+            offset,
+            end,
+            open,
+            name,
+            body,
+        });
         self.nodes.len() - 1
     }
 }
@@ -514,6 +566,60 @@ impl RonIndex {
             }
         }
         node
+    }
+}
+
+/// Where a value of a path sits in the text, as [`RonIndex::place_for`] finds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// The text has the value: characters `start..end` (character offsets).
+    Value {
+        /// Its first character.
+        start: usize,
+        /// Just after its last.
+        end: usize,
+    },
+    /// The text lacks the value from segment `missing` of the path on; its deepest ancestor
+    /// the text has is a `( ... )` whose contents start at character `open`: new fields go
+    /// there.
+    Insert {
+        /// Just after the ancestor's `(`.
+        open: usize,
+        /// How many segments of the path the text has.
+        missing: usize,
+    },
+    /// The deepest ancestor the text has (`depth` segments down) is not a `( ... )`: nothing
+    /// can be put inside it.
+    NotASection {
+        /// How many segments of the path the text has.
+        depth: usize,
+    },
+}
+
+impl RonIndex {
+    /// Where the value at `path` is, or where it would go (see [`Place`]); `None` when the
+    /// text has no value at all.
+    pub fn place_for(&self, path: &[PathSeg<'_>]) -> Option<Place> {
+        let (node, matched) = self.walk(path)?;
+        let node = self.through_some(node);
+        let n = &self.nodes[node];
+        if matched == path.len() {
+            return Some(Place::Value {
+                start: n.offset,
+                end: n.end,
+            });
+        }
+        match (n.open, &n.body) {
+            (Some(open), Body::Fields(_)) => Some(Place::Insert {
+                open,
+                missing: matched,
+            }),
+            (Some(open), Body::Elements(e)) if e.is_empty() => Some(Place::Insert {
+                open,
+                missing: matched,
+            }),
+            _ => Some(Place::NotASection { depth: matched }),
+        }
     }
 }
 

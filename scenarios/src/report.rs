@@ -19,6 +19,10 @@ pub struct Report {
     pub version: u32,
     /// One entry per scenario.
     pub scenarios: Vec<ScenarioReport>,
+    /// The files given that are not valid scenarios (not run), each as
+    /// `file:line:column: message`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub invalid: Vec<String>,
 }
 
 impl Report {
@@ -31,7 +35,13 @@ impl Report {
             format: "mktme-sim-report",
             version: Report::VERSION,
             scenarios,
+            invalid: Vec::new(),
         }
+    }
+
+    /// The same report, listing the files that were not valid scenarios.
+    pub fn with_invalid(self, invalid: Vec<String>) -> Report {
+        Report { invalid, ..self }
     }
 
     /// Pretty JSON, ending with a newline.
@@ -83,6 +93,9 @@ pub struct ScenarioReport {
     pub description: String,
     /// The seed used.
     pub seed: u64,
+    /// The `--set PATH=VALUE` overrides the file was read with.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
     /// True when the run finished and every expectation held.
     pub passed: bool,
     /// How the run ended.

@@ -37,6 +37,8 @@ pub struct Scenario {
     pub description: String,
     /// The seed (the file's, unless `--seed` overrode it).
     pub seed: u64,
+    /// The `--set PATH=VALUE` overrides it was read with, as given.
+    pub overrides: Vec<String>,
     /// Machine, kernel and run limits.
     pub system: SystemConfig,
     /// One program per core (fewer than the machine's cores: the rest idle).

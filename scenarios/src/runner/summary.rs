@@ -226,7 +226,7 @@ fn loads(s: &mut String, report: &ScenarioReport, detail: Detail) {
         let _ = write!(s, "    core {} {name}({}) at {place}: ", l.core, l.summary);
         match (l.executions, l.values.first()) {
             (0, _) | (_, None) => {
-                let _ = writeln!(s, "never ran");
+                let _ = writeln!(s, "no value (no execution completed without a fault)");
             }
             (1, Some(v)) => {
                 let _ = writeln!(

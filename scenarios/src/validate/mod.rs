@@ -34,8 +34,10 @@
 //!
 //! The module is split along validation's seams:
 //!
-//! - `read`: the entry points ([`load`], [`parse_bytes`], [`parse`]) and `ron`'s errors, placed
-//!   and worded;
+//! - `read`: the entry points ([`load`], [`parse_bytes`], [`parse`], and their `_with` forms
+//!   that take `--set` [`Override`]s) and `ron`'s errors, placed and worded;
+//! - `overrides`: `--set PATH=VALUE` applied to the text, and errors mapped back to the file or
+//!   to the override;
 //! - `machine`: the machine, kernel and run sections, and [`machine_error_path`];
 //! - `ops`: each core's op list, the labels ops give, and one function per op family for the
 //!   memory and control ops;
@@ -59,13 +61,15 @@ mod helpers;
 mod machine;
 mod operands;
 mod ops;
+mod overrides;
 mod processes;
 mod read;
 mod system_ops;
 
 pub use machine::machine_error_path;
 pub use operands::parse_hex;
-pub use read::{load, parse, parse_bytes};
+pub use overrides::Override;
+pub use read::{load, load_with, parse, parse_bytes, parse_bytes_with, parse_with};
 
 use crate::locate::{PathSeg, RonIndex};
 use crate::machine_file::MachineFileError;
@@ -280,6 +284,7 @@ impl<'a> Validator<'a> {
                 drain_at_end,
             },
             programs,
+            overrides: Vec::new(),
             processes: self.processes,
             ops: self.ops,
             attacker,

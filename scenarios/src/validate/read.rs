@@ -2,6 +2,7 @@
 //! [`ScenarioError`] out. `ron`'s own errors are placed at the offending text and given hints
 //! here; everything after `ron` is the [`Validator`]'s.
 
+use super::overrides::{self, Edited, Override};
 use super::{ScenarioError, Validator};
 use crate::locate::RonIndex;
 use crate::machine_file::ron_options;
@@ -11,19 +12,33 @@ use std::path::Path;
 
 /// Reads and validates a scenario file; errors name the file as `path` is written.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    load_with(path, &[])
+}
+
+/// Reads and validates a scenario file with `overrides` applied (`--set`).
+pub fn load_with(path: &Path, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
     let file = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| ScenarioError {
         file: file.clone(),
         place: None,
         message: format!("cannot read the scenario file: {e}"),
     })?;
-    parse_bytes(&bytes, &file)
+    parse_bytes_with(&bytes, &file, overrides)
 }
 
 /// Validates a scenario file's bytes: they must be UTF-8 text.
 pub fn parse_bytes(bytes: &[u8], file: &str) -> Result<Scenario, ScenarioError> {
+    parse_bytes_with(bytes, file, &[])
+}
+
+/// Validates a scenario file's bytes with `overrides` applied.
+pub fn parse_bytes_with(
+    bytes: &[u8],
+    file: &str,
+    overrides: &[Override],
+) -> Result<Scenario, ScenarioError> {
     match std::str::from_utf8(bytes) {
-        Ok(text) => parse(text, file),
+        Ok(text) => parse_with(text, file, overrides),
         Err(e) => {
             let valid = bytes.get(..e.valid_up_to()).unwrap_or_default();
             let valid = std::str::from_utf8(valid).unwrap_or_default();
@@ -35,6 +50,49 @@ pub fn parse_bytes(bytes: &[u8], file: &str) -> Result<Scenario, ScenarioError> 
                 place: Some(Location { line, column }),
                 message: format!("byte {byte:#04x} is not UTF-8 text: expected a RON text file"),
             })
+        }
+    }
+}
+
+/// Validates a scenario file's text with `overrides` applied (see [`Override`]): each sets one
+/// field as if the file said so. Errors in an override's value name it; others keep the
+/// file's own places.
+pub fn parse_with(
+    text: &str,
+    file: &str,
+    overrides: &[Override],
+) -> Result<Scenario, ScenarioError> {
+    if overrides.is_empty() {
+        return parse(text, file);
+    }
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut quoted = vec![false; overrides.len()];
+    // An override tried again as text, and the error it gave as written.
+    let mut retried: Option<(usize, ScenarioError)> = None;
+    loop {
+        let edited = overrides::apply(text, file, overrides, &quoted)?;
+        let e = match parse(&edited.text, file) {
+            Ok(mut s) => {
+                s.overrides = overrides
+                    .iter()
+                    .map(|o| format!("{}={}", o.path, o.value))
+                    .collect();
+                return Ok(s);
+            }
+            Err(e) => e,
+        };
+        let k = e.place.and_then(|p| edited.override_at(p));
+        let explained = edited.explain(e, overrides);
+        match k {
+            Some(k) if !quoted[k] && Edited::may_quote(overrides, k) => {
+                quoted[k] = true;
+                retried = Some((k, explained));
+            }
+            // Quoting did not help: the value as written says what is wrong.
+            Some(k) if retried.as_ref().is_some_and(|(r, _)| *r == k) => {
+                return Err(retried.map_or(explained, |(_, e)| e));
+            }
+            _ => return Err(explained),
         }
     }
 }
