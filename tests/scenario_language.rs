@@ -970,3 +970,35 @@ fn set_errors_name_the_path() {
         )
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. Concise output
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn violations_of_a_kind_are_summarised_and_verbose_shows_them_all() {
+    let lib = "scenarios/library/kernel-flushes-off.ron";
+    let text = stdout_of(&mktme_sim(&["run", lib]));
+    assert!(
+        text.contains("  coherency violations: 65 (dual_dirty x64, data_loss x1)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "    dual_dirty x64, KeyIDs [1, 0], 64 DRAM lines from 0x40000000 to 0x40000fc0, cycles "
+        ),
+        "{text}"
+    );
+    let starting = |t: &str, p: &str| t.lines().filter(|l| l.starts_with(p)).count();
+    assert_eq!(starting(&text, "    dual_dirty at cycle "), 2, "{text}");
+    assert!(text.contains("    ... and 62 more dual_dirty like these (-v shows them all)\n"));
+    // A kind seen once is shown as it is.
+    assert_eq!(starting(&text, "    data_loss at cycle "), 1);
+    let verbose = stdout_of(&mktme_sim(&["run", "-v", lib]));
+    assert_eq!(starting(&verbose, "    dual_dirty at cycle "), 64);
+    assert!(!verbose.contains("more dual_dirty like these"));
+    assert!(verbose.lines().count() > 3 * text.lines().count());
+    // The library's whole default output stays short.
+    let all = stdout_of(&mktme_sim(&["run", "scenarios/library"]));
+    assert!(all.lines().count() < 400, "{} lines", all.lines().count());
+}

@@ -4,7 +4,7 @@
 //! the first chains of each kind of violation); [`Detail::Verbose`] prints everything the
 //! report holds.
 
-use crate::report::{LoadReport, ScenarioReport, StatReport};
+use crate::report::{LoadReport, ScenarioReport, StatReport, ViolationReport};
 use std::fmt::Write;
 
 /// How much the summary says.
@@ -65,25 +65,7 @@ pub fn summary(report: &ScenarioReport, detail: Detail) -> String {
     }
     loads(&mut s, report, detail);
     if !report.violations.is_empty() {
-        let _ = writeln!(s, "  coherency violations:");
-        for v in &report.violations {
-            let _ = writeln!(
-                s,
-                "    {} at cycle {}, DRAM line {}, KeyIDs {:?}\n      {}",
-                v.kind, v.cycle, v.line, v.keyids, v.explanation
-            );
-            if let Some(lost) = &v.lost {
-                let _ = writeln!(
-                    s,
-                    "      lost (KeyID {}): {}\n      written (KeyID {}): {}",
-                    lost.lost_keyid, lost.lost_data, lost.writer_keyid, lost.written_data
-                );
-            }
-            let _ = writeln!(s, "      chain, oldest first:");
-            for c in &v.chain {
-                let _ = writeln!(s, "        {c}");
-            }
-        }
+        violations(&mut s, report, detail);
         if report.violations_not_kept > 0 {
             let _ = writeln!(s, "    ({} more not kept)", report.violations_not_kept);
         }
@@ -165,6 +147,90 @@ pub fn summary(report: &ScenarioReport, detail: Detail) -> String {
         report.expectations.len()
     );
     s
+}
+
+/// Violations of one kind between the same KeyIDs shown in full before the rest are counted.
+const CHAINS_SHOWN: usize = 2;
+
+/// The violations, grouped by kind and KeyIDs in order of first appearance: a group of
+/// several opens with a line saying how many, on which lines and when; unless verbose, only
+/// its first [`CHAINS_SHOWN`] are shown in full.
+fn violations(s: &mut String, report: &ScenarioReport, detail: Detail) {
+    let mut groups: Vec<Vec<&ViolationReport>> = Vec::new();
+    for v in &report.violations {
+        match groups
+            .iter_mut()
+            .find(|g| g[0].kind == v.kind && g[0].keyids == v.keyids)
+        {
+            Some(g) => g.push(v),
+            None => groups.push(vec![v]),
+        }
+    }
+    let total = report.violations.len();
+    let _ = write!(s, "  coherency violations:");
+    if groups.len() > 1 || total > 1 {
+        let counts: Vec<String> = groups
+            .iter()
+            .map(|g| format!("{} x{}", g[0].kind, g.len()))
+            .collect();
+        let _ = write!(s, " {total} ({})", counts.join(", "));
+    }
+    s.push('\n');
+    for g in groups {
+        if g.len() > 1 {
+            let mut lines: Vec<&str> = g.iter().map(|v| v.line.as_str()).collect();
+            lines.sort_by_key(|l| u64::from_str_radix(l.trim_start_matches("0x"), 16).unwrap_or(0));
+            lines.dedup();
+            let (first, last) = (g[0].cycle, g[g.len() - 1].cycle);
+            let on = match lines.as_slice() {
+                [one] => format!("DRAM line {one}"),
+                [lo, .., hi] => format!("{} DRAM lines from {lo} to {hi}", lines.len()),
+                [] => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "    {} x{}, KeyIDs {:?}, {on}, cycles {first} to {last}:",
+                g[0].kind,
+                g.len(),
+                g[0].keyids
+            );
+        }
+        let shown = if detail == Detail::Verbose {
+            g.len()
+        } else {
+            CHAINS_SHOWN
+        };
+        for v in g.iter().take(shown) {
+            violation(s, v);
+        }
+        if g.len() > shown {
+            let _ = writeln!(
+                s,
+                "    ... and {} more {} like these (-v shows them all)",
+                g.len() - shown,
+                g[0].kind
+            );
+        }
+    }
+}
+
+fn violation(s: &mut String, v: &ViolationReport) {
+    let _ = writeln!(
+        s,
+        "    {} at cycle {}, DRAM line {}, KeyIDs {:?}\n      {}",
+        v.kind, v.cycle, v.line, v.keyids, v.explanation
+    );
+    if let Some(lost) = &v.lost {
+        let _ = writeln!(
+            s,
+            "      lost (KeyID {}): {}\n      written (KeyID {}): {}",
+            lost.lost_keyid, lost.lost_data, lost.writer_keyid, lost.written_data
+        );
+    }
+    let _ = writeln!(s, "      chain, oldest first:");
+    for c in &v.chain {
+        let _ = writeln!(s, "        {c}");
+    }
 }
 
 /// The attacker's findings: one line per kind, its lines (the first few, unless verbose).
