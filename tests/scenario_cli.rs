@@ -59,8 +59,9 @@ fn library() -> Vec<LibraryScenario> {
 }
 
 /// `tests/scenarios/pass/`, in name order, with their seeds.
-const PASS: [(&str, u64); 6] = [
+const PASS: [(&str, u64); 7] = [
     ("add-key-without-cap", 8),
+    ("drain-order", 1),
     ("key-table-modes", 21),
     ("keyid-pool-exhausted", 6),
     ("repeat-load-every-iteration", 11),
@@ -882,6 +883,7 @@ fn check_prints_one_ok_line_per_file() {
     assert_eq!(
         stdout(&out),
         "ok tests/scenarios/pass/add-key-without-cap.ron (add-key-without-cap): 2 core program(s), 5 op(s), 5 expectation(s)\n\
+         ok tests/scenarios/pass/drain-order.ron (drain-order): 1 core program(s), 9 op(s), 7 expectation(s)\n\
          ok tests/scenarios/pass/key-table-modes.ron (key-table-modes): 1 core program(s), 14 op(s), 9 expectation(s)\n\
          ok tests/scenarios/pass/keyid-pool-exhausted.ron (keyid-pool-exhausted): 1 core program(s), 6 op(s), 8 expectation(s)\n\
          ok tests/scenarios/pass/repeat-load-every-iteration.ron (repeat-load-every-iteration): 1 core program(s), 4 op(s), 5 expectation(s)\n\

@@ -261,6 +261,13 @@ pub struct ViolationReport {
     pub keyids: Vec<u16>,
     /// What happened and why it breaks the rule.
     pub explanation: String,
+    /// It happened during the end-of-run drain (after every program ended).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub in_drain: bool,
+    /// What became of it by the end of this run, as the run shows it (what DRAM holds, the
+    /// data loss it led to or not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aftermath: Option<String>,
     /// Later loads that returned the same stale data (stale reads only).
     pub repeats: u64,
     /// For a data loss: the bytes lost and what replaced them.

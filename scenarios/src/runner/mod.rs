@@ -10,6 +10,7 @@
 //! Its parts: `observe` (the op results, taken as they happen and kept within bounds),
 //! `judge` (each expectation's verdict), `summary` (the text `mktme-sim run` prints).
 
+mod aftermath;
 mod findings;
 mod judge;
 mod observe;
@@ -26,6 +27,7 @@ use crate::report::{
     StatReport, ViolationReport, hex,
 };
 use crate::scenario::{DumpTime, FindingKind, Scenario};
+use aftermath::{aftermath, in_drain};
 use checker::Violation;
 use cpu_model::program::{OpOutcome, OpResult, ProcessId};
 use cpu_model::{RunEnd, System, SystemError};
@@ -95,20 +97,18 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioReport, 
     let keyids = ResultLog::written_keyids(scenario);
     let attacker = &scenario.attacker;
     let analyses = attacker.bus_log || !attacker.dram_dumps.is_empty();
-    let writes = (!keyids.is_empty() || analyses).then(SharedWrites::default);
-    if let Some(writes) = &writes {
-        let watch = WriteWatch {
-            writes: writes.clone(),
-            layout,
-            keyids,
-            writebacks_max: if analyses { options.bus_log_limit } else { 0 },
-        };
-        system.machine_mut().caches_mut().attach_observer(watch);
-    }
+    let writes = SharedWrites::default();
+    let watch = WriteWatch {
+        writes: writes.clone(),
+        layout,
+        keyids,
+        writebacks_max: if analyses { options.bus_log_limit } else { 0 },
+    };
+    system.machine_mut().caches_mut().attach_observer(watch);
 
     // Results go to the log as they happen; unless every load is recorded, only the loads
     // the log watches need their values passed on.
-    let log = ResultLog::new(scenario, options.all_loads, layout, writes.clone());
+    let log = ResultLog::new(scenario, options.all_loads, layout, Some(writes.clone()));
     if !options.all_loads {
         system.keep_load_results_of(log.load_tags());
     }
@@ -160,12 +160,9 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioReport, 
     let (transfers, dropped) = collect_bus_log(&system, &probes);
 
     // The attacker's analyses, over what it recorded and what the caches wrote back.
-    let (writebacks, writebacks_dropped) = match &writes {
-        Some(w) => {
-            let mut w = lock(w);
-            (std::mem::take(&mut w.writebacks), w.writebacks_dropped)
-        }
-        None => (Vec::new(), 0),
+    let (writebacks, writebacks_dropped) = {
+        let mut w = lock(&writes);
+        (std::mem::take(&mut w.writebacks), w.writebacks_dropped)
     };
     let mut findings = Vec::new();
     if attacker.bus_log {
@@ -219,7 +216,22 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioReport, 
         loads_not_recorded: log.loads_not_recorded,
         faults: faults(scenario, &log.faults),
         faults_not_kept: log.faults_total - log.faults.len() as u64,
-        violations: checker.violations().iter().map(violation_report).collect(),
+        violations: {
+            let w = lock(&writes);
+            let programs_done = match &end {
+                RunEnd::Finished { programs_done, .. } => Some(*programs_done),
+                _ => None,
+            };
+            let all = checker.violations();
+            all.iter()
+                .map(|v| {
+                    let mut r = violation_report(v);
+                    r.in_drain = in_drain(v, programs_done);
+                    r.aftermath = aftermath(v, all, &system, &w.last_writeback, programs_done);
+                    r
+                })
+                .collect()
+        },
         violations_not_kept: checker.violations_not_kept(),
         model_errors,
         keys: key_reports(scenario, &system),
@@ -441,6 +453,8 @@ fn violation_report(v: &Violation) -> ViolationReport {
         line: format!("{:#x}", v.line.raw()),
         keyids: v.keyids.iter().map(|k| k.get()).collect(),
         explanation: v.explanation.clone(),
+        in_drain: false,
+        aftermath: None,
         repeats: v.repeats,
         lost: v.lost.as_ref().map(|l| LostReport {
             lost_keyid: l.lost_keyid.get(),

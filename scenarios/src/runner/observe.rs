@@ -13,7 +13,7 @@
 use super::judge::{accepts, describe_outcome};
 use crate::report::hex;
 use crate::scenario::{ExpectKind, Scenario};
-use cache_model::{CacheEvent, CacheObserver};
+use cache_model::{CacheEvent, CacheObserver, WritebackCause};
 use cpu_model::ResultSink;
 use cpu_model::program::{OpOutcome, OpResult, OpTag};
 use sim_core::{
@@ -44,8 +44,20 @@ pub(super) struct Writes {
     stores_dropped: bool,
     /// Every write-back: when it left the hierarchy, its line, its plaintext.
     pub(super) writebacks: Vec<(Cycle, DramAddr, LineBytes)>,
+    /// Per (DRAM line, KeyID): the last write-back through that alias (for what violations
+    /// became by the end of the run), at most [`STORED_LINES_MAX`].
+    pub(super) last_writeback: DetHashMap<(DramAddr, KeyId), LastWriteback>,
     /// Write-backs not kept (beyond the bus log's limit).
     pub(super) writebacks_dropped: u64,
+}
+
+/// An alias's last write-back of a line.
+#[derive(Copy, Clone, Debug)]
+pub(super) struct LastWriteback {
+    pub(super) cycle: Cycle,
+    pub(super) data: LineBytes,
+    /// Written by the end-of-run drain.
+    pub(super) by_drain: bool,
 }
 
 /// Shared between the hierarchy's observer, which writes, and the result log, which reads.
@@ -56,8 +68,8 @@ pub(super) fn lock(w: &SharedWrites) -> std::sync::MutexGuard<'_, Writes> {
     w.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The runner's observer on the cache hierarchy: stores through the watched KeyIDs, and
-/// write-backs (when the attacker's analyses need them).
+/// The runner's observer on the cache hierarchy: stores through the watched KeyIDs, each
+/// alias's last write-back, and every write-back (when the attacker's analyses need them).
 #[derive(Debug)]
 pub(super) struct WriteWatch {
     pub(super) writes: SharedWrites,
@@ -91,10 +103,31 @@ impl CacheObserver for WriteWatch {
                 }
             }
             CacheEvent::MemWriteback {
-                cycle, line, data, ..
-            } if self.writebacks_max > 0 => {
-                let dram = self.layout.dram_addr(line.base());
+                cycle,
+                line,
+                data,
+                cause,
+                ..
+            } => {
+                let pa = line.base();
+                let (dram, keyid) = (self.layout.dram_addr(pa), self.layout.keyid(pa));
+                let last = LastWriteback {
+                    cycle: *cycle,
+                    data: *data,
+                    by_drain: *cause == WritebackCause::Drain,
+                };
                 let mut w = lock(&self.writes);
+                let full = w.last_writeback.len() >= STORED_LINES_MAX;
+                match w.last_writeback.get_mut(&(dram, keyid)) {
+                    Some(old) => *old = last,
+                    None if full => {}
+                    None => {
+                        w.last_writeback.insert((dram, keyid), last);
+                    }
+                }
+                if self.writebacks_max == 0 {
+                    return;
+                }
                 if w.writebacks.len() < self.writebacks_max {
                     w.writebacks.push((*cycle, dram, *data));
                 } else {

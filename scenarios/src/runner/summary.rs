@@ -215,11 +215,19 @@ fn violations(s: &mut String, report: &ScenarioReport, detail: Detail) {
 }
 
 fn violation(s: &mut String, v: &ViolationReport) {
+    let drain = if v.in_drain {
+        " (during the end-of-run drain)"
+    } else {
+        ""
+    };
     let _ = writeln!(
         s,
-        "    {} at cycle {}, DRAM line {}, KeyIDs {:?}\n      {}",
+        "    {} at cycle {}{drain}, DRAM line {}, KeyIDs {:?}\n      {}",
         v.kind, v.cycle, v.line, v.keyids, v.explanation
     );
+    if let Some(after) = &v.aftermath {
+        let _ = writeln!(s, "      in this run: {after}");
+    }
     if let Some(lost) = &v.lost {
         let _ = writeln!(
             s,
