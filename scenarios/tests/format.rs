@@ -962,7 +962,8 @@ fn ron_blocks(doc: &str) -> Vec<String> {
     let mut current: Option<String> = None;
     for line in doc.lines() {
         match (&mut current, line.trim_start()) {
-            (None, "```ron") => current = Some(String::new()),
+            // The info string may carry a marker: ```ron fragment=machine
+            (None, l) if l.starts_with("```ron") => current = Some(String::new()),
             (Some(block), "```") => {
                 blocks.push(std::mem::take(block));
                 current = None;
