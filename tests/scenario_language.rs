@@ -1090,3 +1090,19 @@ fn the_drain_order_decides_an_unflushed_pair_and_the_report_says_so() {
         scenarios::report::Report::new(vec![r]).to_json()
     );
 }
+
+/// Expressions at the edges of their arithmetic are refused, never a panic.
+#[test]
+fn huge_expressions_are_refused_without_panicking() {
+    for ops in [
+        r#"repeat(times: 1_000_000_000_000, index: "i", ops: [load(at: virt("0x1_0000_0000_0000_0000_0000_0000 * i"))])"#,
+        r#"repeat(times: 18446744073709551615, index: "i", ops: [store(at: virt("i * 0xffff_ffff_ffff_ffff"), data: u64("0 - i"))])"#,
+        r#"repeat(times: 2, index: "i", ops: [load(at: phys(keyid: "0x1_0000_0000_0000_0000 - i", addr: "i"))])"#,
+        r#"repeat(times: 2, index: "i", ops: [load(at: virt("(((((((((((((((((i))))))))))))))))"))])"#,
+        r#"repeat(times: 2, index: "i", ops: [load(at: virt(""))])"#,
+        r#"repeat(times: 2, index: "i", ops: [load(at: virt("é"))])"#,
+    ] {
+        let text = format!("(cores: [(ops: [{ops}])])");
+        let _ = validate::parse(&text, "t.ron");
+    }
+}

@@ -87,12 +87,14 @@ impl Affine {
         for &(slot, c) in &self.terms {
             let last = i128::from(scope[slot].times.saturating_sub(1));
             let name = &scope[slot].name;
+            // Saturating: a value that large fails its range check anyway.
+            let reach = c.saturating_mul(last);
             if c > 0 {
-                hi += c * last;
+                hi = hi.saturating_add(reach);
                 at_hi.push(format!("{name} = {last}"));
                 at_lo.push(format!("{name} = 0"));
             } else {
-                lo += c * last;
+                lo = lo.saturating_add(reach);
                 at_lo.push(format!("{name} = {last}"));
                 at_hi.push(format!("{name} = 0"));
             }

@@ -49,6 +49,17 @@ impl Override {
                 "--set {path}: the value spans lines: expected one line"
             ));
         }
+        // One whole value, so that it cannot spill into the file around it.
+        let whole = matches!(
+            RonIndex::new(value).place_for(&[]),
+            Some(Place::Value { start: 0, end }) if end == value.chars().count()
+        );
+        if !whole && !bare_word(value) {
+            return Err(format!(
+                "--set {arg}: the value is not one RON value: expected a number, text in quotes, \
+                 a name or one bracketed section such as (cores: 4)"
+            ));
+        }
         Ok(o)
     }
 
@@ -405,6 +416,23 @@ mod tests {
             Override::parse("seed=").unwrap_err(),
             "--set seed=: no value after `=`"
         );
+        for bad in ["machine.caches=(", "seed=7)", "seed=1 2", "x=(a: 1))"] {
+            assert!(
+                Override::parse(bad)
+                    .unwrap_err()
+                    .contains("the value is not one RON value"),
+                "{bad}"
+            );
+        }
+        for good in [
+            "machine.caches=(cores: 4)",
+            "seed=0x10",
+            "x=\"a b\"",
+            "x=[1, 2]",
+            "x=ddr5-4800",
+        ] {
+            Override::parse(good).unwrap();
+        }
         let err = |text: &str, arg: &str| {
             apply(text, "f.ron", &[set(arg)], &[])
                 .err()
