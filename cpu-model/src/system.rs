@@ -61,6 +61,9 @@ pub struct SystemConfig {
     /// When every program has ended, write back every dirty line and drain the memory
     /// controllers before the run ends (so DRAM holds the final data).
     pub drain_at_end: bool,
+    /// The coherency checker's bounds and the kinds it ignores (`CheckerConfig::default()`:
+    /// report everything).
+    pub checker: CheckerConfig,
 }
 
 /// A system that cannot be built.
@@ -175,7 +178,7 @@ impl System {
             dram_bytes,
             config.machine.memory.tme.max_keys,
         )?;
-        let checker = CoherencyChecker::new(layout, CheckerConfig::default());
+        let checker = CoherencyChecker::new(layout, config.checker);
         let cache_log = machine.caches_mut().attach_observer(EventLog::default());
         let idle = Program::default();
         let cores: Vec<Core> = (0..cores)

@@ -11,7 +11,7 @@
 //! DRAM timing, and PCONFIG with the default machine's 1000-cycle latency.
 
 use cache_model::PrefetchConfig;
-use checker::ViolationKind;
+use checker::{CheckerConfig, ViolationKind};
 use cpu_model::kernel::KernelConfig;
 use cpu_model::program::{Addr, Credentials, LineFlush, Op, OpKind, OpOutcome, OpTag, Program};
 use cpu_model::{MachineConfig, RunEnd, System, SystemConfig};
@@ -63,6 +63,7 @@ fn run(programs: Vec<Vec<Op>>) -> System {
         kernel: KernelConfig::default(),
         cycles_max: 10_000_000,
         drain_at_end: false,
+        checker: CheckerConfig::default(),
     };
     let programs = programs
         .into_iter()

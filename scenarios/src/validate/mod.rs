@@ -66,6 +66,7 @@ use crate::machine_file::MachineFileError;
 use crate::scenario::{Expectation, Location, OpInfo, Scenario};
 use crate::scenario_file::ScenarioFile;
 use cache_model::hierarchy::HierarchyConfig;
+use checker::CheckerConfig;
 use cpu_model::program::{Credentials, Program};
 use cpu_model::{CoreConfig, MachineConfig, MachineConfigError, SystemConfig};
 use cross_refs::BarrierInfo;
@@ -253,6 +254,7 @@ impl<'a> Validator<'a> {
                 kernel,
                 cycles_max,
                 drain_at_end,
+                checker: CheckerConfig::default(),
             },
             programs,
             ops: self.ops,
