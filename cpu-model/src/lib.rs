@@ -36,4 +36,4 @@ pub mod system;
 pub mod trace_run;
 
 pub use machine::{CoreConfig, Machine, MachineConfig, MachineConfigError};
-pub use system::{RunEnd, System, SystemConfig, SystemError};
+pub use system::{RunEnd, System, SystemConfig, SystemError, SystemEvent};
