@@ -368,7 +368,7 @@ fn same_requests_same_responses() {
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    #![proptest_config(test_support::proptest_config(24))]
 
     /// Skipping idle cycles must never change what happens: a request submitted between two
     /// ticks, a refresh, a write drain or a full queue all have to be seen at the same cycle
