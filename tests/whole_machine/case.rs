@@ -33,6 +33,14 @@ pub const LINES: [u64; 4] = [0x10_0000, 0x10_0040, 0x10_1000, 0x10_2000];
 pub const KEYIDS: [u16; 4] = [0, 2, 3, 4];
 /// The kernel's KeyIDs: `1..=KERNEL_KEYIDS`.
 pub const KERNEL_KEYIDS: u16 = 1;
+/// The user mapping kernel steps make: two pages at a fixed address.
+pub const VIRT_BASE: u64 = 0x7000_0000;
+pub const VIRT_BYTES: u64 = 0x2000;
+/// The lines of it that programs touch (two per page).
+pub const VIRT_LINES: [u64; 4] = [0x0, 0x40, 0x1000, 0x1040];
+/// The MKTME key the kernel steps add (`add_key`) and protect the mapping with.
+pub const KERNEL_KEY: &str = "k";
+const KERNEL_KEY_PAYLOAD: &str = "type=cpu algorithm=aes-xts-128";
 /// A case that has not finished by then is a failure (deadlock or runaway).
 pub const CYCLES_MAX: u64 = 5_000_000;
 /// Cycles a rule-abiding PCONFIG phase waits before its WBINVD, so that hardware prefetches
@@ -180,6 +188,22 @@ pub enum Step {
     },
     /// Every core meets at a barrier.
     Sync,
+    /// A system call on the user mapping: 0 `mmap` (two pages, read-write), 1
+    /// `encrypt_mprotect` with the case's MKTME key (added first), 2 `munmap`.
+    Kernel {
+        core: u8,
+        call: u8,
+    },
+    /// An access to line `line` of the user mapping: 0 load, 1 store, 2 CLFLUSH through the
+    /// user address; 3 load, 4 store through the kernel's direct map of its frame (KeyID 0).
+    Virt {
+        core: u8,
+        line: u8,
+        kind: u8,
+        offset: u8,
+        len: u8,
+        pattern: u8,
+    },
     /// PCONFIG of the KeyID `alias` names: command 0 SET_KEY_DIRECT (key `key` of a pool of
     /// two), 1 SET_KEY_RANDOM, 2 CLEAR_KEY, 3 NO_ENCRYPT.
     Pconfig {
@@ -449,6 +473,10 @@ fn step() -> impl Strategy<Value = Step> {
             |(core, line, alias, kinds, pattern)| Step::Switch { core, line, alias, kinds, pattern }
         ),
         3 => Just(Step::Sync),
+        3 => (core(), 0u8..3).prop_map(|(core, call)| Step::Kernel { core, call }),
+        10 => (core(), line(), 0u8..5, span(), 0u8..4).prop_map(
+            |(core, line, kind, (offset, len), pattern)| Step::Virt { core, line, kind, offset, len, pattern }
+        ),
         3 => (core(), alias(), 0u8..4, 0u8..2, any::<bool>()).prop_map(
             |(core, alias, command, key, aes256)| Step::Pconfig { core, alias, command, key, aes256 }
         ),
@@ -542,6 +570,18 @@ struct Compiler<'a> {
     reference: Reference,
     /// The key generation of every KeyID index (rule-abiding PCONFIGs always succeed).
     generations: Vec<u32>,
+    /// The MKTME key has been added (`add_key` emitted).
+    key_added: bool,
+    /// Rule-abiding: the user mapping's state (`None`: unmapped) and what each of its lines
+    /// holds.
+    mapping: Option<Mapping>,
+}
+
+/// The user mapping, as a rule-abiding program knows it.
+#[derive(Clone, Copy, Debug)]
+struct Mapping {
+    encrypted: bool,
+    lines: [LineBytes; 4],
 }
 
 impl Case {
@@ -585,9 +625,11 @@ impl Case {
             ops: (0..cores).map(|_| Vec::new()).collect(),
             barriers: 0,
             active: vec![0; self.lines],
-            uses: vec![Use::None; self.lines],
+            uses: vec![Use::None; self.lines + VIRT_LINES.len()],
             reference: Reference::default(),
             generations: vec![0; self.keyids],
+            key_added: false,
+            mapping: None,
         };
         for step in &self.steps {
             match self.mode {
@@ -625,7 +667,77 @@ fn pconfig_call(keyid: u16, command: u8, key: u8, aes256: bool) -> OpKind {
     }
 }
 
+fn virt(line: u8, offset: u8) -> u64 {
+    VIRT_BASE + VIRT_LINES[usize::from(line) % VIRT_LINES.len()] + u64::from(offset)
+}
+
 impl Compiler<'_> {
+    /// The system call of a kernel step (`add_key` first, once, before the first
+    /// `encrypt_mprotect`).
+    fn kernel_call(&mut self, core: usize, call: u8) {
+        use cpu_model::program::{Backing, KernelCall, Prot};
+        let call = match call % 3 {
+            0 => KernelCall::Mmap {
+                addr: VIRT_BASE,
+                len: VIRT_BYTES,
+                prot: Prot::READ_WRITE,
+                backing: Backing::Anonymous,
+            },
+            1 => {
+                if !self.key_added {
+                    self.key_added = true;
+                    self.push(
+                        core,
+                        OpKind::Kernel(KernelCall::AddKey {
+                            name: KERNEL_KEY.to_owned(),
+                            payload: KERNEL_KEY_PAYLOAD.to_owned(),
+                        }),
+                    );
+                }
+                KernelCall::EncryptMprotect {
+                    addr: VIRT_BASE,
+                    len: VIRT_BYTES,
+                    prot: Prot::READ_WRITE,
+                    key: KERNEL_KEY.to_owned(),
+                }
+            }
+            _ => KernelCall::Munmap {
+                addr: VIRT_BASE,
+                len: VIRT_BYTES,
+            },
+        };
+        self.push(core, OpKind::Kernel(call));
+    }
+
+    /// The op of a `Step::Virt`.
+    fn virt_op(line: u8, kind: u8, offset: u8, len: u8, p: u8) -> OpKind {
+        let (offset, len) = clamp_span(offset, len);
+        let at = virt(line, offset);
+        let bytes = || pattern(p)[usize::from(offset)..usize::from(offset + len)].to_vec();
+        match kind % 5 {
+            0 => OpKind::Load {
+                at: Addr::Virt(at),
+                len,
+            },
+            1 => OpKind::Store {
+                at: Addr::Virt(at),
+                bytes: bytes(),
+            },
+            2 => OpKind::Flush {
+                kind: LineFlush::Clflush,
+                at: Addr::Virt(at),
+            },
+            3 => OpKind::Load {
+                at: Addr::DirectMapOf(at),
+                len,
+            },
+            _ => OpKind::Store {
+                at: Addr::DirectMapOf(at),
+                bytes: bytes(),
+            },
+        }
+    }
+
     fn core(&self, core: u8) -> usize {
         usize::from(core % self.cores)
     }
@@ -758,6 +870,18 @@ impl Compiler<'_> {
             } => {
                 let kind = pconfig_call(case.keyid(alias), command, key, aes256);
                 self.push(self.core(core), kind);
+            }
+            Step::Kernel { core, call } => self.kernel_call(self.core(core), call),
+            Step::Virt {
+                core,
+                line,
+                kind,
+                offset,
+                len,
+                pattern: p,
+            } => {
+                let op = Compiler::virt_op(line, kind, offset, len, p);
+                self.push(self.core(core), op);
             }
         }
     }
@@ -914,6 +1038,70 @@ impl Compiler<'_> {
                 // The new owner overwrites the line: its old contents read through the new
                 // KeyID are garbage.
                 self.store_active(core, l, 0, &pattern(p));
+            }
+            Step::Kernel { core, call } => {
+                // A phase of its own: the kernel's flushes and zeroing race with nobody.
+                let c = self.core(core);
+                let call = match (self.mapping, call % 3) {
+                    (None, _) => 0,
+                    (Some(_), 0) => 1,
+                    (Some(_), c) => c,
+                };
+                self.barrier();
+                self.kernel_call(c, call);
+                self.barrier();
+                self.mapping = match (self.mapping, call) {
+                    // Anonymous memory is zeroed.
+                    (None, _) => Some(Mapping {
+                        encrypted: false,
+                        lines: [[0; 64]; 4],
+                    }),
+                    // A page that changes KeyID loses its contents and is zeroed through the
+                    // new one; one that has the key's KeyID already keeps them.
+                    (Some(m), 1) if !m.encrypted => Some(Mapping {
+                        encrypted: true,
+                        lines: [[0; 64]; 4],
+                    }),
+                    (Some(m), 1) => Some(m),
+                    (Some(_), _) => None,
+                };
+            }
+            Step::Virt {
+                core,
+                line,
+                kind,
+                offset,
+                len,
+                pattern: p,
+            } => {
+                let Some(mut mapping) = self.mapping else {
+                    return;
+                };
+                let kind = kind % 5;
+                // Through the direct map, only while the page has KeyID 0 (then it is the
+                // very alias the user mapping uses).
+                if kind >= 3 && mapping.encrypted {
+                    return;
+                }
+                let core = core % self.cores;
+                let v = usize::from(line) % VIRT_LINES.len();
+                let (o, n) = clamp_span(offset, len);
+                let op = Compiler::virt_op(line, kind, offset, len, p);
+                let (lo, hi) = (usize::from(o), usize::from(o + n));
+                let expect = match kind {
+                    0 | 3 => {
+                        self.use_line(core, case.lines + v, false);
+                        Some(mapping.lines[v][lo..hi].to_vec())
+                    }
+                    1 | 4 => {
+                        self.use_line(core, case.lines + v, true);
+                        mapping.lines[v][lo..hi].copy_from_slice(&pattern(p)[lo..hi]);
+                        None
+                    }
+                    _ => None,
+                };
+                self.mapping = Some(mapping);
+                self.ops[usize::from(core)].push(Pending { kind: op, expect });
             }
             Step::Sync => self.barrier(),
             Step::Pconfig {

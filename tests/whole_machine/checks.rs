@@ -12,7 +12,7 @@
 //! - **hazards**: the situations each kind of report names, in the reference's terms. Every
 //!   report must be one of them (no false alarm), and every hazard must be reported.
 
-use crate::case::{Compiled, Mode, Shape};
+use crate::case::{Compiled, KERNEL_KEYIDS, Mode, Shape};
 use crate::reference::Reference;
 use crate::run::Outcome;
 use cache_model::{CacheEvent, CacheId, FillCause, StoreStamp};
@@ -343,6 +343,8 @@ impl<'a> Replay<'a> {
         *generation += 1;
         let identity = match self.installs.get(&(cycle, keyid)) {
             Some(i) => i.clone(),
+            // The key service's PCONFIG (`add_key` with `type=cpu`): a random key.
+            None if (1..=KERNEL_KEYIDS).contains(&keyid) => KeyIdentity::Random(usize::MAX - 1),
             None => {
                 self.failures.push(format!(
                     "KeyID {keyid}'s key changed at cycle {cycle}, when no PCONFIG of it \
@@ -946,6 +948,12 @@ fn check_pconfig(shape: &Shape, compiled: &Compiled, outcome: &Outcome) -> Resul
         .events
         .iter()
         .filter_map(|e| match e {
+            // The key service's own PCONFIGs are no op of a program.
+            SystemEvent::Memory(MemEvent::KeyChanged { keyid, .. })
+                if (1..=KERNEL_KEYIDS).contains(&keyid.get()) =>
+            {
+                None
+            }
             SystemEvent::Memory(MemEvent::KeyChanged { cycle, keyid }) => {
                 Some((cycle.get(), keyid.get()))
             }
@@ -1060,6 +1068,18 @@ fn check_rule_abiding(
                     "a rule-abiding op faulted: op {} at cycle {}: {f:?}",
                     r.tag.0, r.cycle
                 )));
+            }
+            OpOutcome::Kernel(Err(e)) => {
+                return Err(Failure::new(format!(
+                    "a rule-abiding system call failed: op {} at cycle {}: {e}",
+                    r.tag.0, r.cycle
+                )));
+            }
+            OpOutcome::Kernel(Ok(_)) => {
+                *coverage
+                    .checked
+                    .entry("rule-abiding system calls")
+                    .or_default() += 1;
             }
             OpOutcome::Load { bytes, .. } => {
                 if let Some(want) = compiled.load_values.get(&r.tag) {

@@ -328,6 +328,7 @@ fn rule_abiding_cases_reach_the_hard_paths() {
     eprintln!("{:?}", counters.iter().zip(totals).collect::<Vec<_>>());
     for what in [
         "rule-abiding loads",
+        "rule-abiding system calls",
         "rule-abiding final lines",
         "key changes",
         "bus writes",

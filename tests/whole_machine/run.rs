@@ -6,14 +6,14 @@
 use crate::case::{CYCLES_MAX, KERNEL_KEYIDS, MachineSpec, Shape};
 use crate::scenario_writer::machine_ron;
 use cache_model::hierarchy::MesiState;
-use cache_model::{CacheId, Level, StoreStamp};
+use cache_model::{CacheEvent, CacheId, Level, StoreStamp};
 use checker::{CheckerConfig, ModelError, Violation};
 use cpu_model::kernel::KernelConfig;
 use cpu_model::program::{OpResult, Program};
 use cpu_model::{RunEnd, System, SystemConfig, SystemEvent};
 use mem_ctrl::bus::BusRecorder;
 use sim_core::{CoreId, Cycle, DramAddr, KeyId, LineAddr, LineBytes, MemOp, StatsReport};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Stats are checked every this many executed cycles (and at the end).
 const STATS_EVERY: u64 = 64;
@@ -31,9 +31,10 @@ pub struct Outcome {
     pub model_errors: Vec<ModelError>,
     /// Writes on the DIMM buses: (DRAM line, bytes on the wires).
     pub bus_writes: Vec<(u64, LineBytes)>,
-    /// At the end: each (KeyID, DRAM line) of the case read through the KeyID's key.
+    /// At the end: each (KeyID, DRAM line) of the case, and of every store, read through the
+    /// KeyID's key.
     pub plaintext: BTreeMap<(u16, u64), LineBytes>,
-    /// At the end: the DIMMs' contents of each line of the case.
+    /// At the end: the DIMMs' contents of those lines.
     pub dimm: BTreeMap<u64, LineBytes>,
     /// The stats report at the end.
     pub stats: StatsReport,
@@ -244,12 +245,22 @@ pub fn run(
                 .map(|t| (t.addr.raw(), t.data)),
         );
     }
+    // Every line a store touched (the kernel's pages and prefetched neighbours included),
+    // through every KeyID of the case and every KeyID a store used.
     let layout = memory.layout();
+    let mut lines: BTreeSet<u64> = shape.lines.iter().copied().collect();
+    let mut keyids: BTreeSet<u16> = shape.keyids.iter().copied().collect();
+    for e in sys.recorded_events() {
+        if let SystemEvent::Cache(CacheEvent::Store { line, .. }) = e {
+            lines.insert(layout.line_dram_addr(*line).raw());
+            keyids.insert(layout.line_keyid(*line).get());
+        }
+    }
     let mut plaintext = BTreeMap::new();
     let mut dimm = BTreeMap::new();
-    for &dram in &shape.lines {
+    for &dram in &lines {
         dimm.insert(dram, memory.dimm_line(DramAddr::new(dram)));
-        for &keyid in &shape.keyids {
+        for &keyid in &keyids {
             let pa = layout
                 .compose(KeyId::new(keyid), DramAddr::new(dram))
                 .expect("fits");

@@ -10,7 +10,7 @@
 //! one an expectation can state, that expectation.
 
 use crate::case::{CYCLES_MAX, Case, Compiled, KERNEL_KEYIDS, LevelSpec, MachineSpec, layout};
-use cpu_model::program::{Addr, LineFlush, Op, OpKind};
+use cpu_model::program::{Addr, Backing, KernelCall, LineFlush, Op, OpKind, Prot};
 use mem_ctrl::pconfig::{KeyCommand, enc_alg_bit};
 use mem_ctrl::xts::XtsAlgorithm;
 use std::fmt::Write;
@@ -159,9 +159,36 @@ fn op_ron(op: &Op, compiled: &Compiled, out: &mut String, indent: usize) {
                 if aes256 { "aes_xts_256" } else { "aes_xts_128" }
             )
         }
+        OpKind::Kernel(call) => kernel_ron(call),
         other => panic!("the generator makes no {other:?}"),
     };
     let _ = writeln!(out, "{pad}{text},");
+}
+
+fn kernel_ron(call: &KernelCall) -> String {
+    let prot = |p: &Prot| p.to_string();
+    match call {
+        KernelCall::AddKey { name, payload } => {
+            format!("add_key(key: \"{name}\", payload: \"{payload}\")")
+        }
+        KernelCall::Mmap {
+            addr,
+            len,
+            prot: p,
+            backing: Backing::Anonymous,
+        } => format!("mmap(addr: {addr:#x}, len: {len:#x}, prot: {})", prot(p)),
+        KernelCall::EncryptMprotect {
+            addr,
+            len,
+            prot: p,
+            key,
+        } => format!(
+            "encrypt_mprotect(addr: {addr:#x}, len: {len:#x}, prot: {}, key: \"{key}\")",
+            prot(p)
+        ),
+        KernelCall::Munmap { addr, len } => format!("munmap(addr: {addr:#x}, len: {len:#x})"),
+        other => panic!("the generator makes no {other:?}"),
+    }
 }
 
 /// The whole scenario file. `failure` (the property's message) goes into a comment at the
