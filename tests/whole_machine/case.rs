@@ -490,7 +490,7 @@ pub fn case(mode: Mode) -> impl Strategy<Value = Case> {
         any::<u64>(),
         2usize..=LINES.len(),
         2usize..=KEYIDS.len(),
-        prop::collection::vec(step(), 1..40),
+        prop::collection::vec(step(), 1..60),
     )
         .prop_map(move |(machine, seed, lines, keyids, steps)| Case {
             mode,

@@ -20,7 +20,7 @@ use checker::{Violation, ViolationKind};
 use cpu_model::program::{OpKind, OpOutcome, OpTag};
 use cpu_model::{RunEnd, SystemEvent};
 use mem_ctrl::pconfig::{KeyCommand, PconfigOutcome, PconfigStatus};
-use sim_core::{AddressLayout, LineBytes, MemEvent};
+use sim_core::{AddressLayout, LineBytes, MemEvent, MemOp};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How long before a key change a write-back may still be waiting to enter its memory
@@ -167,8 +167,11 @@ struct Replay<'a> {
     memory: BTreeMap<u64, MemLine>,
     last_writeback: BTreeMap<u64, u64>,
     /// Plaintext written back: surely encrypted, or possibly not.
-    written_encrypted: BTreeMap<u64, BTreeSet<LineBytes>>,
-    written_maybe_plain: BTreeMap<u64, BTreeSet<LineBytes>>,
+    /// Lines of plaintext made by a store and written back through a KeyID that encrypts
+    /// from then on, with the cycle; and every line written back through a KeyID that may
+    /// not encrypt.
+    written_encrypted: Vec<(u64, LineBytes)>,
+    written_maybe_plain: BTreeSet<LineBytes>,
     owed: Vec<Owed>,
     /// Hazards: (kind, cycle, dram, acting KeyID, other KeyIDs).
     hazards: Vec<(ViolationKind, u64, u64, u16, Vec<u16>)>,
@@ -230,8 +233,8 @@ impl<'a> Replay<'a> {
             aliases: BTreeMap::new(),
             memory: BTreeMap::new(),
             last_writeback: BTreeMap::new(),
-            written_encrypted: BTreeMap::new(),
-            written_maybe_plain: BTreeMap::new(),
+            written_encrypted: Vec::new(),
+            written_maybe_plain: BTreeSet::new(),
             owed: Vec::new(),
             hazards: Vec::new(),
             failures: Vec::new(),
@@ -671,12 +674,11 @@ impl<'a> Replay<'a> {
                 .iter()
                 .all(|i| *i != KeyIdentity::Plain)
         });
-        let set = if encrypts {
-            &mut self.written_encrypted
-        } else {
-            &mut self.written_maybe_plain
-        };
-        set.entry(dram).or_default().insert(*data);
+        if !encrypts {
+            self.written_maybe_plain.insert(*data);
+        } else if stamp != StoreStamp::MEMORY {
+            self.written_encrypted.push((cycle, *data));
+        }
 
         let a = self
             .aliases
@@ -981,16 +983,25 @@ fn check_dram(
     replay: &Replay<'_>,
     coverage: &mut Coverage,
 ) -> Result<(), Failure> {
-    for (dram, data) in &outcome.bus_writes {
-        *coverage.checked.entry("bus writes").or_default() += 1;
-        let encrypted = replay.written_encrypted.get(dram);
-        let maybe_plain = replay.written_maybe_plain.get(dram);
-        if encrypted.is_some_and(|s| s.contains(data))
-            && !maybe_plain.is_some_and(|s| s.contains(data))
+    // When each line of bytes first crossed a DIMM bus (DRAM starts as zeros).
+    let mut first_seen: BTreeMap<LineBytes, (u64, MemOp, u64)> = BTreeMap::new();
+    first_seen.insert([0; 64], (0, MemOp::Read, 0));
+    for &(cycle, op, dram, data) in &outcome.bus {
+        first_seen.entry(data).or_insert((cycle, op, dram));
+    }
+    for (cycle, data) in &replay.written_encrypted {
+        *coverage.checked.entry("encrypted write-backs").or_default() += 1;
+        if replay.written_maybe_plain.contains(data) {
+            continue;
+        }
+        // Bytes that were DRAM contents before (ciphertext, as it happens) are no secret.
+        if let Some(&(seen, op, dram)) = first_seen.get(data)
+            && seen >= *cycle
         {
             return Err(Failure::new(format!(
-                "the DIMM bus carried plaintext to line {dram:#x}: {}, written back only \
-                 through encrypting KeyIDs",
+                "the DIMM bus carried plaintext: a {op:?} of line {dram:#x} at cycle {seen} \
+                 moved {}, the plaintext of a line written back at cycle {cycle} through a \
+                 KeyID that encrypts",
                 hex(data)
             )));
         }

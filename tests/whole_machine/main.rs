@@ -331,7 +331,7 @@ fn rule_abiding_cases_reach_the_hard_paths() {
         "rule-abiding system calls",
         "rule-abiding final lines",
         "key changes",
-        "bus writes",
+        "encrypted write-backs",
         "equal plaintext at two lines",
     ] {
         assert!(

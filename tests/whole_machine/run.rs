@@ -29,8 +29,9 @@ pub struct Outcome {
     pub events: Vec<SystemEvent>,
     pub violations: Vec<Violation>,
     pub model_errors: Vec<ModelError>,
-    /// Writes on the DIMM buses: (DRAM line, bytes on the wires).
-    pub bus_writes: Vec<(u64, LineBytes)>,
+    /// Transfers on the DIMM buses, in cycle order: (cycle, read or write, DRAM line, bytes
+    /// on the wires).
+    pub bus: Vec<(u64, MemOp, u64, LineBytes)>,
     /// At the end: each (KeyID, DRAM line) of the case, and of every store, read through the
     /// KeyID's key.
     pub plaintext: BTreeMap<(u16, u64), LineBytes>,
@@ -229,22 +230,22 @@ pub fn run(
         ));
     }
     let memory = sys.machine().memory();
-    // Every write on the DIMM buses to a line of the case (the bus carries package DRAM
-    // addresses, KeyID bits cleared).
-    let mut bus_writes = Vec::new();
+    // Every transfer on the DIMM buses (addresses are package DRAM addresses, KeyID bits
+    // cleared), in cycle order.
+    let mut bus = Vec::new();
     for (i, probe) in probes.iter().enumerate() {
         let recorder = memory.controllers()[i]
             .bus()
             .probe::<BusRecorder>(*probe)
             .expect("attached above");
-        bus_writes.extend(
+        bus.extend(
             recorder
                 .log()
                 .iter()
-                .filter(|t| t.op == MemOp::Write && shape.lines.contains(&t.addr.raw()))
-                .map(|t| (t.addr.raw(), t.data)),
+                .map(|t| (t.cycle.get(), t.op, t.addr.raw(), t.data)),
         );
     }
+    bus.sort_by_key(|t| t.0);
     // Every line a store touched (the kernel's pages and prefetched neighbours included),
     // through every KeyID of the case and every KeyID a store used.
     let layout = memory.layout();
@@ -273,7 +274,7 @@ pub fn run(
         events: sys.recorded_events().to_vec(),
         violations: sys.checker().violations().to_vec(),
         model_errors: sys.checker().model_errors().to_vec(),
-        bus_writes,
+        bus,
         plaintext,
         dimm,
         stats,
