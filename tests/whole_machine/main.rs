@@ -26,13 +26,16 @@
 
 mod case;
 mod checks;
+mod compile;
 mod demonstrations;
 mod reference;
+mod replay;
 mod run;
 mod scenario_writer;
 
-use case::{Case, Compiled, Mode};
+use case::{Case, Mode};
 use checker::CheckerConfig;
+use compile::Compiled;
 use proptest::prelude::*;
 use std::path::PathBuf;
 

@@ -9,7 +9,8 @@
 //! end. A failing case gets a comment with the failure at the top and, where the failure is
 //! one an expectation can state, that expectation.
 
-use crate::case::{CYCLES_MAX, Case, Compiled, KERNEL_KEYIDS, LevelSpec, MachineSpec, layout};
+use crate::case::{CYCLES_MAX, Case, KERNEL_KEYIDS, LevelSpec, MachineSpec, layout};
+use crate::compile::Compiled;
 use cpu_model::program::{Addr, Backing, KernelCall, LineFlush, Op, OpKind, Prot};
 use mem_ctrl::pconfig::{KeyCommand, enc_alg_bit};
 use mem_ctrl::xts::XtsAlgorithm;
