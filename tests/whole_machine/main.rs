@@ -22,7 +22,8 @@
 //!
 //! A failing case is shrunk by proptest and written as a scenario file; the failure names the
 //! file (replay it with `mktme-sim run FILE`) and the seed. The number of cases is
-//! `PROPTEST_CASES`, [`CI_CASES`] by default.
+//! `PROPTEST_CASES`, [`CI_CASES`] by default. `WHOLE_MACHINE_STATS=1` prints a line per case
+//! (how it ended, events, results, reports, ops).
 
 mod case;
 mod checks;
@@ -103,58 +104,60 @@ fn property(name: &str, case: &Case) -> Result<(), TestCaseError> {
         .map_err(|f| TestCaseError::fail(report_failure(name, case, &compiled, f)))
 }
 
+/// `Err(message)` unless `holds`.
+fn ensure(holds: bool, message: impl FnOnce() -> String) -> Result<(), checks::Failure> {
+    if holds {
+        Ok(())
+    } else {
+        Err(checks::Failure::from(message()))
+    }
+}
+
 /// The case as a scenario file: parsed back it is the same scenario, the runner twice gives
-/// the same JSON report, and its results and reports are the direct run's.
-fn same_report(case: &Case) -> Result<(), TestCaseError> {
-    let compiled = case.compile();
-    let text = scenario_writer::scenario_ron(case, &compiled, "same_seed", None, &[]);
-    let scenario = scenarios::validate::parse(&text, "same_seed.ron").map_err(|e| {
-        TestCaseError::fail(format!("the written scenario does not parse: {e}\n{text}"))
-    })?;
-    prop_assert_eq!(&scenario.programs, &compiled.programs);
-    prop_assert_eq!(scenario.seed, case.seed);
-    prop_assert_eq!(
-        format!("{:?}", scenario.system),
-        format!(
-            "{:?}",
-            run::system_config(&case.machine, CheckerConfig::default())
-        )
-    );
+/// the same JSON report, and its results and reports are the direct run's (stepped cycle by
+/// cycle: observing changes nothing).
+fn same_report(case: &Case, compiled: &Compiled) -> Result<(), checks::Failure> {
+    let text = scenario_writer::scenario_ron(case, compiled, "same_seed", None, &[]);
+    let scenario = scenarios::validate::parse(&text, "same_seed.ron")
+        .map_err(|e| format!("the written scenario does not parse: {e}"))?;
+    let config = run::system_config(&case.machine, CheckerConfig::default());
+    ensure(
+        scenario.programs == compiled.programs
+            && scenario.seed == case.seed
+            && format!("{:?}", scenario.system) == format!("{config:?}"),
+        || "the written scenario parses to other programs, seed or system".to_owned(),
+    )?;
     let options = scenarios::runner::RunOptions::default();
-    let json = |s: &scenarios::scenario::Scenario| {
-        let report = scenarios::runner::run(s, &options).expect("the scenario runs");
-        let passed = report.passed;
-        let violations = report.violations.len();
-        (
-            scenarios::report::Report::new(vec![report]).to_json(),
-            passed,
-            violations,
-        )
+    let report = |s: &scenarios::scenario::Scenario| {
+        scenarios::runner::run(s, &options).map(|r| {
+            let summary = (r.passed, r.violations.len());
+            (scenarios::report::Report::new(vec![r]).to_json(), summary)
+        })
     };
-    let (first, passed, violations) = json(&scenario);
-    let (second, ..) = json(&scenario);
-    prop_assert!(
-        first == second,
-        "two runs of one scenario gave different reports"
-    );
+    let (first, (passed, violations)) = report(&scenario).map_err(|e| e.to_string())?;
+    let (second, _) = report(&scenario).map_err(|e| e.to_string())?;
+    ensure(first == second, || {
+        "two runs of one scenario gave different reports".to_owned()
+    })?;
 
     let shape = case.shape();
-    let config = run::system_config(&case.machine, CheckerConfig::default());
-    let direct = run::run(&shape, &config, &compiled.programs, case.seed, true)
-        .map_err(TestCaseError::fail)?;
+    let direct = run::run(&shape, &config, &compiled.programs, case.seed, true)?;
     let mut sys =
         cpu_model::System::new(&scenario.system, scenario.programs.clone(), scenario.seed)
-            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
     sys.run();
-    prop_assert_eq!(sys.results(), &direct.results[..]);
-    prop_assert_eq!(sys.checker().violations(), &direct.violations[..]);
-    prop_assert_eq!(violations, direct.violations.len());
-    if case.mode == Mode::RuleAbiding && checks::check(&shape, &compiled, &direct).is_ok() {
-        prop_assert!(
-            passed,
-            "the runner fails a case every property accepts:\n{}",
-            first
-        );
+    ensure(sys.results() == &direct.results[..], || {
+        "a plain run and a run stepped cycle by cycle gave different results".to_owned()
+    })?;
+    ensure(
+        sys.checker().violations() == &direct.violations[..]
+            && violations == direct.violations.len(),
+        || "a plain run and a run stepped cycle by cycle gave different reports".to_owned(),
+    )?;
+    if case.mode == Mode::RuleAbiding && checks::check(&shape, compiled, &direct).is_ok() {
+        ensure(passed, || {
+            format!("the runner fails a case every property accepts:\n{first}")
+        })?;
     }
     Ok(())
 }
@@ -187,7 +190,10 @@ proptest! {
     fn the_same_seed_gives_the_same_report(
         case in prop_oneof![case::case(Mode::RuleAbiding), case::case(Mode::Arbitrary)]
     ) {
-        same_report(&case)?;
+        let compiled = case.compile();
+        same_report(&case, &compiled).map_err(|f| {
+            TestCaseError::fail(report_failure("the_same_seed_gives_the_same_report", &case, &compiled, f))
+        })?;
     }
 }
 
