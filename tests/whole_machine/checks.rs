@@ -283,9 +283,20 @@ fn check_dram(
     for &(cycle, op, dram, data) in &outcome.bus {
         first_seen.entry(data).or_insert((cycle, op, dram));
     }
-    for (cycle, data) in &replay.written_encrypted {
+    // Plaintext written back through a KeyID that encrypts from then on (to the end of the
+    // run), made by a store; and every line written back through a KeyID that may not.
+    let mut encrypted: Vec<(u64, LineBytes)> = Vec::new();
+    let mut maybe_plain: BTreeSet<LineBytes> = BTreeSet::new();
+    for &(cycle, keyid, generation, data, stored) in &replay.writebacks {
+        if !replay.encrypts_from(keyid, generation) {
+            maybe_plain.insert(data);
+        } else if stored {
+            encrypted.push((cycle, data));
+        }
+    }
+    for (cycle, data) in &encrypted {
         *coverage.checked.entry("encrypted write-backs").or_default() += 1;
-        if replay.written_maybe_plain.contains(data) {
+        if maybe_plain.contains(data) {
             continue;
         }
         // Bytes that were DRAM contents before (ciphertext, as it happens) are no secret.

@@ -130,18 +130,19 @@ pub struct Replay<'a> {
     pub generation: BTreeMap<u16, u32>,
     /// Each KeyID's key, by generation.
     identities: BTreeMap<u16, Vec<KeyIdentity>>,
+    /// What every KeyID starts with: TME behaviour.
+    tme: KeyIdentity,
+    /// Key changes the key service made (each a fresh random key).
+    kernel_keys: usize,
     /// Successful PCONFIGs by (cycle, KeyID): the identity they install.
     installs: BTreeMap<(u64, u16), KeyIdentity>,
     pub reference: Reference,
     aliases: BTreeMap<(u64, u16), Alias>,
     memory: BTreeMap<u64, MemLine>,
     pub last_writeback: BTreeMap<u64, u64>,
-    /// Plaintext written back: surely encrypted, or possibly not.
-    /// Lines of plaintext made by a store and written back through a KeyID that encrypts
-    /// from then on, with the cycle; and every line written back through a KeyID that may
-    /// not encrypt.
-    pub written_encrypted: Vec<(u64, LineBytes)>,
-    pub written_maybe_plain: BTreeSet<LineBytes>,
+    /// Every write-back: (cycle, KeyID, its key generation, the plaintext, whether a store
+    /// made it).
+    pub writebacks: Vec<(u64, u16, u32, LineBytes, bool)>,
     pub owed: Vec<Owed>,
     /// Hazards: (kind, cycle, dram, acting KeyID, other KeyIDs).
     pub hazards: Vec<(ViolationKind, u64, u64, u16, Vec<u16>)>,
@@ -193,18 +194,15 @@ impl<'a> Replay<'a> {
             shape,
             layout: crate::case::layout(),
             generation: BTreeMap::new(),
-            identities: shape
-                .keyids
-                .iter()
-                .map(|&k| (k, vec![tme.clone()]))
-                .collect(),
+            identities: BTreeMap::new(),
+            tme,
+            kernel_keys: 0,
             installs,
             reference: Reference::default(),
             aliases: BTreeMap::new(),
             memory: BTreeMap::new(),
             last_writeback: BTreeMap::new(),
-            written_encrypted: Vec::new(),
-            written_maybe_plain: BTreeSet::new(),
+            writebacks: Vec::new(),
             owed: Vec::new(),
             hazards: Vec::new(),
             failures: Vec::new(),
@@ -216,11 +214,18 @@ impl<'a> Replay<'a> {
     }
 
     pub fn identity(&self, keyid: u16, generation: u32) -> KeyIdentity {
-        self.identities
-            .get(&keyid)
-            .and_then(|v| v.get(generation as usize))
-            .cloned()
-            .unwrap_or(KeyIdentity::Platform)
+        match (generation, self.identities.get(&keyid)) {
+            (0, _) => self.tme.clone(),
+            (g, Some(v)) => v[g as usize - 1].clone(),
+            (_, None) => unreachable!("a key generation without a key change"),
+        }
+    }
+
+    /// Whether `keyid` encrypts at key generation `generation` and every later one (of the
+    /// whole run, once replayed).
+    pub fn encrypts_from(&self, keyid: u16, generation: u32) -> bool {
+        let changes = self.identities.get(&keyid).map_or(0, Vec::len) as u32;
+        (generation..=changes).all(|g| self.identity(keyid, g) != KeyIdentity::Plain)
     }
 
     fn alias(&mut self, dram: u64, keyid: u16) -> &mut Alias {
@@ -317,7 +322,10 @@ impl<'a> Replay<'a> {
         let identity = match self.installs.get(&(cycle, keyid)) {
             Some(i) => i.clone(),
             // The key service's PCONFIG (`add_key` with `type=cpu`): a random key.
-            None if (1..=KERNEL_KEYIDS).contains(&keyid) => KeyIdentity::Random(usize::MAX - 1),
+            None if (1..=KERNEL_KEYIDS).contains(&keyid) => {
+                self.kernel_keys += 1;
+                KeyIdentity::Random(usize::MAX - self.kernel_keys)
+            }
             None => {
                 self.failures.push(format!(
                     "KeyID {keyid}'s key changed at cycle {cycle}, when no PCONFIG of it \
@@ -326,6 +334,7 @@ impl<'a> Replay<'a> {
                 KeyIdentity::Random(usize::MAX)
             }
         };
+        // Generation g (g >= 1) is the key the g-th change installed.
         self.identities.entry(keyid).or_default().push(identity);
     }
 
@@ -637,18 +646,8 @@ impl<'a> Replay<'a> {
         }
         self.last_writeback.insert(dram, cycle);
         let generation = self.generation(keyid);
-        // What the bus will carry: the plaintext through a KeyID that encrypts from now on,
-        // or may not.
-        let encrypts = self.identities.get(&keyid).is_some_and(|v| {
-            v[generation as usize..]
-                .iter()
-                .all(|i| *i != KeyIdentity::Plain)
-        });
-        if !encrypts {
-            self.written_maybe_plain.insert(*data);
-        } else if stamp != StoreStamp::MEMORY {
-            self.written_encrypted.push((cycle, *data));
-        }
+        self.writebacks
+            .push((cycle, keyid, generation, *data, stamp != StoreStamp::MEMORY));
 
         let a = self
             .aliases
