@@ -41,7 +41,7 @@ use proptest::prelude::*;
 use std::path::PathBuf;
 
 /// Cases per property when `PROPTEST_CASES` is not set (the CI's budget).
-const CI_CASES: u32 = 48;
+const CI_CASES: u32 = 128;
 
 /// Where failing cases are written: `target/tmp/whole_machine/`.
 fn failure_dir() -> PathBuf {
