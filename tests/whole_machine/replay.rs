@@ -576,10 +576,21 @@ impl<'a> Replay<'a> {
                             .memory
                             .get(&dram)
                             .is_some_and(|m| m.written_across_key_change.contains(&keyid)));
+                // Bytes a write under the KeyID's current key also holds may be that write's
+                // (equal bytes recur; and AES-XTS encrypts each 16-byte block alone, so blocks
+                // another alias's partial write-back left untouched still decrypt to them).
+                let current_key = |i: usize| {
+                    history.iter().any(|w| {
+                        w.keyid == keyid
+                            && w.generation == generation
+                            && w.known[i] == Some(data[i])
+                    })
+                };
                 let matched = (lo..hi)
                     .filter(|&i| {
                         h.known[i] == Some(data[i])
                             && (is_current || current.known[i] != Some(data[i]))
+                            && !current_key(i)
                     })
                     .count();
                 if matched >= RECOGNISED_BYTES && !excused {
