@@ -530,16 +530,9 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// 384 cases unless `PROPTEST_CASES` says otherwise.
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(384)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+    // 384 cases per property in CI.
+    #![proptest_config(test_support::proptest_config(384))]
 
     #[test]
     fn loads_see_the_latest_store_and_memory_ends_up_right(case in case()) {

@@ -121,18 +121,79 @@ pub struct CheckerConfig {
     pub violations_max: usize,
     /// Model errors kept in [`CoherencyChecker::model_errors`]; later ones are only counted.
     pub model_errors_max: usize,
+    /// Kinds the researcher does not want reported: violations of these kinds are neither kept
+    /// nor counted ([`CoherencyChecker::detected`] stays 0 for them). The checker's bookkeeping
+    /// is unchanged (a dual-dirty episode still begins, a stale copy is still marked), so every
+    /// other kind is reported exactly as without the option. Model errors cannot be ignored.
+    /// Default: none.
+    pub ignore: ViolationKindSet,
 }
 
 impl Default for CheckerConfig {
     /// 16 events per line, 16384 idle lines (about 1.5 KB each, so some 25 MB at most), 10000
-    /// violations, 1000 model errors.
+    /// violations, 1000 model errors, no kind ignored.
     fn default() -> CheckerConfig {
         CheckerConfig {
             chain_events_max: 16,
             idle_lines_max: 16_384,
             violations_max: 10_000,
             model_errors_max: 1_000,
+            ignore: ViolationKindSet::EMPTY,
         }
+    }
+}
+
+/// A set of [`ViolationKind`]s, such as [`CheckerConfig::ignore`].
+///
+/// ```
+/// use checker::{ViolationKind, ViolationKindSet};
+///
+/// let set: ViolationKindSet = [ViolationKind::StaleRead].into_iter().collect();
+/// assert!(set.contains(ViolationKind::StaleRead));
+/// assert!(!set.contains(ViolationKind::DataLoss));
+/// assert_eq!(set.with(ViolationKind::DataLoss).iter().count(), 2);
+/// ```
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Default)]
+pub struct ViolationKindSet(u8);
+
+impl ViolationKindSet {
+    /// No kind.
+    pub const EMPTY: ViolationKindSet = ViolationKindSet(0);
+
+    /// This set and `kind`.
+    pub const fn with(self, kind: ViolationKind) -> ViolationKindSet {
+        ViolationKindSet(self.0 | 1 << kind.index())
+    }
+
+    /// Whether `kind` is in the set.
+    pub const fn contains(self, kind: ViolationKind) -> bool {
+        self.0 & 1 << kind.index() != 0
+    }
+
+    /// Whether the set holds no kind.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The kinds in the set, in [`ViolationKind::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = ViolationKind> {
+        ViolationKind::ALL
+            .into_iter()
+            .filter(move |&k| self.contains(k))
+    }
+}
+
+impl FromIterator<ViolationKind> for ViolationKindSet {
+    fn from_iter<I: IntoIterator<Item = ViolationKind>>(kinds: I) -> ViolationKindSet {
+        kinds
+            .into_iter()
+            .fold(ViolationKindSet::EMPTY, ViolationKindSet::with)
+    }
+}
+
+impl std::fmt::Debug for ViolationKindSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
     }
 }
 
@@ -146,16 +207,21 @@ pub(crate) struct Reports {
     model_errors_not_kept: u64,
     violations_max: usize,
     model_errors_max: usize,
+    ignore: ViolationKindSet,
 }
 
 impl Reports {
     /// Counts a violation and keeps it if there is room; `build` runs only when it is kept.
-    /// Returns its index among the kept violations.
+    /// Returns its index among the kept violations. An ignored kind is neither counted nor
+    /// kept.
     fn violation(
         &mut self,
         kind: ViolationKind,
         build: impl FnOnce() -> Violation,
     ) -> Option<usize> {
+        if self.ignore.contains(kind) {
+            return None;
+        }
         self.detected[kind.index()] += 1;
         if self.violations.len() < self.violations_max {
             let v = build();
@@ -223,6 +289,7 @@ impl CoherencyChecker {
                 model_errors_not_kept: 0,
                 violations_max: config.violations_max,
                 model_errors_max: config.model_errors_max,
+                ignore: config.ignore,
             },
         }
     }

@@ -13,7 +13,7 @@ use cache_model::{
 };
 use checker::{
     ChainEntry, ChainEvent, CheckerConfig, CoherencyChecker, ModelErrorKind, Version, Violation,
-    ViolationKind,
+    ViolationKind, ViolationKindSet,
 };
 use sim_core::{AddressLayout, CoreId, Cycle, DramAddr, KeyId, LineAddr, LineBytes, MemEvent};
 use std::collections::BTreeMap;
@@ -1271,6 +1271,50 @@ fn chain_is_bounded_by_the_config() {
     rig.store(0, PAGE, A, 0, &[0xaa; 8]);
     rig.store(0, PAGE, B, 0, &[0xbb; 8]);
     assert!(rig.violations()[0].chain.is_empty());
+}
+
+#[test]
+fn ignored_kinds_are_neither_kept_nor_counted_and_change_nothing_else() {
+    // The page reuse (dual_dirty, then data_loss) with dual_dirty ignored: the data loss is
+    // reported exactly as before.
+    let reuse = |ignore: ViolationKindSet| {
+        let mut rig = Rig::with_config(CheckerConfig {
+            ignore,
+            ..CheckerConfig::default()
+        });
+        rig.store(0, PAGE, A, 0, &[0xaa; 8]);
+        rig.store(0, PAGE, B, 0, &[0xbb; 16]);
+        rig.clflush(0, PAGE, B);
+        rig.evict(PAGE, A);
+        rig
+    };
+    let all = reuse(ViolationKindSet::EMPTY);
+    let quiet = reuse(ViolationKindSet::EMPTY.with(ViolationKind::DualDirty));
+    assert_eq!(quiet.kinds(), [ViolationKind::DataLoss]);
+    assert_eq!(quiet.violations()[0], all.violations()[1]);
+    assert_eq!(quiet.checker.detected(ViolationKind::DualDirty), 0);
+    assert_eq!(quiet.checker.detected(ViolationKind::DataLoss), 1);
+    assert_eq!(
+        quiet.checker.config().ignore.iter().collect::<Vec<_>>(),
+        [ViolationKind::DualDirty]
+    );
+    quiet.assert_no_model_errors();
+
+    // Stale reads ignored: the repeats of an unreported stale read are not counted anywhere,
+    // and a later stale read is not reported either.
+    let mut rig = Rig::with_config(CheckerConfig {
+        ignore: [ViolationKind::StaleRead].into_iter().collect(),
+        ..CheckerConfig::default()
+    });
+    rig.load(0, PAGE, B);
+    rig.store(0, PAGE, A, 0, &[0xaa; 8]);
+    rig.clflush(0, PAGE, A);
+    rig.load(0, PAGE, B);
+    rig.load(0, PAGE, B);
+    rig.store(0, PAGE, A, 0, &[0xa2; 8]);
+    rig.load(0, PAGE, B);
+    rig.assert_clean();
+    assert_eq!(rig.checker.detected(ViolationKind::StaleRead), 0);
 }
 
 #[test]

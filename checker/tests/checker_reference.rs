@@ -1009,7 +1009,7 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+    #![proptest_config(test_support::proptest_config(1024))]
 
     #[test]
     fn checker_agrees_with_the_reference_model(case in case()) {

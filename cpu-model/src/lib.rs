@@ -38,4 +38,4 @@ pub mod system;
 pub mod trace_run;
 
 pub use machine::{CoreConfig, Machine, MachineConfig, MachineConfigError};
-pub use system::{ResultSink, RunEnd, System, SystemConfig, SystemError};
+pub use system::{ResultSink, RunEnd, System, SystemConfig, SystemError, SystemEvent};

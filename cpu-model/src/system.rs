@@ -39,6 +39,13 @@
 //!
 //! Runs are deterministic: the same programs, configuration and seed give the same results
 //! and cycles (no wall clock, no iteration over hash maps).
+//!
+//! # Recording what the checker sees
+//!
+//! [`System::record_events`] keeps a copy of the merged stream the checker is fed, in the
+//! order it is fed ([`SystemEvent`]s, up to a bound; off by default). Tests replay it into a
+//! checker of their own (the whole-machine property tests re-date key changes to show what a
+//! checker told of them at the wrong cycle would miss); a line's timeline can be read off it.
 
 use crate::cores::{Barriers, Core, CoreCtx};
 use crate::kernel::{Kernel, KernelConfig, KernelConfigError};
@@ -80,6 +87,9 @@ pub struct SystemConfig {
     /// When every program has ended, write back every dirty line and drain the memory
     /// controllers before the run ends (so DRAM holds the final data).
     pub drain_at_end: bool,
+    /// The coherency checker's bounds and the kinds it ignores (`CheckerConfig::default()`:
+    /// report everything).
+    pub checker: CheckerConfig,
 }
 
 /// A system that cannot be built.
@@ -99,6 +109,52 @@ pub enum SystemError {
         /// Cores the machine has.
         cores: usize,
     },
+}
+
+/// One event of the stream a [`System`] feeds its checker: the memory side's or the
+/// hierarchy's, in the order the checker receives them (see [`System::record_events`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum SystemEvent {
+    /// From the memory system (a key-table change).
+    Memory(MemEvent),
+    /// From the cache hierarchy.
+    Cache(CacheEvent),
+}
+
+impl SystemEvent {
+    /// The cycle it happened.
+    pub fn cycle(&self) -> Cycle {
+        match self {
+            SystemEvent::Memory(m) => m.cycle(),
+            SystemEvent::Cache(c) => c.cycle(),
+        }
+    }
+
+    /// Hands the event to `checker`, as the system does.
+    pub fn feed(&self, checker: &mut CoherencyChecker) {
+        match self {
+            SystemEvent::Memory(m) => checker.on_memory_event(m),
+            SystemEvent::Cache(c) => checker.on_cache_event(c),
+        }
+    }
+}
+
+/// The events recorded so far and how many did not fit.
+#[derive(Debug, Default)]
+struct Recording {
+    events: Vec<SystemEvent>,
+    events_max: usize,
+    not_recorded: u64,
+}
+
+impl Recording {
+    fn push(&mut self, event: impl FnOnce() -> SystemEvent) {
+        if self.events.len() < self.events_max {
+            self.events.push(event());
+        } else {
+            self.not_recorded += 1;
+        }
+    }
 }
 
 /// How a run (or a part of it) ended.
@@ -153,6 +209,8 @@ pub struct System {
     /// Scratch: events on their way to the checker (no allocation per cycle).
     cache_events: Vec<CacheEvent>,
     mem_events: Vec<MemEvent>,
+    /// A copy of what the checker is fed, when asked for ([`System::record_events`]).
+    recording: Option<Recording>,
     results: Vec<OpResult>,
     /// Where results go instead of `results`, when attached.
     sink: Option<Sink>,
@@ -196,7 +254,7 @@ impl System {
             dram_bytes,
             config.machine.memory.tme.max_keys,
         )?;
-        let checker = CoherencyChecker::new(layout, CheckerConfig::default());
+        let checker = CoherencyChecker::new(layout, config.checker);
         let cache_log = machine.caches_mut().attach_observer(EventLog::default());
         let idle = Program::default();
         let cores: Vec<Core> = (0..cores)
@@ -215,6 +273,7 @@ impl System {
             cache_log,
             cache_events: Vec::new(),
             mem_events: Vec::new(),
+            recording: None,
             results: Vec::new(),
             sink: None,
             keep_loads: None,
@@ -380,13 +439,41 @@ impl System {
         let mut mem = self.mem_events.drain(..).peekable();
         for event in self.cache_events.drain(..) {
             while let Some(m) = mem.next_if(|m| m.cycle() <= event.cycle()) {
+                if let Some(r) = &mut self.recording {
+                    r.push(|| SystemEvent::Memory(m));
+                }
                 self.checker.on_memory_event(&m);
+            }
+            if let Some(r) = &mut self.recording {
+                r.push(|| SystemEvent::Cache(event.clone()));
             }
             self.checker.on_cache_event(&event);
         }
         for m in mem {
+            if let Some(r) = &mut self.recording {
+                r.push(|| SystemEvent::Memory(m));
+            }
             self.checker.on_memory_event(&m);
         }
+    }
+
+    /// From now on, keeps a copy of every event the checker is fed, in the order it is fed
+    /// (the memory side's and the hierarchy's merged by cycle), up to `events_max` events;
+    /// later ones are only counted ([`System::events_not_recorded`]). Call it before the run
+    /// to record the whole stream. Off by default: recording clones every event.
+    pub fn record_events(&mut self, events_max: usize) {
+        let recording = self.recording.get_or_insert_with(Recording::default);
+        recording.events_max = events_max;
+    }
+
+    /// The events recorded so far (empty unless [`System::record_events`] was called).
+    pub fn recorded_events(&self) -> &[SystemEvent] {
+        self.recording.as_ref().map_or(&[], |r| &r.events)
+    }
+
+    /// Events the checker was fed while recording that did not fit in the bound.
+    pub fn events_not_recorded(&self) -> u64 {
+        self.recording.as_ref().map_or(0, |r| r.not_recorded)
     }
 
     /// The current cycle: the last cycle executed, or the cycle a pause stopped before.

@@ -8,7 +8,7 @@
 //! after the load is submitted.
 
 use cache_model::{CacheEvent, CacheId, EventLog, Level, ObserverId, PrefetchConfig};
-use checker::ViolationKind;
+use checker::{CheckerConfig, ViolationKind};
 use cpu_model::kernel::KernelConfig;
 use cpu_model::program::{
     Addr, Credentials, Errno, FaultKind, KernelCall, LineFlush, Op, OpKind, OpOutcome, OpResult,
@@ -39,6 +39,7 @@ fn config(tweak: impl FnOnce(&mut SystemConfig)) -> SystemConfig {
         kernel: KernelConfig::default(),
         cycles_max: 100_000_000,
         drain_at_end: false,
+        checker: CheckerConfig::default(),
     };
     tweak(&mut c);
     c

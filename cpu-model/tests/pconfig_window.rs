@@ -11,13 +11,13 @@
 //! DRAM timing, and PCONFIG with the default machine's 1000-cycle latency.
 
 use cache_model::PrefetchConfig;
-use checker::ViolationKind;
+use checker::{CheckerConfig, CoherencyChecker, ViolationKind};
 use cpu_model::kernel::KernelConfig;
 use cpu_model::program::{Addr, Credentials, LineFlush, Op, OpKind, OpOutcome, OpTag, Program};
-use cpu_model::{MachineConfig, RunEnd, System, SystemConfig};
+use cpu_model::{MachineConfig, RunEnd, System, SystemConfig, SystemEvent};
 use mem_ctrl::pconfig::{KeyCommand, KeyProgramStruct, PconfigCall, PconfigOutcome, PconfigStatus};
 use mem_ctrl::xts::XtsAlgorithm;
-use sim_core::{CoreId, Cycle, DramAddr, KeyId};
+use sim_core::{CoreId, Cycle, DramAddr, KeyId, MemEvent};
 
 const LINE: u64 = 0x10_0000;
 /// The default machine's PCONFIG latency.
@@ -55,6 +55,11 @@ fn pconfig(tag: u32, keyid: u16) -> Op {
 }
 
 fn run(programs: Vec<Vec<Op>>) -> System {
+    run_recording(programs, None)
+}
+
+/// `run`, recording at most `events_max` events of what the checker is fed.
+fn run_recording(programs: Vec<Vec<Op>>, events_max: Option<usize>) -> System {
     let mut machine = MachineConfig::preset("default").unwrap();
     machine.caches.prefetch = PrefetchConfig::OFF;
     assert_eq!(machine.memory.pconfig_latency_cycles, PCONFIG_LATENCY);
@@ -63,6 +68,7 @@ fn run(programs: Vec<Vec<Op>>) -> System {
         kernel: KernelConfig::default(),
         cycles_max: 10_000_000,
         drain_at_end: false,
+        checker: CheckerConfig::default(),
     };
     let programs = programs
         .into_iter()
@@ -72,6 +78,9 @@ fn run(programs: Vec<Vec<Op>>) -> System {
         })
         .collect();
     let mut sys = System::new(&config, programs, 3).unwrap();
+    if let Some(max) = events_max {
+        sys.record_events(max);
+    }
     let end = sys.run();
     assert!(matches!(end, RunEnd::Finished { .. }), "{end:?}");
     sys
@@ -234,4 +243,56 @@ fn a_write_back_during_the_pconfig_window_reads_back_as_garbage_without_model_er
         "{:?}",
         checker.violations()
     );
+}
+
+#[test]
+fn the_recorded_stream_is_what_the_checker_saw() {
+    // The first program above, recorded: the key change is in the stream at the completion
+    // cycle, the memory side's event before the caches' of that cycle, and the stream fed to
+    // a fresh checker gives the very report the system's checker made.
+    let programs = || {
+        vec![
+            vec![pconfig(1, 1)],
+            vec![op(
+                2,
+                OpKind::Load {
+                    at: phys(1),
+                    len: 8,
+                },
+            )],
+        ]
+    };
+    let sys = run_recording(programs(), Some(usize::MAX));
+    let changed = pconfig_succeeded(&sys);
+    let events = sys.recorded_events();
+    assert_eq!(sys.events_not_recorded(), 0);
+    assert_eq!(events.len() as u64, sys.checker().events_seen());
+    let key_changes: Vec<&SystemEvent> = events
+        .iter()
+        .filter(|e| matches!(e, SystemEvent::Memory(_)))
+        .collect();
+    assert_eq!(
+        key_changes,
+        [&SystemEvent::Memory(MemEvent::KeyChanged {
+            cycle: changed,
+            keyid: KeyId::new(1)
+        })]
+    );
+    assert!(events.windows(2).all(|w| w[0].cycle() <= w[1].cycle()));
+    let mut replay = CoherencyChecker::new(
+        MachineConfig::preset("default").unwrap().memory.layout,
+        CheckerConfig::default(),
+    );
+    for e in events {
+        e.feed(&mut replay);
+    }
+    assert_eq!(replay.violations(), sys.checker().violations());
+    assert!(replay.model_errors().is_empty());
+
+    // Bounded: the first events are kept, the rest counted.
+    let bounded = run_recording(programs(), Some(3));
+    assert_eq!(bounded.recorded_events(), &events[..3]);
+    assert_eq!(bounded.events_not_recorded(), events.len() as u64 - 3);
+    // Off by default.
+    assert!(run(programs()).recorded_events().is_empty());
 }

@@ -182,6 +182,7 @@ fn config() -> SystemConfig {
         kernel: KernelConfig::default(),
         cycles_max: 10_000_000,
         drain_at_end: false,
+        checker: checker::CheckerConfig::default(),
     }
 }
 

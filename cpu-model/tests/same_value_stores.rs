@@ -8,7 +8,7 @@
 //! evict a line, and the prefetchers are off.
 
 use cache_model::PrefetchConfig;
-use checker::ViolationKind;
+use checker::{CheckerConfig, ViolationKind};
 use cpu_model::kernel::KernelConfig;
 use cpu_model::program::{Addr, Credentials, LineFlush, Op, OpKind, OpTag, Program};
 use cpu_model::{MachineConfig, RunEnd, System, SystemConfig};
@@ -107,6 +107,7 @@ fn run(case: Case) -> System {
         kernel: KernelConfig::default(),
         cycles_max: 10_000_000,
         drain_at_end: true,
+        checker: CheckerConfig::default(),
     };
     let (mut c0, mut c1) = (Ops::default(), Ops::default());
     if case.intervene {

@@ -5,6 +5,7 @@
 
 use cache_model::PrefetchConfig;
 use cache_model::access::{Access, AccessKind};
+use checker::CheckerConfig;
 use cpu_model::kernel::KernelConfig;
 use cpu_model::program::{Addr, Credentials, LineFlush, Op, OpKind, OpTag, Program};
 use cpu_model::trace_run::{TraceRunConfig, TraceRunError, run_trace};
@@ -19,6 +20,7 @@ fn config(preset: &str, cycles_max: u64) -> SystemConfig {
         kernel: KernelConfig::default(),
         cycles_max,
         drain_at_end: false,
+        checker: CheckerConfig::default(),
     }
 }
 

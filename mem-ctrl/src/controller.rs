@@ -71,6 +71,10 @@ pub struct ControllerStats {
 struct PendingRead {
     keyid: KeyId,
     addr: DramAddr,
+    /// The newest write to the line in flight when the read was accepted: what the read
+    /// returns if the DRAM model answers it from the write queue. Taken at acceptance, so that
+    /// a write accepted after the read (before its completion) is never read early.
+    forwardable: Option<LineBytes>,
 }
 
 /// The bytes a timed write will put on the bus, already encrypted.
@@ -91,7 +95,7 @@ pub struct MemoryController {
     reads: DetHashMap<RequestId, PendingRead>,
     writes: DetHashMap<RequestId, PendingWrite>,
     /// Per DRAM line with writes in flight: how many, and the newest one's bytes (what a read
-    /// forwarded from the write queue returns).
+    /// accepted now would be forwarded from the write queue).
     newest_write: DetHashMap<u64, (u32, LineBytes)>,
     completions: Vec<DramCompletion>,
     /// Requests refused and not yet accepted (so each is counted once in `queue_full`).
@@ -505,7 +509,15 @@ impl MemorySystem {
         mc.refused.remove(&request.id);
         match request.op {
             MemOp::Read => {
-                mc.reads.insert(request.id, PendingRead { keyid, addr });
+                let forwardable = mc.newest_write.get(&addr.line_index()).map(|w| w.1);
+                mc.reads.insert(
+                    request.id,
+                    PendingRead {
+                        keyid,
+                        addr,
+                        forwardable,
+                    },
+                );
             }
             MemOp::Write => {
                 let mut bytes = request
@@ -574,15 +586,13 @@ impl MemorySystem {
                     CompletionSource::Bus { burst_start, .. } => {
                         mc.bus_read(self.clock.to_fast(burst_start), read.addr)
                     }
-                    // Answered from the write queue: no bus transaction.
+                    // Answered from the write queue: no bus transaction. The newest write as of
+                    // the read's acceptance, never one accepted after it.
                     CompletionSource::ForwardedFromWrite => {
                         mc.stats.reads.inc();
-                        mc.newest_write
-                            .get(&read.addr.line_index())
-                            .unwrap_or_else(|| {
-                                panic!("read {:?} forwarded with no write in flight", c.id)
-                            })
-                            .1
+                        read.forwardable.unwrap_or_else(|| {
+                            panic!("read {:?} forwarded with no write in flight", c.id)
+                        })
                     }
                     CompletionSource::MergedInto { .. } => {
                         unreachable!("reads are never merged ({:?})", c.id)

@@ -407,16 +407,9 @@ fn batch_len() -> impl Strategy<Value = usize> {
     ]
 }
 
-/// 128 cases per property (each case runs every backend), or `PROPTEST_CASES` when set.
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(128)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    // 128 cases per property in CI (each case runs every backend).
+    #![proptest_config(test_support::proptest_config(128))]
 
     #[test]
     fn lines_round_trip((alg, k1, k2) in keyed(), addr in line_addr(), plain in line()) {

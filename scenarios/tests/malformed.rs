@@ -748,7 +748,7 @@ fn the_fuzz_seed_is_valid() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(test_support::proptest_config(512))]
 
     #[test]
     fn truncations_never_panic(cut in 0usize..VALID.len()) {

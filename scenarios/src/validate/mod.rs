@@ -76,6 +76,7 @@ use crate::machine_file::MachineFileError;
 use crate::scenario::{Expectation, Location, OpInfo, Scenario};
 use crate::scenario_file::ScenarioFile;
 use cache_model::hierarchy::HierarchyConfig;
+use checker::CheckerConfig;
 use cpu_model::program::{Credentials, ProcessId, Program};
 use cpu_model::{CoreConfig, MachineConfig, MachineConfigError, SystemConfig};
 use cross_refs::BarrierInfo;
@@ -282,6 +283,7 @@ impl<'a> Validator<'a> {
                 kernel,
                 cycles_max,
                 drain_at_end,
+                checker: CheckerConfig::default(),
             },
             programs,
             overrides: Vec::new(),
