@@ -12,6 +12,7 @@
 //! DIMMs later and lands over an attacker's bytes, exactly as on real hardware.
 
 use super::MemorySystem;
+use crate::config::MemCtrlConfig;
 use crate::dram::DramController;
 use crate::key_table::KeyTable;
 use sim_core::{BitRange, Cycle, DimmWrite, DramAddr, LINE_BYTES, LineBytes, MemEvent, MemOp};
@@ -55,6 +56,45 @@ pub enum GhostBitError {
     },
 }
 
+/// The one-bit field of a ghost bit that faulty DIMMs of this DRAM can ignore.
+fn ghost_bit(
+    bit: u32,
+    dram_bytes: u64,
+    controller_field: BitRange,
+) -> Result<BitRange, GhostBitError> {
+    if bit < LINE_BYTES.trailing_zeros() {
+        return Err(GhostBitError::InsideLine { bit });
+    }
+    // DRAM is a power of two (controllers and each one's capacity are), so its top address bit
+    // is exact.
+    let top = 63 - dram_bytes.leading_zeros();
+    if bit >= top {
+        return Err(GhostBitError::BeyondDram {
+            bit,
+            dram_bytes,
+            top,
+        });
+    }
+    let ghost = BitRange::new(bit, 1).expect("bit < 64 checked above");
+    if ghost.overlaps(controller_field) {
+        return Err(GhostBitError::ControllerSelect {
+            bit,
+            low: controller_field.low(),
+            end: controller_field.end(),
+        });
+    }
+    Ok(ghost)
+}
+
+impl MemCtrlConfig {
+    /// Whether faulty DIMMs of this memory can ignore DRAM address bit `bit`
+    /// ([`MemorySystem::install_ghost_bit`] accepts it), for configurations checked before a
+    /// system is built.
+    pub fn check_ghost_bit(&self, bit: u32) -> Result<(), GhostBitError> {
+        ghost_bit(bit, self.dram_bytes(), self.controller_field()).map(|_| ())
+    }
+}
+
 impl MemorySystem {
     /// Installs faulty DIMMs that ignore DRAM address bit `bit` (BadRAM: a module whose SPD
     /// claims more capacity than it has, or a wiring fault): from now on an access to an
@@ -63,27 +103,7 @@ impl MemorySystem {
     /// controllers do not know: they encrypt with the tweak of the address they were asked
     /// for, and their queues keep the two addresses apart.
     pub fn install_ghost_bit(&mut self, bit: u32) -> Result<(), GhostBitError> {
-        if bit < LINE_BYTES.trailing_zeros() {
-            return Err(GhostBitError::InsideLine { bit });
-        }
-        // DRAM is a power of two (controllers and each one's capacity are), so its top address
-        // bit is exact.
-        let top = 63 - self.dram_bytes.leading_zeros();
-        if bit >= top {
-            return Err(GhostBitError::BeyondDram {
-                bit,
-                dram_bytes: self.dram_bytes,
-                top,
-            });
-        }
-        let ghost = BitRange::new(bit, 1).expect("bit < 64 checked above");
-        if ghost.overlaps(self.controller_field) {
-            return Err(GhostBitError::ControllerSelect {
-                bit,
-                low: self.controller_field.low(),
-                end: self.controller_field.end(),
-            });
-        }
+        let ghost = ghost_bit(bit, self.dram_bytes, self.controller_field)?;
         for mc in &mut self.controllers {
             mc.ghost_bit = Some(ghost);
         }
@@ -187,7 +207,6 @@ impl MemorySystem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MemCtrlConfig;
     use crate::key_table::TmeState;
     use sim_core::{KeyId, RngFactory};
 
