@@ -50,7 +50,7 @@ impl Validator<'_> {
         let missing = match source {
             FindingSource::Bus if !plan.bus_log => Some(
                 "is found in the bus log, and the attacker records none: expected `attacker: \
-                 (bus_log: true)` (or an `interposer`) in the scenario",
+                 (bus_log: true)` in the scenario",
             ),
             FindingSource::Dumps if plan.dram_dumps.is_empty() => Some(
                 "is found in DRAM dumps, and the attacker takes none: expected `attacker: \
