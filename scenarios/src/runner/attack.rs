@@ -37,6 +37,9 @@ pub(super) struct AttackTaken {
     pub(super) cells: DramAddr,
     /// The bytes it wrote.
     pub(super) written: LineBytes,
+    /// For a replay, when its ciphertext was recorded (at the end, when the run ended before
+    /// the cycle asked for).
+    pub(super) recorded: Option<Cycle>,
 }
 
 /// A cold boot as taken: the dump of all DRAM, what the write queues lost, and, once the power
@@ -194,8 +197,7 @@ pub(super) fn run(system: &mut System, plan: &AttackerPlan) -> Taken {
                 attacks[i] = Some(attack(system, &plan.attacks[i].kind, recorded[i]));
             }
             Action::ColdBoot => {
-                let c = plan.cold_boot.as_ref().expect("scheduled from the plan");
-                cold_boot = Some(cut_power(system, c));
+                cold_boot = Some(cut_power(system));
                 if end.is_none() {
                     end = Some(Ended::ColdBoot(system.now()));
                 }
@@ -250,12 +252,13 @@ fn attack(
         cycle: now,
         cells,
         written: bytes,
+        recorded: recorded.map(|(cycle, _)| cycle),
     }
 }
 
 /// The cold boot's dump: every line the DIMMs hold, and the writes the controllers lose. The
 /// power cycle itself comes later ([`power_cycle`]), once the report has read what the run left.
-fn cut_power(system: &mut System, _plan: &ColdBootPlan) -> ColdBootTaken {
+fn cut_power(system: &mut System) -> ColdBootTaken {
     system.deliver_events();
     let memory = system.machine().memory();
     ColdBootTaken {

@@ -29,7 +29,7 @@ use crate::report::{
     EndReport, FaultReport, FindingReport, KeyIdReport, KeyReport, LoadReport, LoadValueReport,
     LostReport, ScenarioReport, StatReport, ViolationReport, hex,
 };
-use crate::scenario::{AttackKind, DumpTime, Scenario};
+use crate::scenario::{AttackKind, Scenario};
 use aftermath::{aftermath, in_drain};
 use attack::{AttackTaken, ColdBootTaken, Ended};
 use checker::Violation;
@@ -253,10 +253,10 @@ fn attack_reports(
         .iter()
         .zip(taken)
         .map(|(plan, t)| {
-            let (line, from, recorded, bits) = match &plan.kind {
-                AttackKind::Replay { line, recorded } => (*line, None, Some(*recorded), None),
-                AttackKind::Splice { from, to } => (*to, Some(*from), None, None),
-                AttackKind::BitFlip { line, bits } => (*line, None, None, Some(bits.clone())),
+            let (line, from, bits) = match &plan.kind {
+                AttackKind::Replay { line, .. } => (*line, None, None),
+                AttackKind::Splice { from, to } => (*to, Some(*from), None),
+                AttackKind::BitFlip { line, bits } => (*line, None, Some(bits.clone())),
             };
             AttackReport {
                 kind: plan.kind.name(),
@@ -266,10 +266,7 @@ fn attack_reports(
                 line: format!("{:#x}", line.raw()),
                 cells: (t.cells != line).then(|| format!("{:#x}", t.cells.raw())),
                 from: from.map(|f| format!("{:#x}", f.raw())),
-                recorded: recorded.map(|r| match r {
-                    DumpTime::Cycle(c) => c.min(t.cycle.get()),
-                    DumpTime::End => t.cycle.get(),
-                }),
+                recorded: t.recorded.map(|c| c.get()),
                 bits,
                 written: hex(&t.written),
                 chain: system
