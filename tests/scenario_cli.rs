@@ -20,6 +20,8 @@ struct LibraryScenario {
     programs: usize,
     ops: usize,
     expectations: usize,
+    /// Its attacker cuts the power mid-run: the run ends with `cold_boot`, not `finished`.
+    cold_boot_mid_run: bool,
 }
 
 /// Every scenario of `scenarios/library`, in name order (the order `run` and `check` use).
@@ -47,11 +49,16 @@ fn library() -> Vec<LibraryScenario> {
                 programs: s.programs.len(),
                 ops: s.ops.len(),
                 expectations: s.expectations.len(),
+                cold_boot_mid_run: s
+                    .attacker
+                    .cold_boot
+                    .as_ref()
+                    .is_some_and(|c| matches!(c.at, scenarios::scenario::DumpTime::Cycle(_))),
             }
         })
         .collect();
     assert!(
-        library.len() >= 9,
+        library.len() >= 16,
         "the library shrank to {}",
         library.len()
     );
@@ -294,7 +301,12 @@ fn run_library_passes_every_expectation() {
         assert_eq!(r["file"], s.file.as_str());
         assert_eq!(r["seed"], s.seed);
         assert_eq!(r["passed"], true, "{}", s.name);
-        assert_eq!(r["end"]["reason"], "finished", "{}", s.name);
+        let end = if s.cold_boot_mid_run {
+            "cold_boot"
+        } else {
+            "finished"
+        };
+        assert_eq!(r["end"]["reason"], end, "{}", s.name);
         let expectations = r["expectations"].as_array().unwrap();
         assert_eq!(expectations.len(), s.expectations, "{}", s.name);
         assert!(expectations.iter().all(|e| e["ok"] == true), "{}", s.name);

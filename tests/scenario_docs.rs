@@ -168,6 +168,13 @@ fn the_format_page_shows_every_new_word() {
         "bus_plaintext",
         "bus_writes",
         "dump_plaintext",
+        "interposer:",
+        "replay(",
+        "splice(",
+        "bit_flip(",
+        "bad_ram:",
+        "cold_boot:",
+        "chain:",
     ] {
         assert!(
             all.contains(word),

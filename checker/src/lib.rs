@@ -100,7 +100,7 @@ pub use report::{
 };
 
 use cache_model::events::{CacheEvent, CacheObserver};
-use sim_core::{AddressLayout, Cycle, KeyId, MemEvent};
+use sim_core::{AddressLayout, Cycle, DramAddr, KeyId, MemEvent};
 use state::{CopySet, Dirtiness, KeyIdTable, LineTable};
 use step::Step;
 
@@ -348,7 +348,55 @@ impl CoherencyChecker {
         self.events += 1;
         match *event {
             MemEvent::KeyChanged { cycle, keyid } => self.key_changed(cycle, keyid),
+            MemEvent::DimmWritten { cycle, line, by } => {
+                self.attacked(cycle, line, ChainEvent::DimmWritten { by });
+            }
+            MemEvent::BusRewritten { cycle, line, op } => {
+                self.attacked(cycle, line, ChainEvent::BusRewritten { op });
+            }
+            MemEvent::DimmAlias {
+                cycle,
+                addr,
+                cells,
+                op,
+            } => {
+                // The cells' line changes (a write) or is read under another name (a read),
+                // and what the addressed line reads as is the cells' content: neither holds
+                // what its own write-backs left.
+                let event = ChainEvent::DimmAlias { addr, cells, op };
+                self.attacked(cycle, cells.line_base(), event);
+                self.attacked(cycle, addr.line_base(), event);
+            }
         }
+    }
+
+    /// An attack changed what `line` reads as from memory (not a violation: the program broke
+    /// no rule). Recorded in the line's chain, so that a later load or write-back there can be
+    /// traced to it; from now on, until a write-back reaches memory, the checker predicts no
+    /// bytes read from it (a load returning other data is no model error).
+    fn attacked(&mut self, cycle: Cycle, line: DramAddr, event: ChainEvent) {
+        self.touches += 1;
+        let state = self.lines.touch(line, self.touches);
+        state.alter_memory();
+        state.push_history(
+            ChainEntry {
+                cycle,
+                keyid: KeyId::new(0),
+                event,
+                version: None,
+            },
+            self.config.chain_events_max,
+        );
+    }
+
+    /// The events the checker remembers on DRAM line `line` (its 64-byte-aligned address),
+    /// oldest first: what a violation there would quote as its chain. Empty for a line it
+    /// never saw or has forgotten ([`CheckerConfig::idle_lines_max`]).
+    pub fn history(&self, line: DramAddr) -> Vec<ChainEntry> {
+        self.lines
+            .get(line)
+            .map(|s| s.history.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The key-table entry of `keyid` changed at `cycle`, in every controller (a successful

@@ -1,7 +1,7 @@
 //! What the checker reports: rule violations, model errors, and the chain of events behind each.
 
 use cache_model::events::{CacheId, FillCause, FlushKind, Level, RemoveCause, WritebackCause};
-use sim_core::{CoreId, Cycle, DramAddr, KeyId, LineBytes};
+use sim_core::{CoreId, Cycle, DimmWrite, DramAddr, KeyId, LineBytes, MemOp};
 use std::fmt;
 
 /// The version of a DRAM line's data: which committed store produced it.
@@ -174,7 +174,8 @@ pub struct LostData {
 pub struct ChainEntry {
     /// When it happened.
     pub cycle: Cycle,
-    /// The alias (KeyID) the event went through; for PCONFIG, the KeyID programmed.
+    /// The alias (KeyID) the event went through; for PCONFIG, the KeyID programmed; for an
+    /// attack on the bus or the DIMMs, which sees no KeyID, KeyID 0 (not shown).
     pub keyid: KeyId,
     /// What happened.
     pub event: ChainEvent,
@@ -255,6 +256,39 @@ pub enum ChainEvent {
     /// PCONFIG programmed a new key for the entry's KeyID (recorded only on lines that had
     /// copies under that KeyID).
     Pconfig,
+    /// An attacker wrote the line's DIMM cells ([`sim_core::MemEvent::DimmWritten`]).
+    DimmWritten {
+        /// What was written.
+        by: DimmWrite,
+    },
+    /// A probe on the DIMM bus changed the bytes of a transfer of the line
+    /// ([`sim_core::MemEvent::BusRewritten`]).
+    BusRewritten {
+        /// Read or write.
+        op: MemOp,
+    },
+    /// A faulty DIMM took an access to `addr` to the cells of `cells`
+    /// ([`sim_core::MemEvent::DimmAlias`]); recorded on both lines.
+    DimmAlias {
+        /// The line addressed.
+        addr: DramAddr,
+        /// The line whose cells were used.
+        cells: DramAddr,
+        /// Read or write.
+        op: MemOp,
+    },
+}
+
+impl ChainEvent {
+    /// Whether the event is an attack on the bus or the DIMMs (no alias went through it).
+    pub const fn is_attack(&self) -> bool {
+        matches!(
+            self,
+            ChainEvent::DimmWritten { .. }
+                | ChainEvent::BusRewritten { .. }
+                | ChainEvent::DimmAlias { .. }
+        )
+    }
 }
 
 /// A broken aliasing rule, with what the checker knows about how it came about.
@@ -414,14 +448,26 @@ const fn flush_kind_name(kind: FlushKind) -> &'static str {
     }
 }
 
+const fn op_name(op: MemOp) -> &'static str {
+    match op {
+        MemOp::Read => "read",
+        MemOp::Write => "write",
+    }
+}
+
 const fn clean_or_dirty(dirty: bool) -> &'static str {
     if dirty { "dirty" } else { "clean" }
 }
 
 impl fmt::Display for ChainEntry {
-    /// One line: `cycle 120: KeyID 1 store by core 0 to bytes 0..8 -> v3`.
+    /// One line: `cycle 120: KeyID 1 store by core 0 to bytes 0..8 [v3]`; an attack names no
+    /// KeyID: `cycle 900: attacker wrote the DIMM cells: a replay of the ciphertext recorded at
+    /// cycle 400`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cycle {}: KeyID {} ", self.cycle.get(), self.keyid)?;
+        write!(f, "cycle {}: ", self.cycle.get())?;
+        if !self.event.is_attack() {
+            write!(f, "KeyID {} ", self.keyid)?;
+        }
         match self.event {
             ChainEvent::Fill {
                 cache,
@@ -489,6 +535,19 @@ impl fmt::Display for ChainEntry {
                 )?;
             }
             ChainEvent::Pconfig => f.write_str("PCONFIG programs a new key")?,
+            ChainEvent::DimmWritten { by } => write!(f, "attacker wrote the DIMM cells: {by}")?,
+            ChainEvent::BusRewritten { op } => write!(
+                f,
+                "a probe on the DIMM bus rewrote a {} of the line",
+                op_name(op)
+            )?,
+            ChainEvent::DimmAlias { addr, cells, op } => write!(
+                f,
+                "the faulty DIMM took a {} of {:#x} to the cells of {:#x}",
+                op_name(op),
+                addr.raw(),
+                cells.raw()
+            )?,
         }
         if let Some(version) = self.version {
             write!(f, " [{version}]")?;

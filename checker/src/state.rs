@@ -159,6 +159,10 @@ pub(super) struct LineState {
     /// re-encrypts to the same ciphertext: memory does not change. Versions cannot tell this:
     /// a write-back through a re-keyed alias changes the content but not the version.
     pub mem_generation: u64,
+    /// Memory's content changed outside the hierarchy since the last write-back that reached
+    /// it (an attack on the DIMMs or the bus): what any alias reads from it is unknown until
+    /// the next such write-back.
+    pub mem_altered: bool,
     pub aliases: Vec<AliasState>,
     /// Recent events on the line, oldest first, at most `chain_events_max`.
     pub history: VecDeque<ChainEntry>,
@@ -211,6 +215,18 @@ impl LineState {
     /// history, never a pending write-back or a cached copy the checker must date.
     pub(super) fn is_idle(&self) -> bool {
         !self.aliases.iter().any(AliasState::resident)
+    }
+
+    /// Memory's content changed outside the hierarchy (an attack): a new generation, and no
+    /// alias's read from it, in flight or to come, returns bytes the checker can predict.
+    pub(super) fn alter_memory(&mut self) {
+        self.mem_generation += 1;
+        self.mem_altered = true;
+        for a in &mut self.aliases {
+            if let Some(read) = &mut a.pending_read {
+                read.bytes = None;
+            }
+        }
     }
 
     pub(super) fn push_history(&mut self, entry: ChainEntry, cap: usize) {
@@ -266,6 +282,10 @@ impl LineTable {
         self.forgotten
     }
 
+    pub(super) fn get(&self, dram: DramAddr) -> Option<&LineState> {
+        self.map.get(&dram)
+    }
+
     pub(super) fn get_mut(&mut self, dram: DramAddr) -> Option<&mut LineState> {
         self.map.get_mut(&dram)
     }
@@ -318,6 +338,7 @@ impl LineTable {
         let state = self.map.entry(dram).or_insert_with(|| LineState {
             mem: None,
             mem_generation: 0,
+            mem_altered: false,
             aliases: alias_pool.pop().unwrap_or_default(),
             history: history_pool
                 .pop()

@@ -70,7 +70,9 @@ impl Step<'_> {
             Some(m) => PendingRead {
                 version: m.version,
                 generation,
-                bytes: (m.keyid == self.keyid && m.key_epoch == epochs[self.keyid.index()])
+                bytes: (m.keyid == self.keyid
+                    && m.key_epoch == epochs[self.keyid.index()]
+                    && !self.state.mem_altered)
                     .then_some(m.bytes),
             },
             None => PendingRead {
@@ -508,6 +510,7 @@ impl Step<'_> {
             None
         } else {
             self.state.mem_generation += 1;
+            self.state.mem_altered = false;
             self.state.mem.replace(MemWrite {
                 version: written,
                 generation: self.state.mem_generation,

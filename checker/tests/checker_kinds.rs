@@ -15,7 +15,9 @@ use checker::{
     ChainEntry, ChainEvent, CheckerConfig, CoherencyChecker, ModelErrorKind, Version, Violation,
     ViolationKind, ViolationKindSet,
 };
-use sim_core::{AddressLayout, CoreId, Cycle, DramAddr, KeyId, LineAddr, LineBytes, MemEvent};
+use sim_core::{
+    AddressLayout, CoreId, Cycle, DimmWrite, DramAddr, KeyId, LineAddr, LineBytes, MemEvent, MemOp,
+};
 use std::collections::BTreeMap;
 
 const PAGE: u64 = 0x4000;
@@ -1856,4 +1858,125 @@ fn checker_can_be_attached_to_the_hierarchy() {
         AddressLayout::default(),
         CheckerConfig::default(),
     ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attacks on the DIMMs and the bus (issue 11): recorded in the line's chain, no violation by
+// themselves, and what memory returns after one is no model error.
+// ---------------------------------------------------------------------------------------------
+
+impl Rig {
+    /// KeyID `keyid` stores `byte` over the whole line and flushes it to memory.
+    fn store_and_flush(&mut self, dram: u64, keyid: u16, byte: u8) {
+        self.store(0, dram, keyid, 0, &[byte; 64]);
+        self.clflush(0, dram, keyid);
+    }
+
+    /// An attacker puts `cipher` into the line's DIMM cells; `report` says whether the memory
+    /// side tells the checker.
+    fn write_cells(&mut self, dram: u64, cipher: LineBytes, by: DimmWrite, report: bool) {
+        let cycle = self.tick();
+        self.memory.insert(dram, cipher);
+        if report {
+            self.checker.on_memory_event(&MemEvent::DimmWritten {
+                cycle,
+                line: DramAddr::new(dram),
+                by,
+            });
+        }
+    }
+}
+
+#[test]
+fn a_replay_is_recorded_in_the_chain_and_the_old_data_it_brings_back_is_no_model_error() {
+    for report in [true, false] {
+        let mut rig = Rig::new();
+        rig.store_and_flush(PAGE, A, 0x11);
+        let recorded_at = rig.now();
+        let old = rig.memory[&PAGE];
+        rig.store_and_flush(PAGE, A, 0x22);
+        let by = DimmWrite::Replay {
+            recorded: recorded_at,
+        };
+        rig.write_cells(PAGE, old, by, report);
+        // The replayed ciphertext decrypts fine through the same KeyID: the old data is back.
+        assert_eq!(rig.load(0, PAGE, A), [0x11; 64]);
+        assert!(rig.violations().is_empty(), "{:?}", rig.violations());
+        let errors: Vec<ModelErrorKind> =
+            rig.checker.model_errors().iter().map(|e| e.kind).collect();
+        if report {
+            assert!(errors.is_empty(), "{errors:?}");
+            let history = rig.checker.history(DramAddr::new(PAGE));
+            let attack = history
+                .iter()
+                .position(|e| e.event == ChainEvent::DimmWritten { by })
+                .expect("the replay is in the line's history");
+            // The fill and the load that followed come after it.
+            assert!(
+                history[attack + 1..]
+                    .iter()
+                    .any(|e| matches!(e.event, ChainEvent::Load { .. }))
+            );
+            assert_eq!(
+                history[attack].to_string(),
+                format!(
+                    "cycle {}: attacker wrote the DIMM cells: a replay of the ciphertext \
+                     recorded at cycle {}",
+                    history[attack].cycle.get(),
+                    recorded_at.get()
+                )
+            );
+        } else {
+            // Untold, the checker takes the replayed data for a model that returned the wrong
+            // bytes: why every attack must be reported.
+            assert_eq!(errors, [ModelErrorKind::LoadDataMismatch]);
+        }
+    }
+}
+
+#[test]
+fn a_write_back_after_an_attack_makes_memory_predictable_again() {
+    let mut rig = Rig::new();
+    rig.store_and_flush(PAGE, A, 0x11);
+    rig.write_cells(PAGE, [0xee; 64], DimmWrite::BitFlip { bits: 3 }, true);
+    rig.store_and_flush(PAGE, A, 0x33);
+    // Memory holds KeyID 1's new write-back again: a load that returned anything else would
+    // be a model error once more.
+    assert_eq!(rig.load(0, PAGE, A), [0x33; 64]);
+    rig.assert_clean();
+}
+
+#[test]
+fn a_ghost_address_is_recorded_on_both_lines() {
+    let mut rig = Rig::new();
+    let (addr, cells) = (DramAddr::new(PAGE | 1 << 30), DramAddr::new(PAGE));
+    rig.store_and_flush(PAGE, A, 0x11);
+    let cycle = rig.tick();
+    rig.checker.on_memory_event(&MemEvent::DimmAlias {
+        cycle,
+        addr,
+        cells,
+        op: MemOp::Write,
+    });
+    let event = ChainEvent::DimmAlias {
+        addr,
+        cells,
+        op: MemOp::Write,
+    };
+    for line in [addr, cells] {
+        let history = rig.checker.history(line);
+        let last = history.last().unwrap();
+        assert_eq!(last.event, event);
+        assert_eq!(
+            last.to_string(),
+            format!(
+                "cycle {}: the faulty DIMM took a write of {:#x} to the cells of {:#x}",
+                cycle.get(),
+                addr.raw(),
+                cells.raw()
+            )
+        );
+    }
+    assert!(rig.violations().is_empty());
+    assert!(rig.checker.history(DramAddr::new(0x9_0000)).is_empty());
 }

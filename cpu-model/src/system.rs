@@ -476,6 +476,13 @@ impl System {
         self.recording.as_ref().map_or(0, |r| r.not_recorded)
     }
 
+    /// Hands the checker what happened since the last step now rather than at the next one:
+    /// for a caller that acts on the memory side while the run is paused (an attacker writing
+    /// the DIMMs), so that the checker sees the act even if the run never steps again.
+    pub fn deliver_events(&mut self) {
+        self.feed_checker();
+    }
+
     /// The current cycle: the last cycle executed, or the cycle a pause stopped before.
     pub fn now(&self) -> Cycle {
         self.clock

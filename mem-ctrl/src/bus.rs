@@ -5,7 +5,8 @@
 //! DRAM address (addresses are not encrypted; the KeyID never leaves the SoC) and the bytes on
 //! the bus (ciphertext, or plaintext for unencrypted KeyIDs). A probe that changes the bytes of a
 //! write changes what the DIMM stores; one that changes the bytes of a read changes what the
-//! controller decrypts. Probes run in the order they were attached.
+//! controller decrypts: an active attack, which the controller reports as a
+//! [`sim_core::MemEvent::BusRewritten`]. Probes run in the order they were attached.
 
 use sim_core::{Counter, Cycle, DramAddr, LineBytes, MemOp};
 use std::any::Any;
@@ -79,12 +80,18 @@ impl BusPort {
         probe.downcast_mut::<T>()
     }
 
-    /// Puts a transaction on the bus: every probe sees it, in attach order.
-    pub fn carry(&mut self, txn: &mut BusTransaction) {
+    /// Puts a transaction on the bus: every probe sees it, in attach order. Returns whether a
+    /// probe changed its bytes (an active attack on the bus).
+    pub fn carry(&mut self, txn: &mut BusTransaction) -> bool {
         self.transactions.inc();
+        if self.probes.is_empty() {
+            return false;
+        }
+        let sent = txn.data;
         for probe in self.probes.iter_mut().flatten() {
             probe.observe(txn);
         }
+        txn.data != sent
     }
 
     /// Transactions carried so far.
@@ -93,12 +100,16 @@ impl BusPort {
     }
 }
 
-/// A probe that records transactions, up to a limit (so a long run cannot exhaust memory).
+/// A probe that records transactions, up to a limit (so a long run cannot exhaust memory),
+/// within a window of cycles (an interposer attached for part of a run).
 #[derive(Clone, Debug)]
 pub struct BusRecorder {
     log: Vec<BusTransaction>,
     limit: usize,
     dropped: u64,
+    /// Transactions at cycles in `from..until` are recorded; the others are not seen.
+    from: Cycle,
+    until: Cycle,
 }
 
 impl BusRecorder {
@@ -108,6 +119,18 @@ impl BusRecorder {
             log: Vec::new(),
             limit,
             dropped: 0,
+            from: Cycle::ZERO,
+            until: Cycle::NEVER,
+        }
+    }
+
+    /// The same recorder, seeing only transactions at cycles `from..until` (the interposer is
+    /// attached at `from` and removed at `until`).
+    pub fn window(self, from: Cycle, until: Cycle) -> BusRecorder {
+        BusRecorder {
+            from,
+            until,
+            ..self
         }
     }
 
@@ -124,6 +147,9 @@ impl BusRecorder {
 
 impl BusProbe for BusRecorder {
     fn observe(&mut self, txn: &mut BusTransaction) {
+        if txn.cycle < self.from || txn.cycle >= self.until {
+            return;
+        }
         if self.log.len() < self.limit {
             self.log.push(txn.clone());
         } else {

@@ -26,14 +26,20 @@
 //! for setting up memory contents.
 //!
 //! `describe` (a submodule) is how the memory system and each controller appear in the dump
-//! of a stopped run ([`sim_core::TimedComponent`]).
+//! of a stopped run ([`sim_core::TimedComponent`]); `attack` holds what an attacker with the
+//! DIMMs does to them (writing cells, a faulty DIMM's ghost address bit, a cold boot's power
+//! cycle), each reported as a [`MemEvent`] so that observers can trace what followed to it.
 
+mod attack;
 mod describe;
+
+pub use attack::GhostBitError;
 
 use crate::bus::{BusPort, BusTransaction};
 use crate::config::{MemCtrlConfig, MemCtrlConfigError};
 use crate::dram::{
-    CompletionSource, DramCompletion, DramController, DramRequest, Encryption, QueueFull,
+    CompletionSource, DramCompletion, DramConfig, DramController, DramRequest, Encryption,
+    QueueFull,
 };
 use crate::key_table::{
     Key, KeyMode, KeyTable, LineTransform, PconfigResult, PconfigUnit, PendingUpdate, TmeState,
@@ -43,7 +49,7 @@ use crate::store::DramStore;
 use sim_core::{
     AddressLayout, BitRange, ClockRatio, Counter, Cycle, DetHashMap, DetHashSet, DramAddr,
     EventQueue, KeyId, LineBytes, MemEvent, MemOp, MemRequest, MemResponse, PhysAddr, RequestId,
-    RngFactory, StatsReport,
+    RngFactory, SimRng, StatsReport,
 };
 use std::sync::Arc;
 
@@ -101,6 +107,11 @@ pub struct MemoryController {
     /// Requests refused and not yet accepted (so each is counted once in `queue_full`).
     refused: DetHashSet<RequestId>,
     stats: ControllerStats,
+    /// A faulty DIMM's ghost address bit: the DIMMs ignore this bit of the DRAM address, so an
+    /// address with it set reaches the cells of the address with it clear (BadRAM).
+    ghost_bit: Option<BitRange>,
+    /// Events of this controller's bus and DIMMs (attacks), until the memory system takes them.
+    events: Vec<MemEvent>,
 }
 
 impl MemoryController {
@@ -117,6 +128,8 @@ impl MemoryController {
             completions: Vec::new(),
             refused: DetHashSet::default(),
             stats: ControllerStats::default(),
+            ghost_bit: None,
+            events: Vec::new(),
         }
     }
 
@@ -160,6 +173,43 @@ impl MemoryController {
         &self.stats
     }
 
+    /// The lines (package-wide DRAM addresses) with a write this controller accepted whose
+    /// bytes have not reached the DIMMs yet, in address order: what a DRAM dump taken now
+    /// does not show.
+    pub fn pending_write_lines(&self) -> Vec<DramAddr> {
+        let mut lines: Vec<DramAddr> = self
+            .newest_write
+            .keys()
+            .map(|&line| DramAddr::from_line_index(line))
+            .collect();
+        lines.sort_unstable();
+        lines
+    }
+
+    /// The line whose DIMM cells an access to `addr` reaches: `addr` itself, unless a faulty
+    /// DIMM ignores an address bit ([`MemorySystem::install_ghost_bit`]).
+    #[inline]
+    pub fn cells(&self, addr: DramAddr) -> DramAddr {
+        match self.ghost_bit {
+            None => addr,
+            Some(bit) => DramAddr::new(bit.insert(addr.raw(), 0)),
+        }
+    }
+
+    /// The cells an access to `addr` reaches, reporting a faulty DIMM's redirection.
+    fn cells_reporting(&mut self, cycle: Cycle, addr: DramAddr, op: MemOp) -> DramAddr {
+        let cells = self.cells(addr);
+        if cells != addr {
+            self.events.push(MemEvent::DimmAlias {
+                cycle,
+                addr,
+                cells,
+                op,
+            });
+        }
+        cells
+    }
+
     /// Encrypts a line for `keyid` (or leaves it plaintext), counting which.
     fn encrypt(&mut self, keyid: KeyId, addr: DramAddr, bytes: &mut LineBytes) {
         match self.keys.transform(keyid, addr) {
@@ -183,7 +233,7 @@ impl MemoryController {
     }
 
     /// Puts `bytes` on the bus at `cycle`, lets the probes see and change them, and stores the
-    /// result.
+    /// result (in the cells the DIMM decodes `addr` to).
     fn bus_write(&mut self, cycle: Cycle, addr: DramAddr, bytes: LineBytes) {
         let mut txn = BusTransaction {
             cycle,
@@ -191,20 +241,35 @@ impl MemoryController {
             addr,
             data: bytes,
         };
-        self.bus.carry(&mut txn);
-        self.store.write(addr, &txn.data);
+        if self.bus.carry(&mut txn) {
+            self.events.push(MemEvent::BusRewritten {
+                cycle,
+                line: addr,
+                op: MemOp::Write,
+            });
+        }
+        let cells = self.cells_reporting(cycle, addr, MemOp::Write);
+        self.store.write(cells, &txn.data);
         self.stats.writes.inc();
     }
 
-    /// Takes the stored bytes onto the bus at `cycle` and returns what the probes let through.
+    /// Takes the stored bytes (of the cells the DIMM decodes `addr` to) onto the bus at
+    /// `cycle` and returns what the probes let through.
     fn bus_read(&mut self, cycle: Cycle, addr: DramAddr) -> LineBytes {
+        let cells = self.cells_reporting(cycle, addr, MemOp::Read);
         let mut txn = BusTransaction {
             cycle,
             op: MemOp::Read,
             addr,
-            data: self.store.read(addr),
+            data: self.store.read(cells),
         };
-        self.bus.carry(&mut txn);
+        if self.bus.carry(&mut txn) {
+            self.events.push(MemEvent::BusRewritten {
+                cycle,
+                line: addr,
+                op: MemOp::Read,
+            });
+        }
         self.stats.reads.inc();
         txn.data
     }
@@ -243,7 +308,7 @@ impl MemoryController {
     /// transaction, no statistics (for reports and expectations, which must not disturb what
     /// they observe).
     pub fn peek_line(&self, keyid: KeyId, addr: DramAddr) -> LineBytes {
-        let mut bytes = self.store.read(addr);
+        let mut bytes = self.store.read(self.cells(addr));
         if let LineTransform::Encrypt(cipher) = self.keys.transform(keyid, addr) {
             cipher.decrypt_line(addr, &mut bytes);
         }
@@ -280,6 +345,11 @@ pub struct MemorySystem {
     dram_bytes: u64,
     /// Core cycles : DRAM cycles.
     clock: ClockRatio,
+    /// What each controller's DRAM timing model is built from (again after a power cycle).
+    dram_config: DramConfig,
+    encryption: Encryption,
+    /// The platform key of the next boot (a power cycle without key restore).
+    reboot_rng: SimRng,
     pconfig: PconfigUnit,
     pending: Option<PendingUpdate>,
     /// Timed responses waiting for their `done` cycle (core clock).
@@ -324,6 +394,9 @@ impl MemorySystem {
                 .dram
                 .core_clock_ratio(config.core_clock_mhz)
                 .expect("validated: non-zero clocks"),
+            dram_config: config.dram.clone(),
+            encryption,
+            reboot_rng: rng.fork("mem.tme.reboot"),
             pconfig: PconfigUnit::new(
                 config,
                 rng.fork("mem.pconfig.keys"),
@@ -415,9 +488,22 @@ impl MemorySystem {
     /// Moves the events that happened since the last call into `out`, oldest first. A key
     /// change is reported with the cycle its PCONFIG completed; a caller that steps the memory
     /// system at every cycle of [`MemorySystem::next_event_cycle`] sees it in that cycle,
-    /// before anything else the memory system does in it.
+    /// before anything else the memory system does in it. Attacks on the bus and the DIMMs
+    /// are reported at the cycle they happened (see the `attack` module).
     pub fn take_events(&mut self, out: &mut Vec<MemEvent>) {
+        self.collect_controller_events();
         out.append(&mut self.events);
+    }
+
+    /// Moves the controllers' own events (their buses' and DIMMs') into the system's, after
+    /// whatever the system reported before them.
+    #[inline]
+    fn collect_controller_events(&mut self) {
+        for mc in &mut self.controllers {
+            if !mc.events.is_empty() {
+                self.events.append(&mut mc.events);
+            }
+        }
     }
 
     /// The current entry of `keyid` (as of the last [`MemorySystem::settle`]).
@@ -453,6 +539,7 @@ impl MemorySystem {
         self.settle(now);
         let (mc, keyid, addr) = self.route(pa);
         self.controllers[mc].write_line_untimed(now, keyid, addr, plaintext);
+        self.collect_controller_events();
     }
 
     /// Untimed: reads a whole line through physical address `pa` (line-aligned) at cycle
@@ -460,7 +547,9 @@ impl MemorySystem {
     pub fn read_line_untimed(&mut self, now: Cycle, pa: PhysAddr) -> LineBytes {
         self.settle(now);
         let (mc, keyid, addr) = self.route(pa);
-        self.controllers[mc].read_line_untimed(now, keyid, addr)
+        let bytes = self.controllers[mc].read_line_untimed(now, keyid, addr);
+        self.collect_controller_events();
+        bytes
     }
 
     /// The plaintext a read through `pa` (line-aligned) would return now, observed without a
@@ -471,11 +560,11 @@ impl MemorySystem {
         self.controllers[mc].peek_line(keyid, addr)
     }
 
-    /// The ciphertext (what the DIMM holds) of the line at `addr`.
+    /// The ciphertext (what the DIMM holds) of the line at `addr`: what a read of `addr`
+    /// from the DIMMs returns (through a faulty DIMM, the cells `addr` reaches).
     pub fn dimm_line(&self, addr: DramAddr) -> LineBytes {
-        self.controllers[self.controller_of(addr)]
-            .store()
-            .read(addr)
+        let mc = &self.controllers[self.controller_of(addr)];
+        mc.store().read(mc.cells(addr))
     }
 
     /// Timed: offers `request` at core cycle `now`. A write is encrypted now, with the key in
@@ -564,6 +653,11 @@ impl MemorySystem {
             self.controllers[i].dram.tick(step, &mut completions);
             for c in completions.drain(..) {
                 self.complete(i, c);
+                // The bus's and the DIMMs' events of this transaction, in global time order
+                // with key changes.
+                if !self.controllers[i].events.is_empty() {
+                    self.events.append(&mut self.controllers[i].events);
+                }
             }
             self.controllers[i].completions = completions;
         }
@@ -692,6 +786,18 @@ impl MemorySystem {
                 .controllers
                 .iter()
                 .any(|mc| mc.dram.outstanding() > 0 || mc.dram.has_work())
+    }
+
+    /// The lines (DRAM addresses) with a write accepted by some controller whose bytes have not
+    /// reached the DIMMs yet, in address order ([`MemoryController::pending_write_lines`]).
+    pub fn pending_write_lines(&self) -> Vec<DramAddr> {
+        let mut lines: Vec<DramAddr> = self
+            .controllers
+            .iter()
+            .flat_map(MemoryController::pending_write_lines)
+            .collect();
+        lines.sort_unstable();
+        lines
     }
 
     /// Writes every controller's and PCONFIG's counts into `report`.

@@ -175,6 +175,21 @@ impl TmeState {
         }
     }
 
+    /// The state after a power cycle with the same settings (what the BIOS writes again): a
+    /// new platform key from `rng`, or with `restore_key` the key saved for standby (TME
+    /// ACTIVATE key select = 1, mktme-facts.md 1.4), which is this one. MKTME keys are never
+    /// saved: they live in the key tables, which a reset wipes.
+    pub fn power_cycle(&self, restore_key: bool, rng: &mut SimRng) -> TmeState {
+        if restore_key {
+            TmeState {
+                settings: self.settings,
+                platform_key: self.platform_key.clone(),
+            }
+        } else {
+            TmeState::activate(self.settings, rng)
+        }
+    }
+
     /// The activation settings.
     pub fn settings(&self) -> &TmeSettings {
         &self.settings

@@ -45,7 +45,7 @@ pub use bus::{BusPort, BusProbe, BusRecorder, BusTransaction, ProbeId};
 pub use config::{
     AlgorithmSet, ExclusionRange, Fraction, MemCtrlConfig, MemCtrlConfigError, TmeSettings,
 };
-pub use controller::{MemoryController, MemorySystem};
+pub use controller::{GhostBitError, MemoryController, MemorySystem};
 pub use key_table::{
     Key, KeyMode, KeyOrigin, KeyTable, LineTransform, PconfigResult, PlaintextReason,
 };

@@ -132,16 +132,84 @@ pub struct ScenarioReport {
     /// DRAM snapshots, when the scenario asked for them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dram_dumps: Option<Vec<DramDumpReport>>,
+    /// What the attacker wrote into DIMM cells, when the scenario has attacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attacks: Option<Vec<AttackReport>>,
+    /// The cold boot, when the scenario has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cold_boot: Option<ColdBootReport>,
     /// What the attacker's analyses found, when it records anything.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attacker_findings: Option<Vec<FindingReport>>,
 }
 
+/// One write of the attacker into DIMM cells.
+#[derive(Clone, Debug, Serialize)]
+pub struct AttackReport {
+    /// `replay`, `splice` or `bit_flip`.
+    pub kind: &'static str,
+    /// `file:line:column` of the attack in the scenario.
+    pub place: String,
+    /// Its label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// When it wrote.
+    pub cycle: u64,
+    /// The line it wrote (for a splice, `to`), as addressed (0x-hex).
+    pub line: String,
+    /// The line whose cells it reached, when a faulty DIMM took `line` elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cells: Option<String>,
+    /// A splice's source line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// A replay's recording: the cycle its ciphertext was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<u64>,
+    /// A bit flip's bits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bits: Option<Vec<u16>>,
+    /// The 64 bytes it wrote (hex).
+    pub written: String,
+    /// The events the coherency checker remembers on the line at the end of the run, oldest
+    /// first (as a violation's chain): the attack among them, and what followed.
+    pub chain: Vec<String>,
+}
+
+/// A cold boot: when the power was cut, what the DIMMs held, what the write queues lost.
+#[derive(Clone, Debug, Serialize)]
+pub struct ColdBootReport {
+    /// `file:line:column` of the cold boot in the scenario.
+    pub place: String,
+    /// When the power was cut.
+    pub cycle: u64,
+    /// Whether TME restored the saved platform key at the reboot.
+    pub key_restore: bool,
+    /// Every line the DIMMs held (the first 4096), in address order.
+    pub lines: Vec<ColdBootLine>,
+    /// Lines held beyond those listed (counted only).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub lines_not_listed: u64,
+    /// Lines whose writes a memory controller still held in its write queue: they never
+    /// reached the DIMMs (0x-hex, in order).
+    pub lost_writes: Vec<String>,
+}
+
+/// One line of a cold boot's dump.
+#[derive(Clone, Debug, Serialize)]
+pub struct ColdBootLine {
+    /// The DRAM line (0x-hex).
+    pub addr: String,
+    /// What the DIMMs held (hex).
+    pub data: String,
+    /// What the rebooted machine reads there through KeyID 0 (hex).
+    pub after_reboot: String,
+}
+
 /// One finding of the attacker's analyses.
 #[derive(Clone, Debug, Serialize)]
 pub struct FindingReport {
-    /// `bus_plaintext`, `bus_repeated_ciphertext`, `bus_transfers`, `bus_reads`,
-    /// `bus_writes` or `dump_plaintext`.
+    /// A finding kind other than `dump_line` and `cold_boot_line` (docs/report-format.md).
     pub kind: &'static str,
     /// The DRAM line (0x-hex).
     pub line: String,
@@ -155,7 +223,7 @@ pub struct FindingReport {
 /// How the run ended.
 #[derive(Clone, Debug, Serialize)]
 pub struct EndReport {
-    /// `finished`, `cycles_max` or `deadlock`.
+    /// `finished`, `cycles_max`, `deadlock` or `cold_boot`.
     pub reason: &'static str,
     /// The cycle the run ended.
     pub cycle: u64,
@@ -355,6 +423,15 @@ pub enum StatReport {
 /// The DIMM bus as an interposer saw it.
 #[derive(Clone, Debug, Serialize)]
 pub struct BusLogReport {
+    /// The interposer's channels, when it sits on some only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<u32>>,
+    /// The cycle the interposer was attached, when not at the start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<u64>,
+    /// The cycle the interposer was removed, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<u64>,
     /// Transfers, in bus order (by cycle; ties by controller).
     pub entries: Vec<BusEntry>,
     /// Transfers not recorded because the log reached its limit.

@@ -69,14 +69,114 @@ pub struct OpInfo {
     pub loads_value: bool,
 }
 
-/// The attacker's part. (The attacks themselves arrive with the attacks issue; today the
-/// attacker records what it can see.)
+/// The attacker's part: what it records (the DIMM bus, DRAM dumps, a cold boot's dump of all
+/// DRAM) and what it does (writes to DIMM cells, a faulty DIMM). It acts through the DIMM bus
+/// and the DIMMs only, never through the caches.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct AttackerPlan {
-    /// Record every transfer on the DIMM bus (the report's `bus_log`).
+    /// Record the transfers on the DIMM bus (the report's `bus_log`): every one, or what the
+    /// interposer sees.
     pub bus_log: bool,
+    /// Where and when an interposer on the bus records (none: every channel, the whole run).
+    pub interposer: Option<InterposerPlan>,
     /// Snapshots of DRAM ciphertext (the report's `dram_dumps`).
     pub dram_dumps: Vec<DramDumpPlan>,
+    /// Writes to DIMM cells, in file order (the report's `attacks`).
+    pub attacks: Vec<AttackPlan>,
+    /// A faulty DIMM ignores this DRAM address bit (BadRAM): two addresses reach one line's
+    /// cells.
+    pub ghost_bit: Option<u32>,
+    /// A cold boot: a dump of all DRAM, then a power cycle (the report's `cold_boot`).
+    pub cold_boot: Option<ColdBootPlan>,
+}
+
+impl AttackerPlan {
+    /// Whether the attacker records anything its analyses look at (the report then has
+    /// `attacker_findings`).
+    pub fn records(&self) -> bool {
+        self.bus_log || !self.dram_dumps.is_empty() || self.cold_boot.is_some()
+    }
+}
+
+/// A DIMM interposer: the channels it sits on and the cycles it is attached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterposerPlan {
+    /// The channels (numbered across the package, controller by controller); `None`: all.
+    pub channels: Option<Vec<u32>>,
+    /// Attached at this cycle.
+    pub from: u64,
+    /// Removed at this cycle (`None`: never).
+    pub until: Option<u64>,
+}
+
+/// One write to DIMM cells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttackPlan {
+    /// What it writes.
+    pub kind: AttackKind,
+    /// When.
+    pub at: DumpTime,
+    /// Where it sits in the file.
+    pub place: Location,
+    /// Its label, if any.
+    pub label: Option<String>,
+}
+
+/// What an attack writes into a line's DIMM cells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttackKind {
+    /// The line's own ciphertext, as recorded at an earlier time.
+    Replay {
+        /// The line (its DRAM address; through a faulty DIMM, the cells it reaches).
+        line: DramAddr,
+        /// When the ciphertext is recorded (before `at`).
+        recorded: DumpTime,
+    },
+    /// Another line's ciphertext, copied.
+    Splice {
+        /// The line copied.
+        from: DramAddr,
+        /// The line written.
+        to: DramAddr,
+    },
+    /// The stored bytes with these bits flipped.
+    BitFlip {
+        /// The line.
+        line: DramAddr,
+        /// Bit numbers within the line, 0..=511 (bit `n` is bit `n % 8` of byte `n / 8`),
+        /// ascending, distinct.
+        bits: Vec<u16>,
+    },
+}
+
+impl AttackKind {
+    /// The name in files and reports.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            AttackKind::Replay { .. } => "replay",
+            AttackKind::Splice { .. } => "splice",
+            AttackKind::BitFlip { .. } => "bit_flip",
+        }
+    }
+
+    /// The line whose cells it writes (as addressed).
+    pub const fn target(&self) -> DramAddr {
+        match self {
+            AttackKind::Replay { line, .. } | AttackKind::BitFlip { line, .. } => *line,
+            AttackKind::Splice { to, .. } => *to,
+        }
+    }
+}
+
+/// A cold boot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColdBootPlan {
+    /// When the power is cut (a cycle ends the run there).
+    pub at: DumpTime,
+    /// TME restores the platform key saved for standby (TME_ACTIVATE key select = 1).
+    pub key_restore: bool,
+    /// Where it sits in the file.
+    pub place: Location,
 }
 
 /// One DRAM snapshot.
@@ -92,8 +192,8 @@ pub struct DramDumpPlan {
     pub label: Option<String>,
 }
 
-/// When a DRAM snapshot is taken.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+/// When the attacker acts (a DRAM snapshot, a recording, an attack, a cold boot).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DumpTime {
     /// At this cycle (before anything of that cycle happens).
     Cycle(u64),
@@ -227,19 +327,34 @@ pub enum PconfigExpect {
 }
 
 /// What the coherency checker should have found.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ViolationExpect {
     /// Nothing.
     None,
     /// At least one violation, of any kind.
     Any,
-    /// At least one violation of this kind (at this DRAM line, if given).
+    /// At least one violation of this kind (at this DRAM line, if given) whose chain holds
+    /// these events in this order.
     Kind {
         /// The kind.
         kind: ViolationKind,
         /// The line.
         line: Option<DramAddr>,
+        /// Texts of chain entries (see [`chain_holds`]); empty: any chain.
+        chain: Vec<String>,
     },
+}
+
+/// Whether `chain` (a violation's, oldest first) holds entries containing `texts`, in this
+/// order, others possibly between them. An entry is matched without its `cycle N: ` prefix, so
+/// `"KeyID 1 store"` finds `cycle 120: KeyID 1 store by core 0 to bytes 0..8 [v3]`.
+pub fn chain_holds(chain: &[String], texts: &[String]) -> bool {
+    let mut entries = chain
+        .iter()
+        .map(|e| e.split_once(": ").map_or(e.as_str(), |(_, rest)| rest));
+    texts
+        .iter()
+        .all(|t| entries.any(|e| e.contains(t.as_str())))
 }
 
 /// Bytes one line of a data loss must hold.
@@ -270,10 +385,12 @@ pub struct LossExpect {
     pub lost: Option<BytesAt>,
     /// The line written over it holds these.
     pub written: Option<BytesAt>,
+    /// Its chain holds these events, in this order ([`chain_holds`]).
+    pub chain: Vec<String>,
 }
 
 /// A kind of finding of the attacker's analyses: each is a count per DRAM line (and, for a
-/// dump, per dump). The attacks work adds kinds here; expectations on them need nothing new.
+/// dump, per dump). A new analysis adds a kind here; expectations on it need nothing new.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FindingKind {
     /// Bus transfers carrying a line's plaintext as the program's data left the caches for
@@ -282,6 +399,9 @@ pub enum FindingKind {
     /// Bus writes carrying the same bytes an earlier write to the line carried:
     /// deterministic encryption shows the interposer a value repeating.
     BusRepeatedCiphertext,
+    /// Bus writes carrying the same bytes as a write to another line: the address tweak
+    /// prevents it for encrypted data; plaintext or a ghost address shows it.
+    BusEqualAcrossLines,
     /// Bus transfers to the line, reads and writes.
     BusTransfers,
     /// Bus reads of the line.
@@ -292,18 +412,47 @@ pub enum FindingKind {
     DumpLine,
     /// A dump line holding a plaintext the program's data had when it was written back.
     DumpPlaintext,
+    /// A dump line holding the same bytes as another line of the same dump.
+    DumpEqualAcrossLines,
+    /// A line of the cold boot's dump of all DRAM (count 1, with its 64 bytes).
+    ColdBootLine,
+    /// A cold-boot line holding plaintext the program wrote (as dumped, before any key).
+    ColdBootPlaintext,
+    /// A cold-boot line that, read through KeyID 0 after the power cycle, is plaintext the
+    /// program wrote: what the rebooted machine decrypts.
+    ColdBootDecrypted,
+    /// A line whose write a memory controller held in its write queue at the cold boot: it
+    /// never reached the DIMMs.
+    ColdBootLost,
+}
+
+/// What a finding comes from.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FindingSource {
+    /// The bus log.
+    Bus,
+    /// The DRAM dumps.
+    Dumps,
+    /// The cold boot.
+    ColdBoot,
 }
 
 impl FindingKind {
     /// Every kind, in report order.
-    pub const ALL: [FindingKind; 7] = [
+    pub const ALL: [FindingKind; 13] = [
         FindingKind::BusPlaintext,
         FindingKind::BusRepeatedCiphertext,
+        FindingKind::BusEqualAcrossLines,
         FindingKind::BusTransfers,
         FindingKind::BusReads,
         FindingKind::BusWrites,
         FindingKind::DumpLine,
         FindingKind::DumpPlaintext,
+        FindingKind::DumpEqualAcrossLines,
+        FindingKind::ColdBootLine,
+        FindingKind::ColdBootPlaintext,
+        FindingKind::ColdBootDecrypted,
+        FindingKind::ColdBootLost,
     ];
 
     /// The name in files and reports.
@@ -311,24 +460,47 @@ impl FindingKind {
         match self {
             FindingKind::BusPlaintext => "bus_plaintext",
             FindingKind::BusRepeatedCiphertext => "bus_repeated_ciphertext",
+            FindingKind::BusEqualAcrossLines => "bus_equal_across_lines",
             FindingKind::BusTransfers => "bus_transfers",
             FindingKind::BusReads => "bus_reads",
             FindingKind::BusWrites => "bus_writes",
             FindingKind::DumpLine => "dump_line",
             FindingKind::DumpPlaintext => "dump_plaintext",
+            FindingKind::DumpEqualAcrossLines => "dump_equal_across_lines",
+            FindingKind::ColdBootLine => "cold_boot_line",
+            FindingKind::ColdBootPlaintext => "cold_boot_plaintext",
+            FindingKind::ColdBootDecrypted => "cold_boot_decrypted",
+            FindingKind::ColdBootLost => "cold_boot_lost",
         }
     }
 
-    /// Whether the bus log feeds it (else the DRAM dumps do).
-    pub const fn from_bus(self) -> bool {
-        matches!(
-            self,
+    /// What it is found in.
+    pub const fn source(self) -> FindingSource {
+        match self {
             FindingKind::BusPlaintext
-                | FindingKind::BusRepeatedCiphertext
-                | FindingKind::BusTransfers
-                | FindingKind::BusReads
-                | FindingKind::BusWrites
-        )
+            | FindingKind::BusRepeatedCiphertext
+            | FindingKind::BusEqualAcrossLines
+            | FindingKind::BusTransfers
+            | FindingKind::BusReads
+            | FindingKind::BusWrites => FindingSource::Bus,
+            FindingKind::DumpLine
+            | FindingKind::DumpPlaintext
+            | FindingKind::DumpEqualAcrossLines => FindingSource::Dumps,
+            FindingKind::ColdBootLine
+            | FindingKind::ColdBootPlaintext
+            | FindingKind::ColdBootDecrypted
+            | FindingKind::ColdBootLost => FindingSource::ColdBoot,
+        }
+    }
+
+    /// Whether the bus log feeds it.
+    pub const fn from_bus(self) -> bool {
+        matches!(self.source(), FindingSource::Bus)
+    }
+
+    /// Whether its findings carry a line's 64 bytes (`data` in expectations).
+    pub const fn has_data(self) -> bool {
+        matches!(self, FindingKind::DumpLine | FindingKind::ColdBootLine)
     }
 }
 

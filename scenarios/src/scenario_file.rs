@@ -483,9 +483,87 @@ pub enum OpFile {
 pub struct AttackerFile {
     /// Record every DIMM bus transfer.
     pub bus_log: Option<bool>,
+    /// A DIMM interposer on some channels, for some cycles (records the bus).
+    pub interposer: Option<InterposerFile>,
     /// DRAM snapshots.
     #[serde(default)]
     pub dram_dumps: Vec<DumpFile>,
+    /// Writes to DIMM cells.
+    #[serde(default)]
+    pub attacks: Vec<AttackFile>,
+    /// A faulty DIMM.
+    pub bad_ram: Option<BadRamFile>,
+    /// A cold boot.
+    pub cold_boot: Option<ColdBootFile>,
+}
+
+/// `interposer: (channels: [0], from: 1000, until: 50_000)`, every field optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "interposer")]
+pub struct InterposerFile {
+    /// The channels it sits on (default: all).
+    pub channels: Option<Vec<u64>>,
+    /// Attached at this cycle (default 0).
+    pub from: Option<u64>,
+    /// Removed at this cycle (default: never).
+    pub until: Option<u64>,
+}
+
+/// One write to DIMM cells.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case", rename = "attack")]
+pub enum AttackFile {
+    /// `replay(line: 0x40000, recorded: cycle(20_000), at: cycle(60_000))`.
+    Replay {
+        /// The line.
+        line: u64,
+        /// When its ciphertext is recorded.
+        recorded: DumpAtFile,
+        /// When it is written back.
+        at: DumpAtFile,
+        /// Its name in reports.
+        label: Option<String>,
+    },
+    /// `splice(from: 0x40000, to: 0x40040, at: cycle(60_000))`.
+    Splice {
+        /// The line copied.
+        from: u64,
+        /// The line written.
+        to: u64,
+        /// When.
+        at: DumpAtFile,
+        /// Its name in reports.
+        label: Option<String>,
+    },
+    /// `bit_flip(line: 0x40000, bits: [100], at: cycle(60_000))`.
+    BitFlip {
+        /// The line.
+        line: u64,
+        /// Bit numbers within the line (0..=511).
+        bits: Vec<u64>,
+        /// When.
+        at: DumpAtFile,
+        /// Its name in reports.
+        label: Option<String>,
+    },
+}
+
+/// `bad_ram: (ghost_bit: 30)`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "bad_ram")]
+pub struct BadRamFile {
+    /// The DRAM address bit the DIMMs ignore.
+    pub ghost_bit: u64,
+}
+
+/// `cold_boot: (at: cycle(50_000), key_restore: false)`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "cold_boot")]
+pub struct ColdBootFile {
+    /// When the power is cut.
+    pub at: DumpAtFile,
+    /// Whether TME restores the saved platform key at the reboot (default false).
+    pub key_restore: Option<bool>,
 }
 
 /// One DRAM snapshot: `(at: end, lines: [...])` or `(at: cycle(n), range: (...))`.
@@ -604,6 +682,8 @@ pub enum ExpectFile {
         lost: Option<BytesAtFile>,
         /// A data loss's line written over it: its alias, and bytes it held.
         written: Option<BytesAtFile>,
+        /// Texts its chain's entries hold, in this order.
+        chain: Option<Vec<String>>,
     },
     /// What the attacker's analyses found.
     Attacker {
@@ -679,8 +759,20 @@ pub enum FindingFile {
     BusReads,
     /// Writes on the bus.
     BusWrites,
+    /// A write carried the same bytes as a write to another line.
+    BusEqualAcrossLines,
     /// A line of a DRAM dump.
     DumpLine,
     /// A dump line holding plaintext the program wrote.
     DumpPlaintext,
+    /// A dump line holding the same bytes as another line of the dump.
+    DumpEqualAcrossLines,
+    /// A line of the cold boot's dump.
+    ColdBootLine,
+    /// A cold-boot line holding plaintext the program wrote.
+    ColdBootPlaintext,
+    /// A cold-boot line the rebooted machine decrypts to plaintext the program wrote.
+    ColdBootDecrypted,
+    /// A line whose write was in a controller's write queue at the cold boot.
+    ColdBootLost,
 }

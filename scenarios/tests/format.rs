@@ -634,6 +634,7 @@ fn expectations_in_file_order() {
             kind: ExpectKind::Violations(ViolationExpect::Kind {
                 kind: ViolationKind::DualDirty,
                 line: Some(pa3),
+                chain: vec![],
             }),
         },
         Expectation {
@@ -641,6 +642,7 @@ fn expectations_in_file_order() {
             kind: ExpectKind::Violations(ViolationExpect::Kind {
                 kind: ViolationKind::StaleRead,
                 line: None,
+                chain: vec![],
             }),
         },
         Expectation {
@@ -694,6 +696,7 @@ fn attacker_plan() {
                     label: None,
                 },
             ],
+            ..AttackerPlan::default()
         }
     );
 }

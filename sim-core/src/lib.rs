@@ -45,7 +45,7 @@ pub use addr::{
 };
 pub use event::EventQueue;
 pub use hash::{DetHashMap, DetHashSet};
-pub use msg::{CoreId, MemEvent, MemOp, MemRequest, MemResponse, RequestId};
+pub use msg::{CoreId, DimmWrite, MemEvent, MemOp, MemRequest, MemResponse, RequestId};
 pub use rng::{RngFactory, SimRng};
 pub use stats::{Counter, Histogram, StatValue, StatsReport};
 pub use time::{ClockRatio, Cycle};

@@ -4,7 +4,7 @@
 //! `cache-model` and `mem-ctrl` never depend on each other; `cpu-model` wires them together with
 //! these types, which is why they live here.
 
-use crate::addr::{KeyId, LineBytes, PhysAddr};
+use crate::addr::{DramAddr, KeyId, LineBytes, PhysAddr};
 use crate::time::Cycle;
 use std::fmt;
 
@@ -87,8 +87,11 @@ pub struct MemResponse {
 /// checker) must know, at the cycle it really happened.
 ///
 /// Observers learn of memory-side changes only through these, never by reading the memory
-/// controllers. More kinds will join (bus transactions an attacker rewrote, integrity
-/// failures); every consumer matches exhaustively, so a new kind is handled everywhere.
+/// controllers: a key-table change, and every active attack on the DIMMs or the DIMM bus (the
+/// bytes a line's cells hold changed by something other than the controller's own writes, or
+/// a transfer's bytes changed on the wires). An attack is no rule violation of the program's;
+/// an observer records it so that what a later load returns can be traced to it. Every
+/// consumer matches exhaustively, so a new kind is handled everywhere.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum MemEvent {
     /// The key-table entry of `keyid` changed, in every controller at once: a successful
@@ -100,13 +103,88 @@ pub enum MemEvent {
         /// The KeyID reprogrammed.
         keyid: KeyId,
     },
+    /// An attacker wrote the DIMM cells of `line` directly (not through the memory
+    /// controller): what the line reads as from now on is not what was last written back.
+    DimmWritten {
+        /// The cycle the cells changed.
+        cycle: Cycle,
+        /// The DRAM line whose cells changed (for a faulty DIMM, the cells' own line).
+        line: DramAddr,
+        /// What was written.
+        by: DimmWrite,
+    },
+    /// A probe on the DIMM bus changed the bytes of a transfer: for a write, the DIMM stores
+    /// other bytes than the controller sent; for a read, the controller decrypts other bytes
+    /// than the DIMM holds.
+    BusRewritten {
+        /// The cycle the transfer was on the bus.
+        cycle: Cycle,
+        /// The line transferred.
+        line: DramAddr,
+        /// Read or write.
+        op: MemOp,
+    },
+    /// A faulty DIMM (a ghost address bit, BadRAM) took an access to `addr` to the cells of
+    /// another line, `cells`: two DRAM addresses reach the same cells.
+    DimmAlias {
+        /// The cycle of the access.
+        cycle: Cycle,
+        /// The DRAM line addressed.
+        addr: DramAddr,
+        /// The line whose cells the DIMM used.
+        cells: DramAddr,
+        /// Read or write.
+        op: MemOp,
+    },
+}
+
+/// What an attacker wrote into a line's DIMM cells ([`MemEvent::DimmWritten`]).
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub enum DimmWrite {
+    /// The line's own ciphertext, recorded at an earlier cycle, written back (a replay).
+    Replay {
+        /// When the ciphertext was recorded.
+        recorded: Cycle,
+    },
+    /// Another line's ciphertext copied here (a splice).
+    Splice {
+        /// The line it was copied from.
+        from: DramAddr,
+    },
+    /// Bits of the stored bytes flipped.
+    BitFlip {
+        /// How many bits.
+        bits: u32,
+    },
+}
+
+impl fmt::Display for DimmWrite {
+    /// `a replay of the ciphertext recorded at cycle 2000`, `a splice of the ciphertext of line
+    /// 0x40000`, `1 bit flipped`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            DimmWrite::Replay { recorded } => write!(
+                f,
+                "a replay of the ciphertext recorded at cycle {}",
+                recorded.get()
+            ),
+            DimmWrite::Splice { from } => {
+                write!(f, "a splice of the ciphertext of line {:#x}", from.raw())
+            }
+            DimmWrite::BitFlip { bits: 1 } => f.write_str("1 bit flipped"),
+            DimmWrite::BitFlip { bits } => write!(f, "{bits} bits flipped"),
+        }
+    }
 }
 
 impl MemEvent {
     /// The cycle the event happened.
     pub fn cycle(&self) -> Cycle {
         match self {
-            MemEvent::KeyChanged { cycle, .. } => *cycle,
+            MemEvent::KeyChanged { cycle, .. }
+            | MemEvent::DimmWritten { cycle, .. }
+            | MemEvent::BusRewritten { cycle, .. }
+            | MemEvent::DimmAlias { cycle, .. } => *cycle,
         }
     }
 }

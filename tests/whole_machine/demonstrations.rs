@@ -219,7 +219,12 @@ fn the_pconfig_window_case_fails_when_key_changes_are_dated_at_pconfig_start() {
         .iter()
         .find_map(|e| match e {
             SystemEvent::Memory(MemEvent::KeyChanged { cycle, .. }) => Some(cycle.get()),
-            SystemEvent::Cache(_) => None,
+            SystemEvent::Memory(
+                MemEvent::DimmWritten { .. }
+                | MemEvent::BusRewritten { .. }
+                | MemEvent::DimmAlias { .. },
+            )
+            | SystemEvent::Cache(_) => None,
         })
         .expect("a key change");
     assert!(

@@ -261,6 +261,11 @@ impl<'a> Replay<'a> {
                     self.key_changed(cycle.get(), keyid.get());
                 }
                 SystemEvent::Cache(c) => self.cache_event(c),
+                SystemEvent::Memory(
+                    a @ (MemEvent::DimmWritten { .. }
+                    | MemEvent::BusRewritten { .. }
+                    | MemEvent::DimmAlias { .. }),
+                ) => panic!("generated cases run no attacker, yet the memory side reported {a:?}"),
             }
         }
     }

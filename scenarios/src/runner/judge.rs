@@ -8,7 +8,7 @@ use crate::report::ExpectationReport;
 use crate::report::hex;
 use crate::scenario::{
     AttackerExpect, BytesAt, ExpectKind, Expectation, LossExpect, PconfigExpect, Scenario,
-    ViolationExpect,
+    ViolationExpect, chain_holds,
 };
 use checker::{Violation, ViolationKind};
 use cpu_model::System;
@@ -203,7 +203,7 @@ pub(super) fn judge(ev: &Evidence<'_>, i: usize, expectation: &Expectation) -> E
                 ),
             },
         ),
-        ExpectKind::Violations(v) => judge_violations(system, *v),
+        ExpectKind::Violations(v) => judge_violations(system, v),
         ExpectKind::Loss(l) => judge_loss(system, l),
         ExpectKind::Attacker(a) => judge_attacker(ev, a),
         ExpectKind::Plaintext { keyid, line, bytes } => {
@@ -245,7 +245,24 @@ pub(super) fn judge(ev: &Evidence<'_>, i: usize, expectation: &Expectation) -> E
     }
 }
 
-fn judge_violations(system: &System, expect: ViolationExpect) -> (String, (bool, String)) {
+/// Whether violation `v`'s chain holds these texts in order, and the words for an expectation.
+fn chain_matches(v: &Violation, texts: &[String]) -> bool {
+    texts.is_empty() || {
+        let chain: Vec<String> = v.chain.iter().map(ToString::to_string).collect();
+        chain_holds(&chain, texts)
+    }
+}
+
+/// ` whose chain holds "a", then "b"`.
+fn chain_text(texts: &[String]) -> String {
+    if texts.is_empty() {
+        return String::new();
+    }
+    let quoted: Vec<String> = texts.iter().map(|t| format!("{t:?}")).collect();
+    format!(" whose chain holds {}", quoted.join(", then "))
+}
+
+fn judge_violations(system: &System, expect: &ViolationExpect) -> (String, (bool, String)) {
     let checker = system.checker();
     let found = checker.violations();
     // The first few, then a count: the violations themselves are listed in full elsewhere.
@@ -288,18 +305,34 @@ fn judge_violations(system: &System, expect: ViolationExpect) -> (String, (bool,
                 (true, format!("{total} found: {}", list(&all)))
             },
         ),
-        ViolationExpect::Kind { kind, line } => {
-            let expect = match line {
+        ViolationExpect::Kind { kind, line, chain } => {
+            let mut expect = match line {
                 Some(l) => format!("a {kind} violation on DRAM line {:#x}", l.raw()),
                 None => format!("a {kind} violation"),
             };
-            let matching: Vec<&Violation> = found
+            expect.push_str(&chain_text(chain));
+            let of_kind: Vec<&Violation> = found
                 .iter()
-                .filter(|v| v.kind == kind && line.is_none_or(|l| v.line == l))
+                .filter(|v| v.kind == *kind && line.is_none_or(|l| v.line == l))
+                .collect();
+            let matching: Vec<&Violation> = of_kind
+                .iter()
+                .copied()
+                .filter(|v| chain_matches(v, chain))
                 .collect();
             let observed = if matching.is_empty() {
                 if all.is_empty() {
                     (false, "no violations found".to_owned())
+                } else if let Some(first) = of_kind.first() {
+                    let chain: Vec<String> = first.chain.iter().map(|c| c.to_string()).collect();
+                    (
+                        false,
+                        format!(
+                            "{} such violation(s), none with that chain; the first's: {}",
+                            of_kind.len(),
+                            chain.join("; ")
+                        ),
+                    )
                 } else {
                     (false, format!("only: {}", list(&all)))
                 }
@@ -333,6 +366,7 @@ fn judge_loss(system: &System, e: &LossExpect) -> (String, (bool, String)) {
         .filter_map(|(what, b)| b.as_ref().map(|b| bytes_at_text(what, b)))
         .collect();
     let _ = write!(expect, " where {}", parts.join(" and "));
+    expect.push_str(&chain_text(&e.chain));
     let losses: Vec<&Violation> = system
         .checker()
         .violations()
@@ -340,14 +374,15 @@ fn judge_loss(system: &System, e: &LossExpect) -> (String, (bool, String)) {
         .filter(|v| v.kind == ViolationKind::DataLoss && e.line.is_none_or(|l| v.line == l))
         .collect();
     let matches = |v: &&&Violation| {
-        v.lost.as_ref().is_some_and(|lost| {
-            e.lost
-                .as_ref()
-                .is_none_or(|b| b.matches(lost.lost_keyid, &lost.lost_bytes))
-                && e.written
+        chain_matches(v, &e.chain)
+            && v.lost.as_ref().is_some_and(|lost| {
+                e.lost
                     .as_ref()
-                    .is_none_or(|b| b.matches(lost.writer_keyid, &lost.written_bytes))
-        })
+                    .is_none_or(|b| b.matches(lost.lost_keyid, &lost.lost_bytes))
+                    && e.written
+                        .as_ref()
+                        .is_none_or(|b| b.matches(lost.writer_keyid, &lost.written_bytes))
+            })
     };
     let describe = |v: &Violation| match &v.lost {
         Some(l) => format!(
@@ -372,8 +407,9 @@ fn judge_loss(system: &System, e: &LossExpect) -> (String, (bool, String)) {
             Some(v) => (
                 false,
                 format!(
-                    "{} data_loss violation(s), none with those bytes; the first: {}",
+                    "{} data_loss violation(s), none with those bytes{}; the first: {}",
                     losses.len(),
+                    if e.chain.is_empty() { "" } else { " and chain" },
                     describe(v)
                 ),
             ),

@@ -8,9 +8,12 @@
 //! bus and the statistics, so observing changes nothing).
 //!
 //! Its parts: `observe` (the op results, taken as they happen and kept within bounds),
-//! `judge` (each expectation's verdict), `summary` (the text `mktme-sim run` prints).
+//! `attack` (the attacker at work: its recorders, what it does at which cycle, the cold boot),
+//! `findings` (what its recordings show), `aftermath` (what each violation led to), `judge`
+//! (each expectation's verdict), `summary` (the text `mktme-sim run` prints).
 
 mod aftermath;
+mod attack;
 mod findings;
 mod judge;
 mod observe;
@@ -22,22 +25,22 @@ pub use observe::{
 pub use summary::{Detail, summary};
 
 use crate::report::{
-    BusEntry, BusLogReport, ComponentDump, DramDumpReport, DumpLine, EndReport, FaultReport,
-    FindingReport, KeyIdReport, KeyReport, LoadReport, LoadValueReport, LostReport, ScenarioReport,
-    StatReport, ViolationReport, hex,
+    AttackReport, BusEntry, BusLogReport, ColdBootReport, ComponentDump, DramDumpReport, DumpLine,
+    EndReport, FaultReport, FindingReport, KeyIdReport, KeyReport, LoadReport, LoadValueReport,
+    LostReport, ScenarioReport, StatReport, ViolationReport, hex,
 };
-use crate::scenario::{DumpTime, FindingKind, Scenario};
+use crate::scenario::{AttackKind, Scenario};
 use aftermath::{aftermath, in_drain};
+use attack::{AttackTaken, ColdBootTaken, Ended};
 use checker::Violation;
 use cpu_model::program::{OpOutcome, OpResult, ProcessId};
 use cpu_model::{RunEnd, System, SystemError};
-use findings::{DumpTaken, Finding, bus_findings, dump_findings};
+use findings::{DumpTaken, Finding, bus_findings, cold_boot_findings, dump_findings};
 use judge::{Evidence, RunFacts, judge};
 use mem_ctrl::bus::BusTransaction;
-use mem_ctrl::bus::{BusRecorder, ProbeId};
 use mem_ctrl::key_table::KeyMode;
 use observe::{LoadSeen, ResultLog, SharedWrites, WriteWatch, lock};
-use sim_core::{AddressLayout, Cycle, DramAddr, KeyId, MemOp, StatValue, StatsReport};
+use sim_core::{AddressLayout, KeyId, MemOp, StatValue, StatsReport};
 
 /// How to run.
 #[derive(Copy, Clone, Debug)]
@@ -96,7 +99,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioReport, 
     let layout = system.machine().memory().layout();
     let keyids = ResultLog::written_keyids(scenario);
     let attacker = &scenario.attacker;
-    let analyses = attacker.bus_log || !attacker.dram_dumps.is_empty();
+    let analyses = attacker.records();
     let writes = SharedWrites::default();
     let watch = WriteWatch {
         writes: writes.clone(),
@@ -114,50 +117,46 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioReport, 
     }
     system.set_result_sink(Box::new(log));
 
-    let probes = if scenario.attacker.bus_log {
-        attach_bus_recorders(&mut system, options.bus_log_limit)
-    } else {
-        Vec::new()
-    };
-
-    // Run, pausing at each cycle the attacker snapshots DRAM (in cycle order).
-    let plans = &scenario.attacker.dram_dumps;
-    let mut at_cycle: Vec<(u64, usize)> = plans
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| match p.at {
-            DumpTime::Cycle(c) => Some((c, i)),
-            DumpTime::End => None,
-        })
-        .collect();
-    at_cycle.sort_unstable();
-    let mut dumps: Vec<Option<DumpTaken>> = (0..plans.len()).map(|_| None).collect();
-    let mut end = None;
-    for (cycle, i) in at_cycle {
-        if end.is_none() {
-            match system.run_until(Cycle::new(cycle)) {
-                RunEnd::Paused { .. } => {}
-                ended => end = Some(ended),
-            }
-        }
-        // A snapshot asked for after the run ended is taken at its end.
-        dumps[i] = Some(dram_dump(&system, &plans[i].lines));
+    // The attacker's hardware: bus recorders, a faulty DIMM.
+    let probes = attack::attach_recorders(&mut system, attacker, options.bus_log_limit);
+    if let Some(bit) = attacker.ghost_bit {
+        let memory = system.machine_mut().memory_mut();
+        memory
+            .install_ghost_bit(bit)
+            .map_err(|e| fail(format!("attacker.bad_ram: {e}")))?;
     }
-    let end = match end {
-        Some(end) => end,
-        None => system.run(),
-    };
-    for (i, plan) in plans.iter().enumerate() {
-        if dumps[i].is_none() {
-            dumps[i] = Some(dram_dump(&system, &plan.lines));
-        }
-    }
-    let dumps: Vec<DumpTaken> = dumps.into_iter().flatten().collect();
 
-    let (end_report, cycles, finished) = end_report(&system, &end);
+    // Run, the attacker acting at its cycles.
+    let taken = attack::run(&mut system, attacker);
+    let plans = &attacker.dram_dumps;
+
+    let (end_report, cycles, finished) = end_report(&system, &taken.end);
     let mut stats = StatsReport::new();
     system.report_stats(&mut stats);
-    let (transfers, dropped) = collect_bus_log(&system, &probes);
+    let (transfers, dropped) = attack::collect_bus_log(&system, attacker, &probes);
+
+    // What each violation led to, read off the run before a cold boot's power cycle.
+    let violations: Vec<ViolationReport> = {
+        let w = lock(&writes);
+        let programs_done = match &taken.end {
+            Ended::Model(RunEnd::Finished { programs_done, .. }) => Some(*programs_done),
+            Ended::Model(_) | Ended::ColdBoot(_) => None,
+        };
+        let all = system.checker().violations();
+        all.iter()
+            .map(|v| {
+                let mut r = violation_report(v);
+                r.in_drain = in_drain(v, programs_done);
+                r.aftermath = aftermath(v, all, &system, &w.last_writeback, programs_done);
+                r
+            })
+            .collect()
+    };
+    let attack_reports = attack_reports(scenario, &system, &taken.attacks);
+    let mut cold_boot = taken.cold_boot;
+    if let (Some(plan), Some(cold)) = (&attacker.cold_boot, &mut cold_boot) {
+        attack::power_cycle(&mut system, plan, cold);
+    }
 
     // The attacker's analyses, over what it recorded and what the caches wrote back.
     let (writebacks, writebacks_dropped) = {
@@ -168,7 +167,10 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioReport, 
     if attacker.bus_log {
         findings.extend(bus_findings(&transfers, &writebacks));
     }
-    findings.extend(dump_findings(plans, &dumps, &writebacks));
+    findings.extend(dump_findings(plans, &taken.dumps, &writebacks));
+    if let Some(cold) = &cold_boot {
+        findings.extend(cold_boot_findings(cold, &writebacks));
+    }
     let mut missing = Vec::new();
     if dropped > 0 {
         missing.push(format!("{dropped} bus transfers not recorded"));
@@ -216,22 +218,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioReport, 
         loads_not_recorded: log.loads_not_recorded,
         faults: faults(scenario, &log.faults),
         faults_not_kept: log.faults_total - log.faults.len() as u64,
-        violations: {
-            let w = lock(&writes);
-            let programs_done = match &end {
-                RunEnd::Finished { programs_done, .. } => Some(*programs_done),
-                _ => None,
-            };
-            let all = checker.violations();
-            all.iter()
-                .map(|v| {
-                    let mut r = violation_report(v);
-                    r.in_drain = in_drain(v, programs_done);
-                    r.aftermath = aftermath(v, all, &system, &w.last_writeback, programs_done);
-                    r
-                })
-                .collect()
-        },
+        violations,
         violations_not_kept: checker.violations_not_kept(),
         model_errors,
         keys: key_reports(scenario, &system),
@@ -242,18 +229,95 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioReport, 
             .collect(),
         bus_log: attacker
             .bus_log
-            .then(|| bus_log_report(&transfers, dropped)),
-        dram_dumps: (!plans.is_empty()).then(|| dump_reports(scenario, &dumps)),
+            .then(|| bus_log_report(scenario, &transfers, dropped)),
+        dram_dumps: (!plans.is_empty()).then(|| dump_reports(scenario, &taken.dumps)),
+        attacks: (!attacker.attacks.is_empty()).then_some(attack_reports),
+        cold_boot: cold_boot
+            .as_ref()
+            .zip(attacker.cold_boot.as_ref())
+            .map(|(cold, plan)| cold_boot_report(scenario, plan, cold)),
         attacker_findings: analyses.then(|| finding_reports(scenario, &findings)),
     })
 }
 
-/// The findings as the report lists them: every kind but `dump_line` (the dumps themselves
-/// are in `dram_dumps`), kind by kind, line by line.
+/// Each attack as the report gives it, with the chain of its line as the checker knows it at
+/// the end of the run (where a surprising load is traced to the attack).
+fn attack_reports(
+    scenario: &Scenario,
+    system: &System,
+    taken: &[AttackTaken],
+) -> Vec<AttackReport> {
+    scenario
+        .attacker
+        .attacks
+        .iter()
+        .zip(taken)
+        .map(|(plan, t)| {
+            let (line, from, bits) = match &plan.kind {
+                AttackKind::Replay { line, .. } => (*line, None, None),
+                AttackKind::Splice { from, to } => (*to, Some(*from), None),
+                AttackKind::BitFlip { line, bits } => (*line, None, Some(bits.clone())),
+            };
+            AttackReport {
+                kind: plan.kind.name(),
+                place: format!("{}:{}", scenario.file, plan.place),
+                label: plan.label.clone(),
+                cycle: t.cycle.get(),
+                line: format!("{:#x}", line.raw()),
+                cells: (t.cells != line).then(|| format!("{:#x}", t.cells.raw())),
+                from: from.map(|f| format!("{:#x}", f.raw())),
+                recorded: t.recorded.map(|c| c.get()),
+                bits,
+                written: hex(&t.written),
+                chain: system
+                    .checker()
+                    .history(t.cells)
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// The cold boot as the report gives it.
+fn cold_boot_report(
+    scenario: &Scenario,
+    plan: &crate::scenario::ColdBootPlan,
+    cold: &ColdBootTaken,
+) -> ColdBootReport {
+    /// Lines of the dump the report lists (the findings cover them all).
+    const LINES_LISTED: usize = 4096;
+    ColdBootReport {
+        place: format!("{}:{}", scenario.file, plan.place),
+        cycle: cold.cycle.get(),
+        key_restore: plan.key_restore,
+        lines: cold
+            .lines
+            .iter()
+            .zip(&cold.decrypted)
+            .take(LINES_LISTED)
+            .map(|((addr, data), after)| crate::report::ColdBootLine {
+                addr: format!("{:#x}", addr.raw()),
+                data: hex(data),
+                after_reboot: hex(after),
+            })
+            .collect(),
+        lines_not_listed: cold.lines.len().saturating_sub(LINES_LISTED) as u64,
+        lost_writes: cold
+            .lost
+            .iter()
+            .map(|l| format!("{:#x}", l.raw()))
+            .collect(),
+    }
+}
+
+/// The findings as the report lists them: every kind but `dump_line` and `cold_boot_line`
+/// (the lines themselves are in `dram_dumps` and `cold_boot`), kind by kind, line by line.
 fn finding_reports(scenario: &Scenario, findings: &[Finding]) -> Vec<FindingReport> {
     findings
         .iter()
-        .filter(|f| f.kind != FindingKind::DumpLine)
+        .filter(|f| !f.kind.has_data())
         .map(|f| FindingReport {
             kind: f.kind.name(),
             line: format!("{:#x}", f.line.raw()),
@@ -274,39 +338,12 @@ fn dump_place(scenario: &Scenario, d: usize) -> String {
     }
 }
 
-fn attach_bus_recorders(system: &mut System, limit: usize) -> Vec<ProbeId> {
-    let memory = system.machine_mut().memory_mut();
-    (0..memory.controllers().len())
-        .map(|i| {
-            memory
-                .controller_mut(i)
-                .bus_mut()
-                .attach(Box::new(BusRecorder::with_limit(limit)))
-        })
-        .collect()
-}
-
-/// Every controller's log merged in bus order (cycle, then controller), and the transfers
-/// not recorded.
-fn collect_bus_log(system: &System, probes: &[ProbeId]) -> (Vec<BusTransaction>, u64) {
-    let memory = system.machine().memory();
-    let mut merged = Vec::new();
-    let mut dropped = 0;
-    for (i, probe) in probes.iter().enumerate() {
-        let recorder = memory.controllers()[i]
-            .bus()
-            .probe::<BusRecorder>(*probe)
-            .expect("the runner attached a BusRecorder here");
-        dropped += recorder.dropped();
-        merged.extend(recorder.log().iter().map(|t| (i, t.clone())));
-    }
-    // Stable: within one controller, bus order is kept.
-    merged.sort_by_key(|(controller, t)| (t.cycle, *controller));
-    (merged.into_iter().map(|(_, t)| t).collect(), dropped)
-}
-
-fn bus_log_report(transfers: &[BusTransaction], dropped: u64) -> BusLogReport {
+fn bus_log_report(scenario: &Scenario, transfers: &[BusTransaction], dropped: u64) -> BusLogReport {
+    let interposer = scenario.attacker.interposer.as_ref();
     BusLogReport {
+        channels: interposer.and_then(|i| i.channels.clone()),
+        from: interposer.map(|i| i.from).filter(|&f| f > 0),
+        until: interposer.and_then(|i| i.until),
         entries: transfers
             .iter()
             .map(|t| BusEntry {
@@ -320,15 +357,6 @@ fn bus_log_report(transfers: &[BusTransaction], dropped: u64) -> BusLogReport {
             })
             .collect(),
         dropped,
-    }
-}
-
-/// What the DIMMs hold at `lines`, now.
-fn dram_dump(system: &System, lines: &[DramAddr]) -> DumpTaken {
-    let memory = system.machine().memory();
-    DumpTaken {
-        cycle: system.now(),
-        lines: lines.iter().map(|a| (*a, memory.dimm_line(*a))).collect(),
     }
 }
 
@@ -353,8 +381,9 @@ fn dump_reports(scenario: &Scenario, dumps: &[DumpTaken]) -> Vec<DramDumpReport>
         .collect()
 }
 
-/// The end of the run as the report gives it, the cycle count, and whether it finished.
-fn end_report(system: &System, end: &RunEnd) -> (EndReport, u64, bool) {
+/// The end of the run as the report gives it, the cycle count, and whether it finished (a cold
+/// boot ends a run as the scenario asked: it counts as finished).
+fn end_report(system: &System, end: &Ended) -> (EndReport, u64, bool) {
     let dump = || {
         Some(
             system
@@ -363,6 +392,21 @@ fn end_report(system: &System, end: &RunEnd) -> (EndReport, u64, bool) {
                 .map(|(component, state)| ComponentDump { component, state })
                 .collect(),
         )
+    };
+    let end = match *end {
+        Ended::Model(ref end) => end,
+        Ended::ColdBoot(cycle) => {
+            return (
+                EndReport {
+                    reason: "cold_boot",
+                    cycle: cycle.get(),
+                    programs_done: None,
+                    dump: None,
+                },
+                cycle.get(),
+                true,
+            );
+        }
     };
     match *end {
         RunEnd::Finished {

@@ -36,6 +36,13 @@ pub fn summary(report: &ScenarioReport, detail: Detail) -> String {
                 end.cycle
             );
         }
+        "cold_boot" => {
+            let _ = writeln!(
+                s,
+                "  cold boot: the attacker cut the power at cycle {}",
+                end.cycle
+            );
+        }
         reason => {
             let _ = writeln!(
                 s,
@@ -90,6 +97,7 @@ pub fn summary(report: &ScenarioReport, detail: Detail) -> String {
             );
         }
     }
+    attacks(&mut s, report, detail);
     findings(&mut s, report, detail);
     if !report.keys.is_empty() {
         let _ = writeln!(s, "  keys:");
@@ -238,6 +246,52 @@ fn violation(s: &mut String, v: &ViolationReport) {
     let _ = writeln!(s, "      chain, oldest first:");
     for c in &v.chain {
         let _ = writeln!(s, "        {c}");
+    }
+}
+
+/// What the attacker did: each attack in one line (with its line's chain when verbose), and
+/// the cold boot.
+fn attacks(s: &mut String, report: &ScenarioReport, detail: Detail) {
+    for a in report.attacks.iter().flatten() {
+        let mut what = format!("{} of line {}", a.kind, a.line);
+        if let Some(from) = &a.from {
+            let _ = write!(what, " from line {from}");
+        }
+        if let Some(recorded) = a.recorded {
+            let _ = write!(what, " (ciphertext recorded at cycle {recorded})");
+        }
+        if let Some(bits) = &a.bits {
+            let _ = write!(what, " (bits {bits:?})");
+        }
+        if let Some(cells) = &a.cells {
+            let _ = write!(what, ", reaching the cells of {cells}");
+        }
+        let _ = writeln!(s, "  attack at cycle {}: {what}", a.cycle);
+        if detail == Detail::Verbose {
+            let _ = writeln!(s, "    chain of the line, oldest first:");
+            for c in &a.chain {
+                let _ = writeln!(s, "      {c}");
+            }
+        }
+    }
+    if let Some(c) = &report.cold_boot {
+        let _ = writeln!(
+            s,
+            "  cold boot at cycle {}: {} line(s) dumped, then a power cycle ({}); writes lost in \
+             the controllers' queues: {}",
+            c.cycle,
+            c.lines.len() as u64 + c.lines_not_listed,
+            if c.key_restore {
+                "platform key restored"
+            } else {
+                "every key lost"
+            },
+            if c.lost_writes.is_empty() {
+                "none".to_owned()
+            } else {
+                c.lost_writes.join(", ")
+            }
+        );
     }
 }
 

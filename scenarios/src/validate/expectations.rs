@@ -3,7 +3,7 @@
 //! what that op is.
 
 use super::findings::AttackerFields;
-use super::helpers::{field, quoted_list};
+use super::helpers::{field, index, quoted_list};
 use super::ops::{LabelInfo, OpClass};
 use super::{LINE_BYTES, ScenarioError, Validator};
 use crate::locate::PathSeg;
@@ -399,14 +399,23 @@ impl Validator<'_> {
                 line,
                 lost,
                 written,
+                chain,
             } => {
                 let line = match line {
                     Some(l) => Some(self.dram_line(*l, &field(path, "line"))?),
                     None => None,
                 };
                 let kind = violation_kind(*kind);
+                let chain = chain.clone().unwrap_or_default();
+                if let Some(i) = chain.iter().position(|t| t.trim().is_empty()) {
+                    return Err(self.err(
+                        &index(&field(path, "chain"), i),
+                        "an empty chain text matches every event: expected a part of one, \
+                         such as \"KeyID 1 store\"",
+                    ));
+                }
                 if lost.is_none() && written.is_none() {
-                    ExpectKind::Violations(ViolationExpect::Kind { kind, line })
+                    ExpectKind::Violations(ViolationExpect::Kind { kind, line, chain })
                 } else {
                     if kind != ViolationKind::DataLoss {
                         let name = if lost.is_some() { "lost" } else { "written" };
@@ -426,6 +435,7 @@ impl Validator<'_> {
                         line,
                         lost: bytes_at(lost, "lost")?,
                         written: bytes_at(written, "written")?,
+                        chain,
                     })
                 }
             }

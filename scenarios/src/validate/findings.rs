@@ -1,11 +1,11 @@
 //! Expectations on the attacker's findings (`attacker(saw: KIND, ...)`): the kind needs the
-//! recording it comes from (the bus log, or DRAM dumps), a `dump` names a labelled dump, a
-//! dump line is one the dumps hold, and the count's bounds are consistent.
+//! recording it comes from (the bus log, DRAM dumps, or a cold boot), a `dump` names a
+//! labelled dump, a dump line is one the dumps hold, and the count's bounds are consistent.
 
 use super::helpers::{field, hex, index, quoted_list};
 use super::{LINE_BYTES, ScenarioError, Validator};
 use crate::locate::PathSeg;
-use crate::scenario::{AttackerExpect, AttackerPlan, FindingKind};
+use crate::scenario::{AttackerExpect, AttackerPlan, FindingKind, FindingSource};
 use crate::scenario_file::{DataFile, FindingFile};
 
 /// The fields of an `attacker(...)` expectation, as the file gives them.
@@ -27,8 +27,14 @@ fn finding_kind(f: FindingFile) -> FindingKind {
         FindingFile::BusTransfers => FindingKind::BusTransfers,
         FindingFile::BusReads => FindingKind::BusReads,
         FindingFile::BusWrites => FindingKind::BusWrites,
+        FindingFile::BusEqualAcrossLines => FindingKind::BusEqualAcrossLines,
         FindingFile::DumpLine => FindingKind::DumpLine,
         FindingFile::DumpPlaintext => FindingKind::DumpPlaintext,
+        FindingFile::DumpEqualAcrossLines => FindingKind::DumpEqualAcrossLines,
+        FindingFile::ColdBootLine => FindingKind::ColdBootLine,
+        FindingFile::ColdBootPlaintext => FindingKind::ColdBootPlaintext,
+        FindingFile::ColdBootDecrypted => FindingKind::ColdBootDecrypted,
+        FindingFile::ColdBootLost => FindingKind::ColdBootLost,
     }
 }
 
@@ -40,30 +46,38 @@ impl Validator<'_> {
         plan: &AttackerPlan,
     ) -> Result<AttackerExpect, ScenarioError> {
         let kind = finding_kind(f.saw);
-        if kind.from_bus() && !plan.bus_log {
-            return Err(self.err(
-                &field(path, "saw"),
-                format!(
-                    "`{kind}` is found in the bus log, and the attacker records none: expected \
-                     `attacker: (bus_log: true)` in the scenario"
-                ),
-            ));
-        }
-        if !kind.from_bus() && plan.dram_dumps.is_empty() {
-            return Err(self.err(
-                &field(path, "saw"),
-                format!(
-                    "`{kind}` is found in DRAM dumps, and the attacker takes none: expected \
-                     `attacker: (dram_dumps: [(at: end, lines: [...])])` in the scenario"
-                ),
-            ));
+        let source = kind.source();
+        let missing = match source {
+            FindingSource::Bus if !plan.bus_log => Some(
+                "is found in the bus log, and the attacker records none: expected `attacker: \
+                 (bus_log: true)` in the scenario",
+            ),
+            FindingSource::Dumps if plan.dram_dumps.is_empty() => Some(
+                "is found in DRAM dumps, and the attacker takes none: expected `attacker: \
+                 (dram_dumps: [(at: end, lines: [...])])` in the scenario",
+            ),
+            FindingSource::ColdBoot if plan.cold_boot.is_none() => Some(
+                "is found by a cold boot, and the attacker makes none: expected `attacker: \
+                 (cold_boot: (at: ...))` in the scenario",
+            ),
+            FindingSource::Bus | FindingSource::Dumps | FindingSource::ColdBoot => None,
+        };
+        if let Some(missing) = missing {
+            return Err(self.err(&field(path, "saw"), format!("`{kind}` {missing}")));
         }
         let dump = match f.dump {
             None => None,
-            Some(_) if kind.from_bus() => {
+            Some(_) if source != FindingSource::Dumps => {
                 return Err(self.err(
                     &field(path, "dump"),
-                    format!("`dump` picks a DRAM dump, and `{kind}` comes from the bus log"),
+                    format!(
+                        "`dump` picks a DRAM dump, and `{kind}` comes from the {}",
+                        if kind.from_bus() {
+                            "bus log"
+                        } else {
+                            "cold boot"
+                        }
+                    ),
                 ));
             }
             Some(name) => {
@@ -99,7 +113,7 @@ impl Validator<'_> {
         let line = match f.line {
             Some(l) => {
                 let line = self.dram_line(l, &field(path, "line"))?;
-                if !kind.from_bus() {
+                if source == FindingSource::Dumps {
                     let dumped = plan
                         .dram_dumps
                         .iter()
@@ -136,12 +150,12 @@ impl Validator<'_> {
         };
         let data = match f.data {
             None => None,
-            Some(_) if kind != FindingKind::DumpLine => {
+            Some(_) if !kind.has_data() => {
                 return Err(self.err(
                     &field(path, "data"),
                     format!(
                         "`data` is a dump line's content, and `{kind}` findings have none: \
-                         expected saw: dump_line"
+                         expected saw: dump_line or cold_boot_line"
                     ),
                 ));
             }
