@@ -131,7 +131,7 @@ impl MachineConfig {
                 let memory = MemCtrlConfig {
                     controllers: 2,
                     interleave_bytes: 4096,
-                    dram: DramConfig::preset("ddr4-3200")?,
+                    dram: DramConfig::machine_preset("ddr4-3200")?,
                     core_clock_mhz: 2600,
                     ..MemCtrlConfig::default()
                 };

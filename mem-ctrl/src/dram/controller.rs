@@ -45,7 +45,7 @@
 mod describe;
 
 use super::bank::{self, BankCommand, BankState, ColumnCommand, CommandKind};
-use super::config::{DramConfig, PagePolicy, QueueStructure};
+use super::config::{DramConfig, PagePolicy, QueueStructure, WriteDrain};
 use super::crypto_stage::CryptoStage;
 use super::mapping::DramLocation;
 use super::refresh::RefreshScheduler;
@@ -268,7 +268,8 @@ struct Channel {
     queue_structure: QueueStructure,
     command_queue_entries: usize,
     transaction_queue_entries: usize,
-    write_drain_threshold: usize,
+    write_drain: WriteDrain,
+    idle_write_drain_cycles: Option<u64>,
     row_hit_cap: u32,
     t_cl_cycles: u64,
     t_cwl_cycles: u64,
@@ -287,7 +288,7 @@ struct Channel {
     /// allocation) wait on its READ. These three maps are only looked up by line, never
     /// iterated, so their order cannot leak into results.
     pending_reads: FxHashMap<u64, (Txn, Vec<Txn>)>,
-    /// Reads waiting on another read's READ (they count against the read queue).
+    /// Reads waiting on another read's READ. Like DRAMsim3's, they take no read-queue slot.
     coalesced_waiting: usize,
     /// Per line: writes accepted whose WRITE has not issued and that were not merged.
     pending_writes: FxHashMap<u64, u32>,
@@ -304,7 +305,8 @@ struct Channel {
     /// livelocks. After such an abort the next decision serves the read queue instead (see
     /// [`Channel::transaction_move`]).
     drain_aborted: bool,
-    /// Drain writes whenever the read queue is empty (set by drivers at end of input).
+    /// Drain writes below the drain rule's threshold (set by drivers at end of input): the
+    /// rule's threshold drops to its least (see [`Channel::drain_rule`]).
     flush_writes: bool,
     completions: EventQueue<PendingCompletion>,
     outstanding: usize,
@@ -427,7 +429,8 @@ impl Channel {
             queue_structure: c.queue_structure,
             command_queue_entries,
             transaction_queue_entries,
-            write_drain_threshold: c.write_drain_threshold as usize,
+            write_drain: c.write_drain,
+            idle_write_drain_cycles: c.idle_write_drain_cycles.map(u64::from),
             row_hit_cap: c.row_hit_cap,
             t_cl_cycles: u64::from(p.timing.t_cl_cycles),
             t_cwl_cycles: u64::from(p.timing.t_cwl_cycles),
@@ -504,12 +507,49 @@ impl Channel {
         }
     }
 
-    fn drain_threshold(&self) -> usize {
-        if self.flush_writes {
-            1
-        } else {
-            self.write_drain_threshold
+    /// The drain rule in force: the configured one, or while flushing the same rule with its
+    /// least threshold (any write at all).
+    fn drain_rule(&self) -> WriteDrain {
+        match (self.flush_writes, self.write_drain) {
+            (false, rule) => rule,
+            (true, WriteDrain::CommandQueuesEmpty { .. }) => {
+                WriteDrain::CommandQueuesEmpty { above: 0 }
+            }
+            (true, WriteDrain::ReadQueueEmpty { .. }) => WriteDrain::ReadQueueEmpty { at_least: 1 },
         }
+    }
+
+    /// Whether step 5 at `now`, with no drain running, starts one (DRAMsim3's
+    /// `ScheduleTransaction` decision): the write buffer is full, the drain rule fires, or the
+    /// idle drain's timeout has passed.
+    fn drain_starts(&self, now: Cycle) -> bool {
+        let writes = self.write_buffer.len();
+        if writes == 0 {
+            return false;
+        }
+        let rule = match self.drain_rule() {
+            WriteDrain::CommandQueuesEmpty { above } => {
+                writes > above as usize && self.nonempty.is_empty()
+            }
+            WriteDrain::ReadQueueEmpty { at_least } => {
+                self.read_queue.is_empty() && writes >= at_least as usize
+            }
+        };
+        writes >= self.transaction_queue_entries
+            || rule
+            || self.idle_drain_deadline().is_some_and(|at| now >= at)
+    }
+
+    /// With idle write drain on, writes buffered and the read queue and every command queue
+    /// empty: the cycle the buffer drains if the channel stays idle (its last activity plus the
+    /// timeout). `None` otherwise, or while a drain runs.
+    fn idle_drain_deadline(&self) -> Option<Cycle> {
+        let timeout = self.idle_write_drain_cycles?;
+        (self.write_draining == 0
+            && !self.write_buffer.is_empty()
+            && self.read_queue.is_empty()
+            && self.nonempty.is_empty())
+        .then(|| self.last_activity.plus(timeout))
     }
 
     // ---- acceptance -------------------------------------------------------------------
@@ -519,8 +559,9 @@ impl Channel {
         let line = txn.line.raw();
         match txn.op {
             MemOp::Read => {
-                if self.read_queue.len() + self.coalesced_waiting >= self.transaction_queue_entries
-                {
+                // DRAMsim3 (`WillAcceptTransaction`) refuses any read while the read queue is full,
+                // even one that would be forwarded or coalesced and take no slot.
+                if self.read_queue.len() >= self.transaction_queue_entries {
                     return Err(QueueFull {
                         channel: self.index,
                         queue: "read queue",
@@ -583,7 +624,7 @@ impl Channel {
         // Step 5 had nothing left to do at the end of the last tick (or `wake` already asks
         // for the next cycle); this request may change that, a read by entering the read queue,
         // a write by reaching the write drain threshold.
-        if !self.step_five_idle() {
+        if !self.step_five_idle(now) {
             self.wake = self.wake.min(txn.accepted);
             self.step5_settled = false;
         }
@@ -680,7 +721,7 @@ impl Channel {
         }
 
         // 5. Move one transaction into its command queue.
-        let moved = self.schedule_transaction();
+        let moved = self.schedule_transaction(now);
 
         if !self.exhaustive {
             self.plan(now, moved);
@@ -899,10 +940,11 @@ impl Channel {
         // this tick's command), it changes nothing until a command issues or a request
         // arrives, both of which re-plan; if it did, ask it again.
         if moved {
-            self.step5_settled = self.step_five_idle();
+            self.step5_settled = self.step_five_idle(now);
         }
         let mut wake = if self.step5_settled {
-            Cycle::NEVER
+            // Settled step 5 still starts an idle drain once the timeout passes.
+            self.idle_drain_deadline().unwrap_or(Cycle::NEVER)
         } else {
             next
         };
@@ -992,7 +1034,7 @@ impl Channel {
             "cycle {now}: channel {index}: a quiet tick skipped a ready command"
         );
         assert!(
-            self.step_five_idle(),
+            self.step_five_idle(now),
             "cycle {now}: channel {index}: a quiet tick skipped a transaction move"
         );
     }
@@ -1221,12 +1263,15 @@ impl Channel {
 
     /// DRAMsim3 `ScheduleTransaction`. Returns whether anything changed (a transaction moved,
     /// or draining started or stopped).
-    fn schedule_transaction(&mut self) -> bool {
-        if self.step5_settled && !self.exhaustive {
+    fn schedule_transaction(&mut self, now: Cycle) -> bool {
+        if self.step5_settled
+            && !self.exhaustive
+            && self.idle_drain_deadline().is_none_or(|at| now < at)
+        {
             #[cfg(debug_assertions)]
             assert!(
-                self.step_five_idle(),
-                "channel {}: step 5 marked settled but has work",
+                self.step_five_idle(now),
+                "cycle {now}: channel {}: step 5 marked settled but has work",
                 self.index
             );
             return false;
@@ -1235,7 +1280,7 @@ impl Channel {
             write_draining,
             drain_aborted,
             chosen,
-        } = self.transaction_move();
+        } = self.transaction_move(now);
         let changed = write_draining != self.write_draining
             || drain_aborted != self.drain_aborted
             || chosen.is_some();
@@ -1263,9 +1308,9 @@ impl Channel {
         changed
     }
 
-    /// True when step 5 would change nothing now.
-    fn step_five_idle(&self) -> bool {
-        self.transaction_move()
+    /// True when step 5 would change nothing at `now`.
+    fn step_five_idle(&self, now: Cycle) -> bool {
+        self.transaction_move(now)
             == StepFive {
                 write_draining: self.write_draining,
                 drain_aborted: self.drain_aborted,
@@ -1273,8 +1318,8 @@ impl Channel {
             }
     }
 
-    /// What [`Channel::schedule_transaction`] does now, without doing it. Draining starts when
-    /// the write buffer is full, or when the read queue is empty and enough writes wait; while
+    /// What [`Channel::schedule_transaction`] does at `now`, without doing it. Draining starts
+    /// when the write buffer is full or the drain rule fires ([`Channel::drain_starts`]); while
     /// it lasts, writes move in buffer order, each into a command queue with room, and it stops
     /// early at a write with a pending read of its line (a write never overtakes a read of its
     /// line). All of this is DRAMsim3's `ScheduleTransaction`, with one difference: when that
@@ -1282,14 +1327,9 @@ impl Channel {
     /// the drain on the next cycle (the buffer is still full) and stop again, forever, since
     /// the read can only move when no drain runs. Here the decision after such a stop serves
     /// the read queue instead. Where DRAMsim3 makes progress the two behave identically.
-    fn transaction_move(&self) -> StepFive {
+    fn transaction_move(&self, now: Cycle) -> StepFive {
         let mut write_draining = self.write_draining;
-        if write_draining == 0
-            && !self.drain_aborted
-            && (self.write_buffer.len() >= self.transaction_queue_entries
-                || (self.read_queue.is_empty()
-                    && self.write_buffer.len() >= self.drain_threshold()))
-        {
+        if write_draining == 0 && !self.drain_aborted && self.drain_starts(now) {
             write_draining = self.write_buffer.len();
         }
         let (from, candidates) = if write_draining > 0 {
@@ -1334,10 +1374,21 @@ impl Channel {
         self.refresh.due().is_some()
             || !self.read_queue.is_empty()
             || self.write_draining > 0
-            || (!self.write_buffer.is_empty()
-                && (self.write_buffer.len() >= self.transaction_queue_entries
-                    || self.write_buffer.len() >= self.drain_threshold()))
+            || self.drain_may_start()
             || !self.nonempty.is_empty()
+    }
+
+    /// Whether buffered writes may start draining without another request arriving: enough of
+    /// them for the drain rule (whatever the queues' state), or idle write drain on.
+    fn drain_may_start(&self) -> bool {
+        let writes = self.write_buffer.len();
+        writes > 0
+            && (writes >= self.transaction_queue_entries
+                || self.idle_write_drain_cycles.is_some()
+                || match self.drain_rule() {
+                    WriteDrain::CommandQueuesEmpty { above } => writes > above as usize,
+                    WriteDrain::ReadQueueEmpty { at_least } => writes >= at_least as usize,
+                })
     }
 
     fn next_event_cycle(&self, now: Cycle) -> Cycle {
@@ -1549,9 +1600,11 @@ impl DramController {
             .unwrap_or(Cycle::ZERO)
     }
 
-    /// With `on`, writes drain whenever the read queue is empty, however few are buffered.
-    /// Drivers set it once their input is exhausted so buffered writes reach DRAM (DRAMsim3
-    /// leaves fewer than `write_drain_threshold` writes in the buffer indefinitely).
+    /// With `on`, the drain rule's threshold drops to its least: writes drain, however few, when
+    /// the command queues are empty ([`WriteDrain::CommandQueuesEmpty`]) or when the read queue
+    /// is ([`WriteDrain::ReadQueueEmpty`]). Drivers set it once their input is exhausted so
+    /// buffered writes reach DRAM (DRAMsim3 leaves writes below its rule in the buffer
+    /// indefinitely).
     pub fn set_flush_writes(&mut self, on: bool) {
         for ch in &mut self.channels {
             if ch.flush_writes != on {
