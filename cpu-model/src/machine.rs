@@ -107,6 +107,8 @@ impl MachineConfig {
     ///   (14 cycles); a shared inclusive 8 MiB 16-way LLC (40 cycles); next-line and stride
     ///   prefetchers at the L2; one memory controller with one DDR4-2400 channel (16 GiB); a
     ///   3.2 GHz core clock; 52-bit physical addresses with 6 KeyID bits (63 keys); TME on.
+    ///   The DRAM preset runs with the machines' controller policy
+    ///   ([`DramConfig::machine_preset`]: idle write drain, writes drained at 16).
     /// - `server`: eight cores, 48 KiB 12-way L1D (5 cycles), 2 MiB 16-way L2 (16 cycles), a
     ///   non-inclusive 32 MiB 16-way LLC (50 cycles, tree-PLRU); two controllers of DDR4-3200
     ///   interleaved every 4 KiB; a 2.6 GHz core clock; otherwise as `default`.

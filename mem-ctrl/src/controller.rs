@@ -156,6 +156,19 @@ impl MemoryController {
         &self.stats
     }
 
+    /// The lines (package-wide DRAM addresses) with a write this controller accepted whose
+    /// bytes have not reached the DIMMs yet, in address order: what a DRAM dump taken now
+    /// does not show.
+    pub fn pending_write_lines(&self) -> Vec<DramAddr> {
+        let mut lines: Vec<DramAddr> = self
+            .newest_write
+            .keys()
+            .map(|&line| DramAddr::from_line_index(line))
+            .collect();
+        lines.sort_unstable();
+        lines
+    }
+
     /// Encrypts a line for `keyid` (or leaves it plaintext), counting which.
     fn encrypt(&mut self, keyid: KeyId, addr: DramAddr, bytes: &mut LineBytes) {
         match self.keys.transform(keyid, addr) {
@@ -647,14 +660,18 @@ impl MemorySystem {
     }
 
     /// The next core cycle at which [`MemorySystem::tick`] can produce a response, the DRAM
-    /// model has something to do, or a PCONFIG update lands; [`Cycle::NEVER`] when idle.
+    /// model has something to do, or a PCONFIG update lands; [`Cycle::NEVER`] when nothing
+    /// will happen without another request.
     pub fn next_event_cycle(&self) -> Cycle {
-        // A controller with requests in flight has an event coming even when it has no command
-        // to issue (a burst in progress); an idle one only refreshes, which answers nobody.
+        // A controller with requests in progress has an event coming even when it has no
+        // command to issue (a burst in progress). An idle one only refreshes, which answers
+        // nobody, and so does one holding only writes parked below its drain rule (idle write
+        // drain off): until another request comes they never move, and a run whose cores wait
+        // on nothing else is deadlocked, not merely slow.
         let dram = self
             .controllers
             .iter()
-            .filter(|mc| mc.dram.outstanding() > 0 || mc.dram.has_work())
+            .filter(|mc| mc.dram.in_progress())
             .map(|mc| self.clock.to_fast(mc.dram.next_event_cycle()))
             .min()
             .unwrap_or(Cycle::NEVER);
@@ -674,7 +691,7 @@ impl MemorySystem {
     }
 
     /// True while any request is in flight or any response is waiting. Writes parked in a
-    /// write buffer count: they finish only when the buffer drains (see
+    /// write buffer count: they finish only when the buffer drains (idle write drain, or
     /// [`MemorySystem::set_flush_writes`]).
     pub fn has_work(&self) -> bool {
         !self.responses.is_empty()
@@ -682,6 +699,18 @@ impl MemorySystem {
                 .controllers
                 .iter()
                 .any(|mc| mc.dram.outstanding() > 0 || mc.dram.has_work())
+    }
+
+    /// The lines (DRAM addresses) with a write accepted by some controller whose bytes have not
+    /// reached the DIMMs yet, in address order ([`MemoryController::pending_write_lines`]).
+    pub fn pending_write_lines(&self) -> Vec<DramAddr> {
+        let mut lines: Vec<DramAddr> = self
+            .controllers
+            .iter()
+            .flat_map(MemoryController::pending_write_lines)
+            .collect();
+        lines.sort_unstable();
+        lines
     }
 
     /// Writes every controller's and PCONFIG's counts into `report`.

@@ -42,6 +42,10 @@ fn presets_are_valid_and_the_reference_is_exact() {
             machine.params().controller.write_drain,
             WriteDrain::ReadQueueEmpty { at_least: 16 }
         );
+        assert_eq!(
+            machine.params().controller.idle_write_drain_cycles,
+            Some(256)
+        );
     }
     let cfg = DramConfig::preset("ddr4-2400").unwrap();
     let p = cfg.params();

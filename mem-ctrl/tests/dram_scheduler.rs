@@ -260,6 +260,48 @@ fn dramsim3_drains_more_than_8_writes_once_the_command_queues_are_empty() {
 }
 
 #[test]
+fn idle_write_drain_starts_once_the_channel_has_been_idle_for_the_timeout() {
+    let idle = |cycles| {
+        let mut p = ddr4();
+        p.controller.idle_write_drain_cycles = Some(cycles);
+        p
+    };
+    // Three writes below the drain rule, offered at 0, 1 and 2, and a read much later (the
+    // driver drains every write once its input ends). The last acceptance (offered at 2) is the
+    // channel's last activity, so the drain starts in step 5 of cycle 2 + 300 and the first
+    // write's ACT follows on the next cycle.
+    let mut three = [0u64, 1, 2]
+        .map(|i| write(i, loc(0, 0, 0, 1, i as u32)))
+        .to_vec();
+    three.push(read(5000, loc(0, 2, 0, 1, 0)));
+    let r = run_params(idle(300), &three);
+    assert_eq!(r.cycles_at(ACT, 0, 0, 0), [303]);
+    assert_eq!(r.cycles_of(WR), [320, 326, 332]);
+    // DRAMsim3's controller (no idle drain) keeps them until the input ends.
+    let r = run_params(ddr4(), &three);
+    assert!(r.cycles_of(WR)[0] > 5000, "{}", r.log());
+    // Any activity restarts the wait: a read offered at 100 (ACT at 102, READ at 119, data at
+    // 140, delivered then) moves the drain to 140 + 300.
+    let mut reqs = three.clone();
+    reqs.insert(3, read(100, loc(0, 2, 0, 1, 1)));
+    let r = run_params(idle(300), &reqs);
+    assert_eq!(r.completion(3).data_cycle, Cycle::new(140));
+    assert_eq!(r.cycles_at(ACT, 0, 0, 0), [441]);
+    // Writes in a command queue or reads waiting are not idle: a drain never starts behind
+    // them, only after.
+    let reqs = [
+        read(0, loc(0, 1, 0, 1, 0)),
+        write(1, loc(0, 0, 0, 1, 0)),
+        read(5000, loc(0, 2, 0, 1, 0)),
+    ];
+    let r = run_params(idle(5), &reqs);
+    // The read: ACT 2, READ 19. Its READ empties the command queues and is the last
+    // activity: the drain starts in step 5 of 19 + 5 (its burst still on the way does not
+    // count: nothing waits to issue).
+    assert_eq!(r.cycles_at(ACT, 0, 0, 0), [25]);
+}
+
+#[test]
 fn a_repeated_read_never_takes_a_read_queue_slot() {
     // DRAMsim3 (`AddTransaction`): a read of a line already pending joins it, a read of a line
     // with a write waiting is answered from the write buffer; neither enters the read queue,

@@ -477,20 +477,25 @@ fn encryption_with_a_throughput_limit() {
 #[test]
 fn refresh_write_drain_and_same_line_rules() {
     // Writes accumulate to the drain threshold while reads are absent, drain across refreshes
-    // of both ranks, and meet reads of their own lines (forwarding, the read-before-write stop
-    // of a drain), repeated reads (coalescing) and repeated writes (merging). Small queues and
-    // a row-hit cap of 1 make every rule bind often. Both drain rules.
-    for rule in [
-        WriteDrain::ReadQueueEmpty { at_least: 6 },
-        WriteDrain::CommandQueuesEmpty { above: 4 },
+    // of both ranks (or once the channel falls idle), and meet reads of their own lines
+    // (forwarding, the read-before-write stop of a drain), repeated reads (coalescing) and
+    // repeated writes (merging). Small queues and a row-hit cap of 1 make every rule bind
+    // often.
+    // Both drain rules, each with and without idle write drain.
+    for (rule, idle) in [
+        (WriteDrain::ReadQueueEmpty { at_least: 6 }, None),
+        (WriteDrain::CommandQueuesEmpty { above: 4 }, None),
+        (WriteDrain::ReadQueueEmpty { at_least: 6 }, Some(50)),
+        (WriteDrain::CommandQueuesEmpty { above: 4 }, Some(300)),
     ] {
-        refresh_write_drain_and_same_line_rules_with(rule);
+        refresh_write_drain_and_same_line_rules_with(rule, idle);
     }
 }
 
-fn refresh_write_drain_and_same_line_rules_with(rule: WriteDrain) {
+fn refresh_write_drain_and_same_line_rules_with(rule: WriteDrain, idle: Option<u32>) {
     let mut p = ddr4();
     p.controller.write_drain = rule;
+    p.controller.idle_write_drain_cycles = idle;
     p.controller.transaction_queue_entries = 10;
     p.controller.command_queue_entries = 3;
     p.controller.row_hit_cap = 1;
@@ -540,7 +545,7 @@ fn refresh_write_drain_and_same_line_rules_with(rule: WriteDrain) {
             .count();
         assert!(
             forwarded > 10 && merged > 10,
-            "{rule}: {forwarded} forwarded, {merged} merged"
+            "{rule}, idle {idle:?}: {forwarded} forwarded, {merged} merged"
         );
     }
 }

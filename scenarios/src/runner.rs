@@ -229,6 +229,11 @@ fn dram_dump(
                 data: hex(&memory.dimm_line(*addr)),
             })
             .collect(),
+        pending_writes: memory
+            .pending_write_lines()
+            .iter()
+            .map(|line| format!("{:#x}", line.raw()))
+            .collect(),
     }
 }
 

@@ -721,8 +721,8 @@ impl DramConfig {
         }
     }
 
-    /// A named preset as the full-system machines run it ([`DramParams::machine_preset`]: the
-    /// machines' drain rule).
+    /// A named preset as the full-system machines run it ([`DramParams::machine_preset`]: idle
+    /// write drain and the machines' drain rule).
     pub fn machine_preset(name: &str) -> Result<DramConfig, DramConfigError> {
         match DramParams::machine_preset(name) {
             Some(params) => DramConfig::new(params),

@@ -627,6 +627,9 @@ impl Channel {
         if !self.step_five_idle(now) {
             self.wake = self.wake.min(txn.accepted);
             self.step5_settled = false;
+        } else if let Some(at) = self.idle_drain_deadline() {
+            // A write that went straight to the write buffer may start the idle drain's wait.
+            self.wake = self.wake.min(at);
         }
         // A forwarded read, a merged write or a write entering the encrypt stage may also
         // bring the next event forward.
@@ -1587,6 +1590,18 @@ impl DramController {
     /// for the encrypt stage, or for enough writes to start draining.
     pub fn has_work(&self) -> bool {
         self.channels.iter().any(Channel::has_work)
+    }
+
+    /// True when something will happen without another request: a tick has work
+    /// ([`DramController::has_work`]: a command or transaction waits, a drain is due or may
+    /// start, idle write drain is counting down), a completion is on its way, or a write is in
+    /// the encrypt stage. False when the controller is empty, or holds only writes below its
+    /// drain rule with idle write drain off: those wait for more writes (or
+    /// [`DramController::set_flush_writes`]) and, meanwhile, only refreshes happen.
+    pub fn in_progress(&self) -> bool {
+        self.channels
+            .iter()
+            .any(|c| c.has_work() || !c.completions.is_empty() || !c.encrypting.is_empty())
     }
 
     /// The last cycle the controller made progress on requests: a request accepted, a command

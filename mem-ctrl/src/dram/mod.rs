@@ -80,5 +80,5 @@ pub use driver::{
     run_trace_observed,
 };
 pub use mapping::{AddressMapping, DramAddrOutOfRange, DramLocation};
-pub use presets::{MACHINE_WRITE_DRAIN, PRESET_NAMES};
+pub use presets::{MACHINE_IDLE_WRITE_DRAIN_CYCLES, MACHINE_WRITE_DRAIN, PRESET_NAMES};
 pub use stats::DramStats;
