@@ -681,6 +681,14 @@ impl MemorySystem {
         dram.min(response).min(key_change)
     }
 
+    /// How many requests have left some controller's read queue, write buffer or encrypt
+    /// stage so far ([`DramController::departures`], summed; it only grows). A request refused
+    /// for a full queue is refused again until this has grown, so a caller holding one need
+    /// offer it again only then.
+    pub fn queue_departures(&self) -> u64 {
+        self.controllers.iter().map(|mc| mc.dram.departures()).sum()
+    }
+
     /// Drain buffered writes without waiting for the write buffer to fill (`true`), or wait
     /// for enough writes as DRAMsim3 does (`false`, the default). A run turns this on when it
     /// has no more requests to offer, so that every write reaches DRAM.

@@ -40,8 +40,10 @@
 //! every tick. `docs/dram-model.md` section 10 has the details.
 //!
 //! `describe` (a submodule) holds what a controller tells about itself when a run stops
-//! ([`DramController::describe_state`]) and its [`sim_core::TimedComponent`] view.
+//! ([`DramController::describe_state`]) and its [`sim_core::TimedComponent`] view;
+//! `completions` the queue of completions on their way.
 
+mod completions;
 mod describe;
 
 use super::bank::{self, BankCommand, BankState, ColumnCommand, CommandKind};
@@ -51,8 +53,9 @@ use super::mapping::DramLocation;
 use super::refresh::RefreshScheduler;
 use super::stats::DramStats;
 use super::timing::{BankId, ChannelTiming};
+use completions::CompletionQueue;
 use rustc_hash::FxHashMap;
-use sim_core::{Cycle, DramAddr, EventQueue, MemOp, RequestId, StatsReport};
+use sim_core::{Cycle, DramAddr, MemOp, RequestId, StatsReport};
 use std::cmp;
 use std::collections::VecDeque;
 use std::fmt;
@@ -294,7 +297,9 @@ struct Channel {
     pending_writes: FxHashMap<u64, u32>,
     /// Per line: the write in the write buffer or a command queue, WRITE not yet issued.
     queued_writes: FxHashMap<u64, RequestId>,
-    command_queues: Vec<VecDeque<QueuedCmd>>,
+    /// At most `command_queue_entries` each (8 in the presets): plain vectors, which scan as
+    /// slices; an entry leaves from anywhere, shifting the few behind it.
+    command_queues: Vec<Vec<QueuedCmd>>,
     /// DRAMsim3 `queue_idx_`: the queue the last search ended on.
     queue_cursor: usize,
     /// Writes still to move before reads resume (DRAMsim3 `write_draining_`).
@@ -308,7 +313,11 @@ struct Channel {
     /// Drain writes below the drain rule's threshold (set by drivers at end of input): the
     /// rule's threshold drops to its least (see [`Channel::drain_rule`]).
     flush_writes: bool,
-    completions: EventQueue<PendingCompletion>,
+    completions: CompletionQueue<PendingCompletion>,
+    /// Requests that have left the read queue, the write buffer or the encrypt stage (or
+    /// merged without taking a slot): a request refused for a full queue can be accepted only
+    /// after this has grown ([`DramController::departures`]).
+    departures: u64,
     outstanding: usize,
     last_activity: Cycle,
     stats: DramStats,
@@ -382,6 +391,20 @@ impl QueueSet {
         self.words[w] & range_mask(w, within) & !range_mask(w, except)
     }
 
+    /// Of `bits` (members of word `w`), those whose queue's bound in `bounds` has come (is at or
+    /// before `now`), found without a branch per queue: which bounds have passed is
+    /// unpredictable, and a mispredicted branch per queue costs more than looking at them all.
+    #[inline]
+    fn passed(mut bits: u64, w: usize, bounds: &[Cycle], now: Cycle) -> u64 {
+        let mut passed = 0;
+        while bits != 0 {
+            let i = bits.trailing_zeros();
+            bits &= bits - 1;
+            passed |= u64::from(bounds[w * 64 + i as usize] <= now) << i;
+        }
+        passed
+    }
+
     /// The words that hold members of `range` (empty for an empty range).
     fn words_of(range: &Range<usize>) -> Range<usize> {
         if range.is_empty() {
@@ -450,14 +473,15 @@ impl Channel {
             pending_writes: FxHashMap::default(),
             queued_writes: FxHashMap::default(),
             command_queues: (0..queues)
-                .map(|_| VecDeque::with_capacity(command_queue_entries))
+                .map(|_| Vec::with_capacity(command_queue_entries))
                 .collect(),
             // DRAMsim3 starts at 0 and advances before looking, so queue 1 is searched first.
             queue_cursor: 0,
             write_draining: 0,
             drain_aborted: false,
             flush_writes: false,
-            completions: EventQueue::new(),
+            completions: CompletionQueue::new(),
+            departures: 0,
             outstanding: 0,
             last_activity: Cycle::ZERO,
             stats: DramStats::default(),
@@ -643,6 +667,7 @@ impl Channel {
         self.step5_settled = false;
         let line = txn.line.raw();
         if let Some(&into) = self.queued_writes.get(&line) {
+            self.departures += 1;
             self.stats.writes_merged.inc();
             self.release_pending_write(line);
             self.completions.push(
@@ -692,6 +717,7 @@ impl Channel {
                 break;
             }
             self.encrypting.pop_front();
+            self.departures += 1;
             self.enter_write_buffer(txn, ready);
         }
 
@@ -835,13 +861,11 @@ impl Channel {
         // Round-robin: the queues from `start` on, then those before it.
         'search: for range in [start..n, 0..start] {
             for w in QueueSet::words_of(&range) {
-                let mut bits = self.nonempty.word(w, &range, &held);
+                let members = self.nonempty.word(w, &range, &held);
+                let mut bits = QueueSet::passed(members, w, &self.queue_ready, now);
                 while bits != 0 {
                     let q = w * 64 + bits.trailing_zeros() as usize;
                     bits &= bits - 1;
-                    if self.queue_ready[q] > now {
-                        continue;
-                    }
                     match self.scan_queue(q, now) {
                         Ok(sel) => {
                             selected = Some((q, sel));
@@ -960,20 +984,27 @@ impl Channel {
             .next_held_rank()
             .map_or(0..0, |rank| self.rank_queues(rank));
         let all = 0..self.command_queues.len();
-        for w in QueueSet::words_of(&all) {
-            let mut bits = self.nonempty.word(w, &all, &held);
-            while bits != 0 {
-                let q = w * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                let bound = self.queue_ready[q];
-                if bound > now {
-                    wake = wake.min(bound);
-                } else if wake > next {
-                    // The bound has passed (the queue's entries or bank changed, another
-                    // command delayed it, or round-robin passed it over): find the real one.
-                    // Once `wake` is the next cycle no bound can lower it, and a passed bound
-                    // is still a valid lower bound for the next tick's search, which refreshes
-                    // it.
+        // Once `wake` is the next cycle nothing can lower it and no bound need be refreshed:
+        // the walk over the queues stops there (or never starts). Otherwise, first the bounds
+        // still to come, then the passed ones (the queue's entries or bank changed, another
+        // command delayed it, or round-robin passed it over) are scanned for their real bound
+        // until one says the next cycle. A passed bound left alone is still a valid lower bound
+        // for the next tick's search, which refreshes it.
+        if wake > next {
+            for w in QueueSet::words_of(&all) {
+                let mut bits = self.nonempty.word(w, &all, &held);
+                let mut passed = 0u64;
+                while bits != 0 {
+                    let i = bits.trailing_zeros();
+                    bits &= bits - 1;
+                    let bound = self.queue_ready[w * 64 + i as usize];
+                    let is_passed = bound <= now;
+                    passed |= u64::from(is_passed) << i;
+                    wake = wake.min(if is_passed { Cycle::NEVER } else { bound });
+                }
+                while passed != 0 && wake > next {
+                    let q = w * 64 + passed.trailing_zeros() as usize;
+                    passed &= passed - 1;
                     let ready = match self.scan_queue(q, now) {
                         Ok(_) => next,
                         Err(ready) => ready,
@@ -1165,9 +1196,7 @@ impl Channel {
                 let Origin::Queue { queue, index } = sel.origin else {
                     panic!("cycle {now}: column command {kind} without a queued request");
                 };
-                let qc = self.command_queues[queue]
-                    .remove(index)
-                    .expect("selected entry exists");
+                let qc = self.command_queues[queue].remove(index);
                 if self.command_queues[queue].is_empty() {
                     self.nonempty.remove(queue);
                 }
@@ -1291,6 +1320,7 @@ impl Channel {
         self.write_draining = write_draining;
         self.drain_aborted = drain_aborted;
         if let Some(mv) = chosen {
+            self.departures += 1;
             let txn = match mv.from {
                 TxnSource::ReadQueue => self.read_queue.remove(mv.index),
                 TxnSource::WriteBuffer => self.write_buffer.remove(mv.index),
@@ -1299,7 +1329,7 @@ impl Channel {
             let column = self.column_command(txn.op);
             let bank = txn.bank();
             let bank_index = self.bank_index(bank) as u32;
-            self.command_queues[mv.queue].push_back(QueuedCmd {
+            self.command_queues[mv.queue].push(QueuedCmd {
                 txn,
                 column,
                 bank,
@@ -1602,6 +1632,13 @@ impl DramController {
         self.channels
             .iter()
             .any(|c| c.has_work() || !c.completions.is_empty() || !c.encrypting.is_empty())
+    }
+
+    /// How many requests have left a read queue, a write buffer or an encrypt stage so far (a
+    /// count that only grows). A request refused with [`QueueFull`] can be accepted only once it
+    /// has grown: until then offering it again is refused again.
+    pub fn departures(&self) -> u64 {
+        self.channels.iter().map(|c| c.departures).sum()
     }
 
     /// The last cycle the controller made progress on requests: a request accepted, a command

@@ -108,7 +108,7 @@ impl Channel {
             }
         }
         for (q, queue) in self.command_queues.iter().enumerate() {
-            if let Some(head) = queue.front() {
+            if let Some(head) = queue.first() {
                 let b = head.txn.bank();
                 let _ = writeln!(
                     out,
