@@ -211,6 +211,11 @@ pub struct Machine {
     caches: Hierarchy,
     memory: MemorySystem,
     mem_responses: Vec<MemResponse>,
+    /// The memory system refused the caches' next request for memory when its queue
+    /// departures stood at this count: until a request leaves some queue it is refused again,
+    /// so it is not offered again before. (Offering it every cycle changed nothing but cost a
+    /// step per core cycle while a write buffer stayed full, as through the end-of-run drain.)
+    refused_at: Option<u64>,
 }
 
 impl Machine {
@@ -223,6 +228,7 @@ impl Machine {
             caches: Hierarchy::new(&config.caches, config.memory.layout, rng)?,
             memory: MemorySystem::new(&config.memory, rng)?,
             mem_responses: Vec::new(),
+            refused_at: None,
         })
     }
 
@@ -261,9 +267,14 @@ impl Machine {
             self.caches.mem_response(now, response);
         }
         self.caches.tick(now, responses);
+        if self.refused_at == Some(self.memory.queue_departures()) {
+            return;
+        }
+        self.refused_at = None;
         while let Some(request) = self.caches.pop_mem_request(now) {
             if let Err(refused) = self.memory.try_submit(now, request) {
                 self.caches.return_mem_request(refused);
+                self.refused_at = Some(self.memory.queue_departures());
                 break;
             }
         }
