@@ -96,6 +96,14 @@ const HOT: Shape = Shape {
     footprint: Footprint::Hot,
     idle_gap: (200, 1800),
 };
+/// The speed benchmark's trace (docs/benchmarks.md, "DRAM model"): `WIDE`'s shape, a million
+/// requests.
+const LONG: Shape = Shape {
+    seed: 0x5eed_0004,
+    requests: 1_000_000,
+    footprint: Footprint::Wide,
+    idle_gap: (200, 1800),
+};
 const NARROW: Shape = Shape {
     seed: 0x5eed_0003,
     requests: 100_000,
@@ -217,7 +225,12 @@ fn write_traces_for_dramsim3() {
         return;
     };
     let dir = std::path::PathBuf::from(dir);
-    for (name, shape) in [("wide", WIDE), ("hot", HOT), ("narrow", NARROW)] {
+    for (name, shape) in [
+        ("wide", WIDE),
+        ("hot", HOT),
+        ("narrow", NARROW),
+        ("long", LONG),
+    ] {
         let trace = generate(shape);
         std::fs::write(dir.join(format!("{name}.trace")), trace_text(&trace)).unwrap();
         std::fs::write(
@@ -408,5 +421,15 @@ fn a_narrow_random_mixed_trace_matches_dramsim3() {
         NARROW,
         include_str!("data/dramsim3/narrow.full.json"),
         include_str!("data/dramsim3/narrow.body.json"),
+    );
+}
+
+/// The speed benchmark's trace (a million requests): cycle-exact too.
+#[test]
+fn the_million_request_benchmark_trace_matches_dramsim3() {
+    matches_dramsim3(
+        LONG,
+        include_str!("data/dramsim3/long.full.json"),
+        include_str!("data/dramsim3/long.body.json"),
     );
 }
