@@ -323,8 +323,8 @@ where
             next = next.min(rec.cycle.max(now.plus(1)));
         }
         let next = next.max(now.plus(1));
-        if (stalled || ctrl.has_work())
-            && next.since(ctrl.last_activity()) > limits.stall_cycles_max
+        if next.since(ctrl.last_activity()) > limits.stall_cycles_max
+            && (stalled || ctrl.has_work())
         {
             // Nothing changes before `next`, so the watchdog fires on the first cycle past its
             // limit, however far the controller lets the driver skip.

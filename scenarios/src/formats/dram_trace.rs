@@ -170,46 +170,59 @@ impl<'a, R: BufRead> DramTraceReader<'a, R> {
 /// then reads the line and either accepts it (other spacing, a comment, leading zeros past 16
 /// digits) or says what is wrong. Whatever this accepts, the general parser accepts the same.
 fn parse_plain(line: &[u8]) -> Option<(u64, MemOp, u64)> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let rest = line
-        .strip_prefix(b"0x")
-        .or_else(|| line.strip_prefix(b"0X"))?;
-    let hex_len = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-    if hex_len == 0 || hex_len > 16 {
+    let line = match line {
+        [rest @ .., b'\r'] => rest,
+        _ => line,
+    };
+    let (&[b'0', x], mut rest) = line.split_first_chunk::<2>()? else {
+        return None;
+    };
+    if x != b'x' && x != b'X' {
         return None;
     }
     let mut addr = 0u64;
-    for &b in &rest[..hex_len] {
+    let mut digits = 0;
+    while let [b, tail @ ..] = rest {
         let digit = match b {
             b'0'..=b'9' => b - b'0',
             b'a'..=b'f' => b - b'a' + 10,
-            _ => b - b'A' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => break,
         };
         addr = (addr << 4) | u64::from(digit);
+        digits += 1;
+        rest = tail;
     }
-    let rest = skip_blanks(&rest[hex_len..])?;
-    let (op, rest) = if let Some(rest) = rest.strip_prefix(b"READ") {
-        (MemOp::Read, rest)
-    } else {
-        (MemOp::Write, rest.strip_prefix(b"WRITE")?)
-    };
-    let digits = skip_blanks(rest)?;
-    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+    if digits == 0 || digits > 16 {
         return None;
     }
-    let cycle = digits
-        .iter()
-        .fold(0u64, |n, &b| n * 10 + u64::from(b - b'0'));
+    let rest = skip_blanks(rest)?;
+    let (op, rest) = match rest {
+        [b'R', b'E', b'A', b'D', tail @ ..] => (MemOp::Read, tail),
+        [b'W', b'R', b'I', b'T', b'E', tail @ ..] => (MemOp::Write, tail),
+        _ => return None,
+    };
+    let decimal = skip_blanks(rest)?;
+    if decimal.is_empty() || decimal.len() > 19 {
+        return None;
+    }
+    let mut cycle = 0u64;
+    for &b in decimal {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        cycle = cycle * 10 + u64::from(b - b'0');
+    }
     Some((addr, op, cycle))
 }
 
 /// `bytes` after at least one space or tab, or `None` when it does not start with one.
-fn skip_blanks(bytes: &[u8]) -> Option<&[u8]> {
-    let n = bytes
-        .iter()
-        .take_while(|&&b| b == b' ' || b == b'\t')
-        .count();
-    (n > 0).then(|| &bytes[n..])
+fn skip_blanks(mut bytes: &[u8]) -> Option<&[u8]> {
+    let start = bytes.len();
+    while let [b' ' | b'\t', tail @ ..] = bytes {
+        bytes = tail;
+    }
+    (bytes.len() < start).then_some(bytes)
 }
 
 impl<R: BufRead> DramTraceReader<'_, R> {
