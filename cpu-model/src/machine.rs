@@ -107,6 +107,8 @@ impl MachineConfig {
     ///   (14 cycles); a shared inclusive 8 MiB 16-way LLC (40 cycles); next-line and stride
     ///   prefetchers at the L2; one memory controller with one DDR4-2400 channel (16 GiB); a
     ///   3.2 GHz core clock; 52-bit physical addresses with 6 KeyID bits (63 keys); TME on.
+    ///   The DRAM preset runs with the machines' controller policy
+    ///   ([`DramConfig::machine_preset`]: idle write drain, writes drained at 16).
     /// - `server`: eight cores, 48 KiB 12-way L1D (5 cycles), 2 MiB 16-way L2 (16 cycles), a
     ///   non-inclusive 32 MiB 16-way LLC (50 cycles, tree-PLRU); two controllers of DDR4-3200
     ///   interleaved every 4 KiB; a 2.6 GHz core clock; otherwise as `default`.
@@ -131,7 +133,7 @@ impl MachineConfig {
                 let memory = MemCtrlConfig {
                     controllers: 2,
                     interleave_bytes: 4096,
-                    dram: DramConfig::preset("ddr4-3200")?,
+                    dram: DramConfig::machine_preset("ddr4-3200")?,
                     core_clock_mhz: 2600,
                     ..MemCtrlConfig::default()
                 };
@@ -209,6 +211,11 @@ pub struct Machine {
     caches: Hierarchy,
     memory: MemorySystem,
     mem_responses: Vec<MemResponse>,
+    /// The memory system refused the caches' next request for memory when its queue
+    /// departures stood at this count: until a request leaves some queue it is refused again,
+    /// so it is not offered again before. (Offering it every cycle changed nothing but cost a
+    /// step per core cycle while a write buffer stayed full, as through the end-of-run drain.)
+    refused_at: Option<u64>,
 }
 
 impl Machine {
@@ -221,6 +228,7 @@ impl Machine {
             caches: Hierarchy::new(&config.caches, config.memory.layout, rng)?,
             memory: MemorySystem::new(&config.memory, rng)?,
             mem_responses: Vec::new(),
+            refused_at: None,
         })
     }
 
@@ -259,9 +267,14 @@ impl Machine {
             self.caches.mem_response(now, response);
         }
         self.caches.tick(now, responses);
+        if self.refused_at == Some(self.memory.queue_departures()) {
+            return;
+        }
+        self.refused_at = None;
         while let Some(request) = self.caches.pop_mem_request(now) {
             if let Err(refused) = self.memory.try_submit(now, request) {
                 self.caches.return_mem_request(refused);
+                self.refused_at = Some(self.memory.queue_departures());
                 break;
             }
         }

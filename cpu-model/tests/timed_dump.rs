@@ -10,6 +10,7 @@ use cpu_model::kernel::KernelConfig;
 use cpu_model::program::{Addr, Credentials, LineFlush, Op, OpKind, OpTag, Program};
 use cpu_model::trace_run::{TraceRunConfig, TraceRunError, run_trace};
 use cpu_model::{Machine, MachineConfig, RunEnd, System, SystemConfig};
+use mem_ctrl::dram::{DramConfig, MACHINE_IDLE_WRITE_DRAIN_CYCLES};
 use sim_core::{Cycle, DramAddr, KeyId};
 
 fn config(preset: &str, cycles_max: u64) -> SystemConfig {
@@ -107,13 +108,22 @@ fn dram_ids(state: &str) -> Vec<u64> {
         .collect()
 }
 
+/// The line core 0 stores to and flushes in [`deadlock_with_a_parked_write`].
+const FLUSHED: u64 = 0x10_0040;
+
 /// Core 0 stores to a line, flushes it and passes one barrier; at the second nobody joins it.
 /// Core 1 passes the first barrier and ends. The flushed line's write-back waits in the DRAM
-/// write buffer, which drains only once enough writes gather (DRAMsim3's rule) or at the end of
-/// a run: here, never.
-fn deadlock_with_a_parked_write() -> System {
-    let cfg = config("default", 100_000);
-    let a = phys(0, 0x10_0040);
+/// write buffer. With `idle_drain` (the default machine) the controller drains it once idle
+/// for its timeout; without (DRAMsim3's controller), the buffer drains only once enough writes
+/// gather or at the end of a run: here, never.
+fn deadlock_with_a_parked_write(idle_drain: bool) -> System {
+    let mut cfg = config("default", 100_000);
+    if !idle_drain {
+        let mut dram = cfg.machine.memory.dram.params().clone();
+        dram.controller.idle_write_drain_cycles = None;
+        cfg.machine.memory.dram = DramConfig::new(dram).unwrap();
+    }
+    let a = phys(0, FLUSHED);
     let core0 = vec![
         op(
             1,
@@ -139,17 +149,16 @@ fn deadlock_with_a_parked_write() -> System {
 
 #[test]
 fn a_barrier_deadlock_dump_names_the_write_parked_in_the_dram_write_buffer() {
-    let mut sys = deadlock_with_a_parked_write();
+    let mut sys = deadlock_with_a_parked_write(false);
     let end = sys.run();
-    // The cores are deadlocked, but the memory side still holds a request, and its DRAM keeps
-    // refreshing: the loop always has a next event, so the run stops at cycles_max rather than
-    // as a deadlock. The dump shows both: the core at its barrier, the write in the buffer.
-    assert_eq!(
-        end,
-        RunEnd::CyclesMax {
-            cycle: Cycle::new(100_000)
-        }
-    );
+    // The cores are deadlocked, and the memory side holds a write that nothing will move: its
+    // DRAM only refreshes, which answers nobody, so the run ends as a deadlock (it used to run
+    // to cycles_max, refreshing). The dump shows both: the core at its barrier, the write in
+    // the buffer.
+    let RunEnd::Deadlock { cycle } = end else {
+        panic!("{end:?}")
+    };
+    assert!(cycle.get() < 2_000, "{end:?}");
     let dump = sys.dump();
     assert_eq!(
         names(&dump),
@@ -178,28 +187,30 @@ fn a_barrier_deadlock_dump_names_the_write_parked_in_the_dram_write_buffer() {
         state(&dump, "barriers"),
         "barrier 1: core 0 arrived 2x, core 1 arrived 1x"
     );
-    assert!(
-        state(&dump, "machine").starts_with("work in flight: true; next event "),
-        "{}",
-        state(&dump, "machine")
+    assert_eq!(
+        state(&dump, "machine"),
+        "work in flight: true; next event never"
     );
     // The caches are empty: the write-back left them.
     let caches = state(&dump, "caches");
     assert!(caches.contains("LLC MSHRs 0/64\nwrite-back buffer 0/16; outbox 0\n"));
     assert!(caches.ends_with("drain pending: false; work in flight: false; next event never"));
-    assert!(
-        state(&dump, "memory").starts_with(
-            "PCONFIG update pending: none; responses waiting 0; events not taken 0; work in \
-             flight: true; next event "
-        ),
-        "{}",
-        state(&dump, "memory")
+    assert_eq!(
+        state(&dump, "memory"),
+        "PCONFIG update pending: none; responses waiting 0; events not taken 0; work in flight: \
+         true; next event never"
     );
-    // The controller names the write (the read for ownership, #0, was answered) ...
+    // The controller names the write (the read for ownership, #0, was answered) and its line,
+    // not yet in DRAM ...
     assert_eq!(
         state(&dump, "memory controller 0"),
         "requests accepted and not answered: 1 (reads 0, writes 1): #1 write 0x100040; requests \
-         refused for a full queue and not accepted since: 0"
+         refused for a full queue and not accepted since: 0; lines whose writes have not reached \
+         DRAM: 0x100040"
+    );
+    assert_eq!(
+        sys.machine().memory().pending_write_lines(),
+        [DramAddr::new(FLUSHED)]
     );
     // ... and its DRAM model says where it waits: in the write buffer, reads being served.
     let dram = state(&dump, "memory controller 0 DRAM");
@@ -224,12 +235,67 @@ fn a_barrier_deadlock_dump_names_the_write_parked_in_the_dram_write_buffer() {
         lines[3],
         "  refresh: 0 due, first due rank None, held rank None"
     );
-    assert_eq!(lines.len(), 4, "{dram}");
+    // The run stops before any refresh: the row the read for ownership opened is still open.
+    assert_eq!(
+        lines[4],
+        "  rank 0 bg 0 bank 0: open row 4 (1 column commands)"
+    );
+    assert_eq!(lines.len(), 5, "{dram}");
 
     // The same run dumps the same text.
-    let mut again = deadlock_with_a_parked_write();
+    let mut again = deadlock_with_a_parked_write(false);
     assert_eq!(again.run(), end);
     assert_eq!(again.dump(), dump);
+}
+
+/// The same program on the default machine, whose controller drains its write buffer once idle
+/// for `MACHINE_IDLE_WRITE_DRAIN_CYCLES`: the flushed and fenced line reaches DRAM within the
+/// timeout (plus the write's own DRAM latency), and the run, with nothing left in flight, ends
+/// as a deadlock with the memory side empty.
+#[test]
+fn with_idle_write_drain_a_flushed_line_reaches_dram_within_the_timeout() {
+    let mut sys = deadlock_with_a_parked_write(true);
+    let line = DramAddr::new(FLUSHED);
+    let pending = |sys: &System| sys.machine().memory().pending_write_lines().contains(&line);
+    // The cycle the controller accepts the write-back, then the cycle its burst has put the
+    // line in DRAM.
+    let mut cycle = 0;
+    let mut step_while = |sys: &mut System, want: bool| {
+        while pending(sys) == want {
+            cycle += 1;
+            assert!(cycle < 20_000, "line {line} pending: {want} until {cycle}");
+            sys.run_until(Cycle::new(cycle));
+        }
+        cycle
+    };
+    let accepted = step_while(&mut sys, false);
+    let written = step_while(&mut sys, true);
+    assert_ne!(sys.machine().memory().dimm_line(line), [0u8; 64]);
+    // The controller is idle from the acceptance on: its drain starts the timeout later, and
+    // the WRITE (ACT + tRCD, then CWL + tBurst) lands well within 60 more DRAM cycles.
+    let ratio = sys.machine().memory().clock_ratio();
+    let timeout = u64::from(MACHINE_IDLE_WRITE_DRAIN_CYCLES);
+    let at_least = ratio.to_fast(Cycle::new(timeout)).get() - 3;
+    let at_most = ratio.to_fast(Cycle::new(timeout + 60)).get();
+    let waited = written - accepted;
+    assert!(
+        (at_least..=at_most).contains(&waited),
+        "accepted at {accepted}, in DRAM at {written}: {waited} cycles, not in \
+         {at_least}..={at_most}"
+    );
+    // Nothing is in flight any more: a true deadlock, reported as one right away.
+    let end = sys.run();
+    assert!(matches!(end, RunEnd::Deadlock { .. }), "{end:?}");
+    let dump = sys.dump();
+    assert_eq!(
+        state(&dump, "memory controller 0"),
+        "requests accepted and not answered: 0 (reads 0, writes 0); requests refused for a full \
+         queue and not accepted since: 0"
+    );
+    assert_eq!(
+        state(&dump, "machine"),
+        "work in flight: false; next event never"
+    );
 }
 
 /// Eight cores of the `server` machine (two memory controllers, interleaved every 4 KiB) each

@@ -149,7 +149,7 @@ impl Default for MemCtrlConfig {
             entropy_failure_rate: Fraction::ZERO,
             controllers: 1,
             interleave_bytes: 4096,
-            dram: DramConfig::preset("ddr4-2400").expect("built-in preset is valid"),
+            dram: DramConfig::machine_preset("ddr4-2400").expect("built-in preset is valid"),
             core_clock_mhz: 3200,
         }
     }

@@ -751,14 +751,18 @@ impl MemorySystem {
     }
 
     /// The next core cycle at which [`MemorySystem::tick`] can produce a response, the DRAM
-    /// model has something to do, or a PCONFIG update lands; [`Cycle::NEVER`] when idle.
+    /// model has something to do, or a PCONFIG update lands; [`Cycle::NEVER`] when nothing
+    /// will happen without another request.
     pub fn next_event_cycle(&self) -> Cycle {
-        // A controller with requests in flight has an event coming even when it has no command
-        // to issue (a burst in progress); an idle one only refreshes, which answers nobody.
+        // A controller with requests in progress has an event coming even when it has no
+        // command to issue (a burst in progress). An idle one only refreshes, which answers
+        // nobody, and so does one holding only writes parked below its drain rule (idle write
+        // drain off): until another request comes they never move, and a run whose cores wait
+        // on nothing else is deadlocked, not merely slow.
         let dram = self
             .controllers
             .iter()
-            .filter(|mc| mc.dram.outstanding() > 0 || mc.dram.has_work())
+            .filter(|mc| mc.dram.in_progress())
             .map(|mc| self.clock.to_fast(mc.dram.next_event_cycle()))
             .min()
             .unwrap_or(Cycle::NEVER);
@@ -766,6 +770,14 @@ impl MemorySystem {
         // A key change must happen at its own cycle (observers date it by the cycle they see).
         let key_change = self.pending.as_ref().map_or(Cycle::NEVER, |p| p.at);
         dram.min(response).min(key_change)
+    }
+
+    /// How many requests have left some controller's read queue, write buffer or encrypt
+    /// stage so far ([`DramController::departures`], summed; it only grows). A request refused
+    /// for a full queue is refused again until this has grown, so a caller holding one need
+    /// offer it again only then.
+    pub fn queue_departures(&self) -> u64 {
+        self.controllers.iter().map(|mc| mc.dram.departures()).sum()
     }
 
     /// Drain buffered writes without waiting for the write buffer to fill (`true`), or wait
@@ -778,7 +790,7 @@ impl MemorySystem {
     }
 
     /// True while any request is in flight or any response is waiting. Writes parked in a
-    /// write buffer count: they finish only when the buffer drains (see
+    /// write buffer count: they finish only when the buffer drains (idle write drain, or
     /// [`MemorySystem::set_flush_writes`]).
     pub fn has_work(&self) -> bool {
         !self.responses.is_empty()

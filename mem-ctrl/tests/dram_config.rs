@@ -5,7 +5,9 @@
 mod common;
 
 use common::*;
-use mem_ctrl::dram::{DramConfig, DramConfigError, DramLocation, DramParams, PRESET_NAMES};
+use mem_ctrl::dram::{
+    DramConfig, DramConfigError, DramLocation, DramParams, PRESET_NAMES, WriteDrain,
+};
 use proptest::prelude::*;
 use sim_core::{BitRange, Cycle, DramAddr};
 
@@ -28,6 +30,22 @@ fn presets_are_valid_and_the_reference_is_exact() {
     for name in PRESET_NAMES {
         let cfg = DramConfig::preset(name).unwrap();
         assert_eq!(cfg.name(), name);
+        // DRAMsim3's controller (commit 29817593): its drain rule, no idle drain.
+        let c = &cfg.params().controller;
+        assert_eq!(c.write_drain, WriteDrain::CommandQueuesEmpty { above: 8 });
+        assert_eq!(c.idle_write_drain_cycles, None);
+        // The machines run the same DRAM with their own drain rule.
+        let machine = DramConfig::machine_preset(name).unwrap();
+        assert_eq!(machine.params().geometry, cfg.params().geometry);
+        assert_eq!(machine.params().timing, cfg.params().timing);
+        assert_eq!(
+            machine.params().controller.write_drain,
+            WriteDrain::ReadQueueEmpty { at_least: 16 }
+        );
+        assert_eq!(
+            machine.params().controller.idle_write_drain_cycles,
+            Some(256)
+        );
     }
     let cfg = DramConfig::preset("ddr4-2400").unwrap();
     let p = cfg.params();
@@ -329,15 +347,29 @@ fn the_refresh_interval_must_outlast_a_refresh() {
 #[test]
 fn the_drain_threshold_must_fit_the_write_buffer() {
     let mut p = ddr4();
-    p.controller.write_drain_threshold = 33;
-    let e = rejected(p, "controller.write_drain_threshold = 33");
+    p.controller.write_drain = WriteDrain::ReadQueueEmpty { at_least: 33 };
+    let e = rejected(p, "controller.write_drain.at_least = 33");
     assert_eq!(
         e,
         DramConfigError::DrainThresholdAboveQueue {
+            field: "controller.write_drain.at_least",
             threshold: 33,
             entries: 32
         }
     );
+    // DRAMsim3's rule fires above its threshold: 31 is the most a 32-entry buffer allows.
+    let mut p = ddr4();
+    p.controller.write_drain = WriteDrain::CommandQueuesEmpty { above: 32 };
+    rejected(p, "controller.write_drain.above = 32");
+    let mut p = ddr4();
+    p.controller.write_drain = WriteDrain::CommandQueuesEmpty { above: 31 };
+    config(p);
+    let mut p = ddr4();
+    p.controller.write_drain = WriteDrain::ReadQueueEmpty { at_least: 0 };
+    rejected(p, "controller.write_drain.at_least = 0");
+    let mut p = ddr4();
+    p.controller.idle_write_drain_cycles = Some(0);
+    rejected(p, "controller.idle_write_drain_cycles = 0");
 }
 
 #[test]

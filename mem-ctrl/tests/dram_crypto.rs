@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use mem_ctrl::dram::{
-    CommandKind, CompletionSource, DramLocation, DramParams, Encryption, Throughput,
+    CommandKind, CompletionSource, DramLocation, DramParams, Encryption, Throughput, WriteDrain,
 };
 use sim_core::Cycle;
 
@@ -53,7 +53,7 @@ fn reads_pay_the_decrypt_latency_after_their_burst() {
 #[test]
 fn writes_enter_the_write_buffer_after_the_encrypt_latency() {
     let mut p = ddr4();
-    p.controller.write_drain_threshold = 1;
+    p.controller.write_drain = WriteDrain::ReadQueueEmpty { at_least: 1 };
     let reqs = [write(0, loc(0, 0, 0, 1, 0))];
     let off = run_params(p.clone(), &reqs);
     let on = run_on(p, &reqs);
@@ -173,7 +173,7 @@ fn a_plaintext_write_does_not_overtake_an_encrypting_one() {
     // with the older data.
     use sim_core::MemOp::Write;
     let mut p = ddr4();
-    p.controller.write_drain_threshold = 1;
+    p.controller.write_drain = WriteDrain::ReadQueueEmpty { at_least: 1 };
     let at = loc(0, 0, 0, 1, 0);
     let c = run_direct(p, &[(0, Write, at, true), (0, Write, at, false)]);
     match c[1].source {

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use mem_ctrl::dram::{
     CommandKind, CompletionSource, DramController, DramRequest, DriverLimits, Encryption,
-    PagePolicy, QueueFull, QueueStructure, TraceRecord, run_trace,
+    PagePolicy, QueueFull, QueueStructure, TraceRecord, WriteDrain, run_trace,
 };
 use sim_core::{Cycle, MemOp, RequestId};
 
@@ -132,7 +132,7 @@ fn a_full_queue_stalls_the_trace_and_everything_behind_it() {
     let mut p = ddr4();
     p.controller.transaction_queue_entries = 1;
     p.controller.command_queue_entries = 1;
-    p.controller.write_drain_threshold = 1;
+    p.controller.write_drain = WriteDrain::ReadQueueEmpty { at_least: 1 };
     let r = run_params(
         p,
         &[
@@ -168,7 +168,7 @@ fn a_read_of_a_line_with_a_pending_write_is_forwarded() {
 #[test]
 fn a_write_never_overtakes_an_older_read_of_its_line() {
     let mut p = ddr4();
-    p.controller.write_drain_threshold = 1;
+    p.controller.write_drain = WriteDrain::ReadQueueEmpty { at_least: 1 };
     let r = run_params(
         p,
         &[read(0, loc(0, 0, 0, 1, 0)), write(1, loc(0, 0, 0, 1, 0))],
@@ -214,22 +214,161 @@ fn a_write_to_a_line_with_a_queued_write_merges_into_it() {
     ));
 }
 
+/// `n` writes to one bank, one per cycle from 0, then a read of another bank at 1000.
+fn writes_then_a_read(n: u32) -> Vec<Req> {
+    let mut reqs: Vec<Req> = (0..n)
+        .map(|i| write(u64::from(i), loc(0, 0, 0, 1, i)))
+        .collect();
+    reqs.push(read(1000, loc(0, 1, 0, 1, 0)));
+    reqs
+}
+
 #[test]
 fn writes_wait_for_the_drain_threshold_while_reads_are_absent() {
-    let writes = |n: u32| -> Vec<Req> {
-        let mut reqs: Vec<Req> = (0..n)
-            .map(|i| write(u64::from(i), loc(0, 0, 0, 1, i)))
-            .collect();
-        reqs.push(read(1000, loc(0, 1, 0, 1, 0)));
-        reqs
-    };
+    // DRAMsim3's older rule: at least 16 writes and the read queue empty.
+    let mut p = ddr4();
+    p.controller.write_drain = WriteDrain::ReadQueueEmpty { at_least: 16 };
     // 15 buffered writes stay below the threshold (16) until the trace ends after the read.
-    let r = run_params(ddr4(), &writes(15));
+    let r = run_params(p.clone(), &writes_then_a_read(15));
     assert!(r.cycles_of(WR)[0] > 1000, "{}", r.log());
     // The 16th write (accepted at 16) starts draining at once.
-    let r = run_params(ddr4(), &writes(16));
+    let r = run_params(p, &writes_then_a_read(16));
     assert_eq!(r.cycles_of(ACT)[0], 17);
     assert_eq!(r.cycles_of(WR)[0], 34);
+}
+
+#[test]
+fn dramsim3_drains_more_than_8_writes_once_the_command_queues_are_empty() {
+    // The presets' rule (DRAMsim3 at commit 29817593): more than 8 writes, no command queued.
+    assert_eq!(ddr4().controller.write_drain, WriteDrain::DRAMSIM3);
+    // 8 buffered writes stay until the trace ends after the read.
+    let r = run_params(ddr4(), &writes_then_a_read(8));
+    assert!(r.cycles_of(WR)[0] > 1000, "{}", r.log());
+    // The 9th write (accepted at 9) starts draining at once: ACT at 10, WRITE at 10 + tRCD.
+    let r = run_params(ddr4(), &writes_then_a_read(9));
+    assert_eq!(r.cycles_of(ACT)[0], 10);
+    assert_eq!(r.cycles_of(WR)[0], 27);
+    // A read waiting in a command queue holds the drain back, whatever the read queue holds:
+    // the read (accepted at 1) issues ACT at 2 and READ at 19, which empties the command
+    // queues; the drain starts in that cycle's step 5, and the first write's ACT follows.
+    let mut reqs = vec![read(0, loc(0, 1, 0, 1, 0))];
+    reqs.extend((0..9u32).map(|i| write(1 + u64::from(i), loc(0, 0, 0, 1, i))));
+    let r = run_params(ddr4(), &reqs);
+    assert_eq!(r.cycles_of(RD), [19]);
+    assert_eq!(r.cycles_of(ACT), [2, 20]);
+    assert_eq!(r.cycles_of(WR)[0], 37);
+}
+
+#[test]
+fn idle_write_drain_starts_once_the_channel_has_been_idle_for_the_timeout() {
+    let idle = |cycles| {
+        let mut p = ddr4();
+        p.controller.idle_write_drain_cycles = Some(cycles);
+        p
+    };
+    // Three writes below the drain rule, offered at 0, 1 and 2, and a read much later (the
+    // driver drains every write once its input ends). The last acceptance (offered at 2) is the
+    // channel's last activity, so the drain starts in step 5 of cycle 2 + 300 and the first
+    // write's ACT follows on the next cycle.
+    let mut three = [0u64, 1, 2]
+        .map(|i| write(i, loc(0, 0, 0, 1, i as u32)))
+        .to_vec();
+    three.push(read(5000, loc(0, 2, 0, 1, 0)));
+    let r = run_params(idle(300), &three);
+    assert_eq!(r.cycles_at(ACT, 0, 0, 0), [303]);
+    assert_eq!(r.cycles_of(WR), [320, 326, 332]);
+    // DRAMsim3's controller (no idle drain) keeps them until the input ends.
+    let r = run_params(ddr4(), &three);
+    assert!(r.cycles_of(WR)[0] > 5000, "{}", r.log());
+    // Any activity restarts the wait: a read offered at 100 (ACT at 102, READ at 119, data at
+    // 140, delivered then) moves the drain to 140 + 300.
+    let mut reqs = three.clone();
+    reqs.insert(3, read(100, loc(0, 2, 0, 1, 1)));
+    let r = run_params(idle(300), &reqs);
+    assert_eq!(r.completion(3).data_cycle, Cycle::new(140));
+    assert_eq!(r.cycles_at(ACT, 0, 0, 0), [441]);
+    // Writes in a command queue or reads waiting are not idle: a drain never starts behind
+    // them, only after.
+    let reqs = [
+        read(0, loc(0, 1, 0, 1, 0)),
+        write(1, loc(0, 0, 0, 1, 0)),
+        read(5000, loc(0, 2, 0, 1, 0)),
+    ];
+    let r = run_params(idle(5), &reqs);
+    // The read: ACT 2, READ 19. Its READ empties the command queues and is the last
+    // activity: the drain starts in step 5 of 19 + 5 (its burst still on the way does not
+    // count: nothing waits to issue).
+    assert_eq!(r.cycles_at(ACT, 0, 0, 0), [25]);
+}
+
+#[test]
+fn a_repeated_read_never_takes_a_read_queue_slot() {
+    // DRAMsim3 (`AddTransaction`): a read of a line already pending joins it, a read of a line
+    // with a write waiting is answered from the write buffer; neither enters the read queue,
+    // so any number of them leave the queue's room to distinct lines. A full read queue still
+    // refuses them (`WillAcceptTransaction` looks at the queue only).
+    // tRCD so long that no READ issues during the test: nothing leaves the queues.
+    let mut p = ddr4();
+    p.timing.t_rcd_cycles = 2000;
+    let cfg = config(p);
+    let mut mc = DramController::new(&cfg, Encryption::Off);
+    let mut done = Vec::new();
+    let mut id = 0u64;
+    let mut submit = |mc: &mut DramController, now: u64, op: MemOp, l| {
+        id += 1;
+        mc.try_submit(
+            Cycle::new(now),
+            DramRequest {
+                id: RequestId(id),
+                op,
+                addr: addr(&cfg, l),
+                crypto: false,
+            },
+        )
+    };
+    // One bank's lines, one per cycle: 8 move to its command queue, the rest wait in the read
+    // queue.
+    let mut now = 0;
+    for col in 0..39 {
+        mc.tick(Cycle::new(now), &mut done);
+        submit(&mut mc, now, MemOp::Read, loc(0, 0, 0, 1, col)).unwrap();
+        now += 1;
+    }
+    mc.tick(Cycle::new(now), &mut done);
+    submit(&mut mc, now, MemOp::Write, loc(0, 2, 0, 1, 0)).unwrap();
+    assert!(
+        mc.describe_state()
+            .contains("read queue 31/32 (+0 coalesced)")
+    );
+    // Ten reads of queued lines and ten of the written line: all accepted, no slot taken.
+    for k in 0..20 {
+        now += 1;
+        mc.tick(Cycle::new(now), &mut done);
+        let l = if k % 2 == 0 {
+            loc(0, 0, 0, 1, 20 + k / 2)
+        } else {
+            loc(0, 2, 0, 1, 0)
+        };
+        submit(&mut mc, now, MemOp::Read, l).unwrap();
+    }
+    let state = mc.describe_state();
+    assert!(
+        state.contains("read queue 31/32 (+10 coalesced)"),
+        "{state}"
+    );
+    // A distinct line still finds the last slot; then the queue is full for every read.
+    now += 1;
+    mc.tick(Cycle::new(now), &mut done);
+    submit(&mut mc, now, MemOp::Read, loc(0, 0, 0, 1, 39)).unwrap();
+    now += 1;
+    mc.tick(Cycle::new(now), &mut done);
+    let full = submit(&mut mc, now, MemOp::Read, loc(0, 0, 0, 1, 20));
+    assert!(
+        matches!(full, Err(QueueFull { entries: 32, .. })),
+        "{full:?}"
+    );
+    let s = mc.stats();
+    assert_eq!((s.reads_coalesced.get(), s.reads_forwarded.get()), (10, 10));
 }
 
 #[test]
@@ -357,17 +496,26 @@ fn a_full_write_buffer_never_livelocks_behind_a_queued_read_of_its_line() {
                 MemOp::Read => (r + 1, w),
                 MemOp::Write => (r, w + 1),
             });
-    let cfg = config(ddr4());
-    // A tight watchdog: a livelocked channel only refreshes, which is not progress, so a
-    // regression fails here within 20,000 cycles instead of running to the default cap.
-    let limits = DriverLimits {
-        cycles_max: Some(200_000),
-        stall_cycles_max: 20_000,
-    };
-    let report = run_trace(&cfg, Encryption::Off, records, limits)
-        .unwrap_or_else(|e| panic!("the trace must complete: {e}"));
-    assert_eq!(report.stats.reads.get(), reads);
-    assert_eq!(report.stats.writes.get(), writes);
-    // It finishes in a few thousand cycles, not at the cycle cap.
-    assert!(report.cycles < 20_000, "{} cycles", report.cycles);
+    // The trace was found under DRAMsim3's older drain rule; the current one must not
+    // livelock on it either.
+    for rule in [
+        WriteDrain::ReadQueueEmpty { at_least: 16 },
+        WriteDrain::DRAMSIM3,
+    ] {
+        let mut p = ddr4();
+        p.controller.write_drain = rule;
+        let cfg = config(p);
+        // A tight watchdog: a livelocked channel only refreshes, which is not progress, so a
+        // regression fails here within 20,000 cycles instead of running to the default cap.
+        let limits = DriverLimits {
+            cycles_max: Some(200_000),
+            stall_cycles_max: 20_000,
+        };
+        let report = run_trace(&cfg, Encryption::Off, records.clone(), limits)
+            .unwrap_or_else(|e| panic!("{rule}: the trace must complete: {e}"));
+        assert_eq!(report.stats.reads.get(), reads);
+        assert_eq!(report.stats.writes.get(), writes);
+        // It finishes in a few thousand cycles, not at the cycle cap.
+        assert!(report.cycles < 20_000, "{rule}: {} cycles", report.cycles);
+    }
 }

@@ -26,7 +26,7 @@ mod common;
 use common::*;
 use mem_ctrl::dram::{
     CommandKind, DramCompletion, DramConfig, DramController, DramParams, DramRequest, Encryption,
-    IssuedCommand, PagePolicy, QueueStructure, Throughput,
+    IssuedCommand, PagePolicy, QueueStructure, Throughput, WriteDrain,
 };
 use sim_core::{Cycle, DramAddr, MemOp, RequestId};
 
@@ -418,9 +418,22 @@ fn closed_page_and_t_faw() {
             .collect();
         for o in [offers, spread] {
             let t = all_schedules(&cfg, Encryption::Off, &o);
-            // Closed page: only a refresh closes a row explicitly (one activated for a READA
-            // that the refresh then preempted).
-            assert!(t.count(CommandKind::Precharge) <= t.count(CommandKind::Refresh));
+            // Closed page: only a refresh closes a row explicitly (rows activated for a READA
+            // that the refresh then preempted): after a PRE, the next command to its rank
+            // other than another PRE is that rank's REF.
+            for (i, pre) in t.commands.iter().enumerate() {
+                if pre.kind != CommandKind::Precharge {
+                    continue;
+                }
+                let next = t.commands[i + 1..]
+                    .iter()
+                    .find(|c| c.rank == pre.rank && c.kind != CommandKind::Precharge);
+                assert_eq!(
+                    next.map(|c| c.kind),
+                    Some(CommandKind::Refresh),
+                    "{preset}: {pre} does not prepare a refresh"
+                );
+            }
             assert!(t.count(CommandKind::Activate) > 700);
         }
     }
@@ -464,11 +477,25 @@ fn encryption_with_a_throughput_limit() {
 #[test]
 fn refresh_write_drain_and_same_line_rules() {
     // Writes accumulate to the drain threshold while reads are absent, drain across refreshes
-    // of both ranks, and meet reads of their own lines (forwarding, the read-before-write stop
-    // of a drain), repeated reads (coalescing) and repeated writes (merging). Small queues and
-    // a row-hit cap of 1 make every rule bind often.
+    // of both ranks (or once the channel falls idle), and meet reads of their own lines
+    // (forwarding, the read-before-write stop of a drain), repeated reads (coalescing) and
+    // repeated writes (merging). Small queues and a row-hit cap of 1 make every rule bind
+    // often.
+    // Both drain rules, each with and without idle write drain.
+    for (rule, idle) in [
+        (WriteDrain::ReadQueueEmpty { at_least: 6 }, None),
+        (WriteDrain::CommandQueuesEmpty { above: 4 }, None),
+        (WriteDrain::ReadQueueEmpty { at_least: 6 }, Some(50)),
+        (WriteDrain::CommandQueuesEmpty { above: 4 }, Some(300)),
+    ] {
+        refresh_write_drain_and_same_line_rules_with(rule, idle);
+    }
+}
+
+fn refresh_write_drain_and_same_line_rules_with(rule: WriteDrain, idle: Option<u32>) {
     let mut p = ddr4();
-    p.controller.write_drain_threshold = 6;
+    p.controller.write_drain = rule;
+    p.controller.idle_write_drain_cycles = idle;
     p.controller.transaction_queue_entries = 10;
     p.controller.command_queue_entries = 3;
     p.controller.row_hit_cap = 1;
@@ -518,7 +545,7 @@ fn refresh_write_drain_and_same_line_rules() {
             .count();
         assert!(
             forwarded > 10 && merged > 10,
-            "{forwarded} forwarded, {merged} merged"
+            "{rule}, idle {idle:?}: {forwarded} forwarded, {merged} merged"
         );
     }
 }

@@ -12,7 +12,7 @@
 mod common;
 
 use common::*;
-use mem_ctrl::dram::{CommandKind, DramController, DramParams, Encryption};
+use mem_ctrl::dram::{CommandKind, DramController, DramParams, Encryption, WriteDrain};
 use sim_core::Cycle;
 
 const ACT: CommandKind = CommandKind::Activate;
@@ -145,7 +145,7 @@ fn t_rc_separates_acts_to_one_bank() {
 fn t_cwl_is_write_to_write_data() {
     let scenario = |p: DramParams| run_params(p, &[write(0, loc(0, 0, 0, 1, 0))]);
     let mut p = ddr4();
-    p.controller.write_drain_threshold = 1;
+    p.controller.write_drain = WriteDrain::ReadQueueEmpty { at_least: 1 };
     let r = scenario(p.clone());
     assert_eq!(r.cycles_of(ACT), [2]);
     assert_eq!(r.cycles_of(WR), [19]);
@@ -275,7 +275,7 @@ fn t_wr_separates_write_data_and_pre() {
         )
     };
     let mut p = ddr4();
-    p.controller.write_drain_threshold = 1;
+    p.controller.write_drain = WriteDrain::ReadQueueEmpty { at_least: 1 };
     let r = scenario(p.clone());
     assert_eq!(r.cycles_of(WR), [202]);
     // PRE >= WRITE + CWL + tBurst + tWR = 202 + 12 + 4 + 18.
@@ -288,7 +288,7 @@ fn t_wr_separates_write_data_and_pre() {
 fn write_then_read(p: DramParams, other: (u32, u32)) -> Run {
     let (bg, bank) = other;
     let mut p = p;
-    p.controller.write_drain_threshold = 1;
+    p.controller.write_drain = WriteDrain::ReadQueueEmpty { at_least: 1 };
     run_params(
         p,
         &[

@@ -629,7 +629,7 @@ impl MemoryFile {
         }
         match (dram_file, &self.dram) {
             (Some(dram), _) => mem.dram = dram,
-            (None, Some(name)) => mem.dram = DramConfig::preset(name)?,
+            (None, Some(name)) => mem.dram = DramConfig::machine_preset(name)?,
             (None, None) => {}
         }
         if let Some(v) = self.pconfig_latency {

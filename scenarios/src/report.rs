@@ -463,6 +463,11 @@ pub struct DramDumpReport {
     pub label: Option<String>,
     /// The lines asked for, in the order asked.
     pub lines: Vec<DumpLine>,
+    /// Every line (not only those asked for) with a write a memory controller has accepted
+    /// whose bytes have not reached the DIMMs yet, so the dump does not show them (0x-hex DRAM
+    /// addresses, in order). Left out when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending_writes: Vec<String>,
 }
 
 /// One DRAM line.

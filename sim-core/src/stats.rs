@@ -29,17 +29,33 @@ impl Counter {
 }
 
 /// An exact histogram of non-negative integer samples (for example latencies in cycles).
+///
+/// Values below [`Histogram::DENSE`] are counted in an array indexed by value (allocated at the
+/// first such sample), larger ones in an ordered map: recording a typical latency is one
+/// increment, not a map insertion.
 #[derive(Clone, PartialEq, Eq, Default, Debug)]
 pub struct Histogram {
-    buckets: BTreeMap<u64, u64>,
+    dense: Vec<u64>,
+    sparse: BTreeMap<u64, u64>,
     count: u64,
     sum: u128,
 }
 
 impl Histogram {
+    /// Values below this are counted in the dense array.
+    pub const DENSE: u64 = 512;
+
     /// Records one sample.
+    #[inline]
     pub fn record(&mut self, value: u64) {
-        *self.buckets.entry(value).or_insert(0) += 1;
+        if value < Self::DENSE {
+            if self.dense.is_empty() {
+                self.dense = vec![0; Self::DENSE as usize];
+            }
+            self.dense[value as usize] += 1;
+        } else {
+            *self.sparse.entry(value).or_insert(0) += 1;
+        }
         self.count += 1;
         self.sum += u128::from(value);
     }
@@ -61,7 +77,12 @@ impl Histogram {
 
     /// `(value, occurrences)` pairs in increasing value order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.buckets.iter().map(|(v, n)| (*v, *n))
+        self.dense
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(v, n)| (v as u64, *n))
+            .chain(self.sparse.iter().map(|(v, n)| (*v, *n)))
     }
 }
 
@@ -128,6 +149,20 @@ fn join(prefix: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histogram_counts_small_and_large_values_in_value_order() {
+        let mut h = Histogram::default();
+        for v in [600, 3, 511, 3, 512, 0, 10_000, 600] {
+            h.record(v);
+        }
+        let got: Vec<(u64, u64)> = h.iter().collect();
+        assert_eq!(
+            got,
+            [(0, 1), (3, 2), (511, 1), (512, 1), (600, 2), (10_000, 1)]
+        );
+        assert_eq!((h.count(), h.sum()), (8, 12_229));
+    }
 
     #[test]
     fn report_is_ordered_by_name() {

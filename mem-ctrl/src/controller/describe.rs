@@ -23,8 +23,10 @@ impl TimedComponent for MemoryController {
     }
 
     /// The requests accepted and not answered yet, oldest id first: reads with the KeyID they
-    /// are decrypted for, writes (already encrypted) with their line; and the requests refused
-    /// for want of room that have not been accepted since. Where each one is (which queue, or
+    /// are decrypted for, writes (already encrypted) with their line; the requests refused for
+    /// want of room that have not been accepted since; and, when there are any, the lines whose
+    /// writes have not reached DRAM (a merged write is answered, but its line is pending until
+    /// the write it merged into crosses the bus). Where each one is (which queue, or
     /// on the bus) and the next event are in the DRAM model's description, a part of this one.
     fn describe(&self, _now: Cycle, out: &mut String) {
         let mut requests: Vec<(RequestId, String)> = self
@@ -54,6 +56,16 @@ impl TimedComponent for MemoryController {
             "; requests refused for a full queue and not accepted since: {}",
             self.refused.len()
         );
+        let pending = self.pending_write_lines();
+        if !pending.is_empty() {
+            out.push_str("; lines whose writes have not reached DRAM: ");
+            for (k, line) in pending.iter().enumerate() {
+                if k > 0 {
+                    out.push_str(", ");
+                }
+                let _ = write!(out, "{line}");
+            }
+        }
     }
 
     fn visit_parts(&self, visit: &mut dyn FnMut(&str, &dyn TimedComponent)) {

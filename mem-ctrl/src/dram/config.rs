@@ -193,12 +193,59 @@ pub struct ControllerParams {
     /// Entries in the read queue and, separately, in the write buffer (DRAMsim3
     /// `trans_queue_size`).
     pub transaction_queue_entries: u32,
-    /// Writes are drained when the write buffer is full, or when the read queue is empty and
-    /// the write buffer holds at least this many writes (DRAMsim3 `write_buf_size`, 16).
-    pub write_drain_threshold: u32,
+    /// When the write buffer starts draining besides being full.
+    pub write_drain: WriteDrain,
+    /// Idle write drain: when the write buffer holds writes, the read queue and every command
+    /// queue are empty, and the channel has accepted no request, issued no command other than
+    /// REF and delivered no completion for this many cycles, it drains its whole write buffer.
+    /// `None` (DRAMsim3, and every DRAM preset) leaves writes below the drain rule in the buffer
+    /// until more writes arrive; real controllers drain when idle, and the machine presets do.
+    pub idle_write_drain_cycles: Option<u32>,
     /// Column commands an open row may serve before an older request that conflicts with it may
     /// close it although younger row hits are still queued (DRAMsim3 hard-codes 4).
     pub row_hit_cap: u32,
+}
+
+/// When a channel starts moving buffered writes to the command queues instead of reads.
+///
+/// A full write buffer always starts a drain; these rules add a second trigger. A drain moves as
+/// many writes as the buffer held when it started, one per cycle, before reads resume (it stops
+/// early at a write whose line has a read pending).
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub enum WriteDrain {
+    /// DRAMsim3 as of umd-memsys/DRAMsim3 commit 29817593 (`Controller::ScheduleTransaction`):
+    /// drain when the buffer holds more than `above` writes and every command queue is empty.
+    /// DRAMsim3 hard-codes 8 (its `write_buf_size` setting is read but unused); the presets use
+    /// that.
+    CommandQueuesEmpty {
+        /// Writes the buffer may hold without a drain (8 in DRAMsim3).
+        above: u32,
+    },
+    /// DRAMsim3's older rule: drain when the read queue is empty and the buffer holds at least
+    /// `at_least` writes (its `write_buf_size`, 16 by default).
+    ReadQueueEmpty {
+        /// Writes that start a drain once no read waits.
+        at_least: u32,
+    },
+}
+
+impl WriteDrain {
+    /// The rule of DRAMsim3 at commit 29817593, which every DRAM preset follows: more than 8
+    /// writes and every command queue empty.
+    pub const DRAMSIM3: WriteDrain = WriteDrain::CommandQueuesEmpty { above: 8 };
+}
+
+impl fmt::Display for WriteDrain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WriteDrain::CommandQueuesEmpty { above } => {
+                write!(f, "more than {above} writes and the command queues empty")
+            }
+            WriteDrain::ReadQueueEmpty { at_least } => {
+                write!(f, "at least {at_least} writes and the read queue empty")
+            }
+        }
+    }
 }
 
 /// Throughput of an encryption pipeline: `lines` lines every `per_cycles` controller cycles.
@@ -419,12 +466,14 @@ pub enum DramConfigError {
         /// Ranks.
         ranks: u32,
     },
-    /// The write-drain threshold can never be reached.
+    /// The write-drain rule can never fire before the buffer is full.
     #[error(
-        "controller.write_drain_threshold = {threshold} exceeds \
-         controller.transaction_queue_entries = {entries}"
+        "{field} = {threshold} can never start a drain: the write buffer holds \
+         controller.transaction_queue_entries = {entries} writes"
     )]
     DrainThresholdAboveQueue {
+        /// `controller.write_drain.above` or `controller.write_drain.at_least`.
+        field: &'static str,
         /// Configured threshold.
         threshold: u32,
         /// Write buffer entries.
@@ -539,13 +588,31 @@ impl DramConfig {
             "controller.transaction_queue_entries",
             c.transaction_queue_entries,
         )?;
-        check_nonzero("controller.write_drain_threshold", c.write_drain_threshold)?;
         check_nonzero("controller.row_hit_cap", c.row_hit_cap)?;
-        if c.write_drain_threshold > c.transaction_queue_entries {
+        let (field, threshold, limit) = match c.write_drain {
+            WriteDrain::CommandQueuesEmpty { above } => (
+                "controller.write_drain.above",
+                above,
+                c.transaction_queue_entries,
+            ),
+            WriteDrain::ReadQueueEmpty { at_least } => {
+                check_nonzero("controller.write_drain.at_least", at_least)?;
+                (
+                    "controller.write_drain.at_least",
+                    at_least,
+                    c.transaction_queue_entries + 1,
+                )
+            }
+        };
+        if threshold >= limit {
             return Err(DramConfigError::DrainThresholdAboveQueue {
-                threshold: c.write_drain_threshold,
+                field,
+                threshold,
                 entries: c.transaction_queue_entries,
             });
+        }
+        if let Some(cycles) = c.idle_write_drain_cycles {
+            check_nonzero("controller.idle_write_drain_cycles", cycles)?;
         }
 
         // Crypto stage.
@@ -646,6 +713,18 @@ impl DramConfig {
     /// A named preset: `ddr4-2400`, `ddr4-3200` or `ddr5-4800` (see [`super::presets`]).
     pub fn preset(name: &str) -> Result<DramConfig, DramConfigError> {
         match DramParams::preset(name) {
+            Some(params) => DramConfig::new(params),
+            None => Err(DramConfigError::UnknownPreset {
+                name: name.to_owned(),
+                known: super::presets::PRESET_NAMES.join(", "),
+            }),
+        }
+    }
+
+    /// A named preset as the full-system machines run it ([`DramParams::machine_preset`]: idle
+    /// write drain and the machines' drain rule).
+    pub fn machine_preset(name: &str) -> Result<DramConfig, DramConfigError> {
+        match DramParams::machine_preset(name) {
             Some(params) => DramConfig::new(params),
             None => Err(DramConfigError::UnknownPreset {
                 name: name.to_owned(),

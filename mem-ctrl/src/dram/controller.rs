@@ -40,18 +40,21 @@
 //! every tick. `docs/dram-model.md` section 10 has the details.
 //!
 //! `describe` (a submodule) holds what a controller tells about itself when a run stops
-//! ([`DramController::describe_state`]) and its [`sim_core::TimedComponent`] view.
+//! ([`DramController::describe_state`]) and its [`sim_core::TimedComponent`] view;
+//! `completions` the queue of completions on their way.
 
+mod completions;
 mod describe;
 
 use super::bank::{self, BankCommand, BankState, ColumnCommand, CommandKind};
-use super::config::{DramConfig, PagePolicy, QueueStructure};
+use super::config::{DramConfig, PagePolicy, QueueStructure, WriteDrain};
 use super::crypto_stage::CryptoStage;
 use super::mapping::DramLocation;
 use super::refresh::RefreshScheduler;
 use super::stats::DramStats;
 use super::timing::{BankId, ChannelTiming};
-use sim_core::{Cycle, DetHashMap, DramAddr, EventQueue, MemOp, RequestId, StatsReport};
+use completions::CompletionQueue;
+use sim_core::{Cycle, DetHashMap, DramAddr, MemOp, RequestId, StatsReport};
 use std::cmp;
 use std::collections::VecDeque;
 use std::fmt;
@@ -267,7 +270,8 @@ struct Channel {
     queue_structure: QueueStructure,
     command_queue_entries: usize,
     transaction_queue_entries: usize,
-    write_drain_threshold: usize,
+    write_drain: WriteDrain,
+    idle_write_drain_cycles: Option<u64>,
     row_hit_cap: u32,
     t_cl_cycles: u64,
     t_cwl_cycles: u64,
@@ -286,13 +290,15 @@ struct Channel {
     /// allocation) wait on its READ. These three maps are only looked up by line, never
     /// iterated, so their order cannot leak into results.
     pending_reads: DetHashMap<u64, (Txn, Vec<Txn>)>,
-    /// Reads waiting on another read's READ (they count against the read queue).
+    /// Reads waiting on another read's READ. Like DRAMsim3's, they take no read-queue slot.
     coalesced_waiting: usize,
     /// Per line: writes accepted whose WRITE has not issued and that were not merged.
     pending_writes: DetHashMap<u64, u32>,
     /// Per line: the write in the write buffer or a command queue, WRITE not yet issued.
     queued_writes: DetHashMap<u64, RequestId>,
-    command_queues: Vec<VecDeque<QueuedCmd>>,
+    /// At most `command_queue_entries` each (8 in the presets): plain vectors, which scan as
+    /// slices; an entry leaves from anywhere, shifting the few behind it.
+    command_queues: Vec<Vec<QueuedCmd>>,
     /// DRAMsim3 `queue_idx_`: the queue the last search ended on.
     queue_cursor: usize,
     /// Writes still to move before reads resume (DRAMsim3 `write_draining_`).
@@ -303,9 +309,14 @@ struct Channel {
     /// livelocks. After such an abort the next decision serves the read queue instead (see
     /// [`Channel::transaction_move`]).
     drain_aborted: bool,
-    /// Drain writes whenever the read queue is empty (set by drivers at end of input).
+    /// Drain writes below the drain rule's threshold (set by drivers at end of input): the
+    /// rule's threshold drops to its least (see [`Channel::drain_rule`]).
     flush_writes: bool,
-    completions: EventQueue<PendingCompletion>,
+    completions: CompletionQueue<PendingCompletion>,
+    /// Requests that have left the read queue, the write buffer or the encrypt stage (or
+    /// merged without taking a slot): a request refused for a full queue can be accepted only
+    /// after this has grown ([`DramController::departures`]).
+    departures: u64,
     outstanding: usize,
     last_activity: Cycle,
     stats: DramStats,
@@ -379,6 +390,20 @@ impl QueueSet {
         self.words[w] & range_mask(w, within) & !range_mask(w, except)
     }
 
+    /// Of `bits` (members of word `w`), those whose queue's bound in `bounds` has come (is at or
+    /// before `now`), found without a branch per queue: which bounds have passed is
+    /// unpredictable, and a mispredicted branch per queue costs more than looking at them all.
+    #[inline]
+    fn passed(mut bits: u64, w: usize, bounds: &[Cycle], now: Cycle) -> u64 {
+        let mut passed = 0;
+        while bits != 0 {
+            let i = bits.trailing_zeros();
+            bits &= bits - 1;
+            passed |= u64::from(bounds[w * 64 + i as usize] <= now) << i;
+        }
+        passed
+    }
+
     /// The words that hold members of `range` (empty for an empty range).
     fn words_of(range: &Range<usize>) -> Range<usize> {
         if range.is_empty() {
@@ -426,7 +451,8 @@ impl Channel {
             queue_structure: c.queue_structure,
             command_queue_entries,
             transaction_queue_entries,
-            write_drain_threshold: c.write_drain_threshold as usize,
+            write_drain: c.write_drain,
+            idle_write_drain_cycles: c.idle_write_drain_cycles.map(u64::from),
             row_hit_cap: c.row_hit_cap,
             t_cl_cycles: u64::from(p.timing.t_cl_cycles),
             t_cwl_cycles: u64::from(p.timing.t_cwl_cycles),
@@ -446,14 +472,15 @@ impl Channel {
             pending_writes: DetHashMap::default(),
             queued_writes: DetHashMap::default(),
             command_queues: (0..queues)
-                .map(|_| VecDeque::with_capacity(command_queue_entries))
+                .map(|_| Vec::with_capacity(command_queue_entries))
                 .collect(),
             // DRAMsim3 starts at 0 and advances before looking, so queue 1 is searched first.
             queue_cursor: 0,
             write_draining: 0,
             drain_aborted: false,
             flush_writes: false,
-            completions: EventQueue::new(),
+            completions: CompletionQueue::new(),
+            departures: 0,
             outstanding: 0,
             last_activity: Cycle::ZERO,
             stats: DramStats::default(),
@@ -503,12 +530,49 @@ impl Channel {
         }
     }
 
-    fn drain_threshold(&self) -> usize {
-        if self.flush_writes {
-            1
-        } else {
-            self.write_drain_threshold
+    /// The drain rule in force: the configured one, or while flushing the same rule with its
+    /// least threshold (any write at all).
+    fn drain_rule(&self) -> WriteDrain {
+        match (self.flush_writes, self.write_drain) {
+            (false, rule) => rule,
+            (true, WriteDrain::CommandQueuesEmpty { .. }) => {
+                WriteDrain::CommandQueuesEmpty { above: 0 }
+            }
+            (true, WriteDrain::ReadQueueEmpty { .. }) => WriteDrain::ReadQueueEmpty { at_least: 1 },
         }
+    }
+
+    /// Whether step 5 at `now`, with no drain running, starts one (DRAMsim3's
+    /// `ScheduleTransaction` decision): the write buffer is full, the drain rule fires, or the
+    /// idle drain's timeout has passed.
+    fn drain_starts(&self, now: Cycle) -> bool {
+        let writes = self.write_buffer.len();
+        if writes == 0 {
+            return false;
+        }
+        let rule = match self.drain_rule() {
+            WriteDrain::CommandQueuesEmpty { above } => {
+                writes > above as usize && self.nonempty.is_empty()
+            }
+            WriteDrain::ReadQueueEmpty { at_least } => {
+                self.read_queue.is_empty() && writes >= at_least as usize
+            }
+        };
+        writes >= self.transaction_queue_entries
+            || rule
+            || self.idle_drain_deadline().is_some_and(|at| now >= at)
+    }
+
+    /// With idle write drain on, writes buffered and the read queue and every command queue
+    /// empty: the cycle the buffer drains if the channel stays idle (its last activity plus the
+    /// timeout). `None` otherwise, or while a drain runs.
+    fn idle_drain_deadline(&self) -> Option<Cycle> {
+        let timeout = self.idle_write_drain_cycles?;
+        (self.write_draining == 0
+            && !self.write_buffer.is_empty()
+            && self.read_queue.is_empty()
+            && self.nonempty.is_empty())
+        .then(|| self.last_activity.plus(timeout))
     }
 
     // ---- acceptance -------------------------------------------------------------------
@@ -518,8 +582,9 @@ impl Channel {
         let line = txn.line.raw();
         match txn.op {
             MemOp::Read => {
-                if self.read_queue.len() + self.coalesced_waiting >= self.transaction_queue_entries
-                {
+                // DRAMsim3 (`WillAcceptTransaction`) refuses any read while the read queue is full,
+                // even one that would be forwarded or coalesced and take no slot.
+                if self.read_queue.len() >= self.transaction_queue_entries {
                     return Err(QueueFull {
                         channel: self.index,
                         queue: "read queue",
@@ -582,9 +647,12 @@ impl Channel {
         // Step 5 had nothing left to do at the end of the last tick (or `wake` already asks
         // for the next cycle); this request may change that, a read by entering the read queue,
         // a write by reaching the write drain threshold.
-        if !self.step_five_idle() {
+        if !self.step_five_idle(now) {
             self.wake = self.wake.min(txn.accepted);
             self.step5_settled = false;
+        } else if let Some(at) = self.idle_drain_deadline() {
+            // A write that went straight to the write buffer may start the idle drain's wait.
+            self.wake = self.wake.min(at);
         }
         // A forwarded read, a merged write or a write entering the encrypt stage may also
         // bring the next event forward.
@@ -598,6 +666,7 @@ impl Channel {
         self.step5_settled = false;
         let line = txn.line.raw();
         if let Some(&into) = self.queued_writes.get(&line) {
+            self.departures += 1;
             self.stats.writes_merged.inc();
             self.release_pending_write(line);
             self.completions.push(
@@ -647,6 +716,7 @@ impl Channel {
                 break;
             }
             self.encrypting.pop_front();
+            self.departures += 1;
             self.enter_write_buffer(txn, ready);
         }
 
@@ -679,7 +749,7 @@ impl Channel {
         }
 
         // 5. Move one transaction into its command queue.
-        let moved = self.schedule_transaction();
+        let moved = self.schedule_transaction(now);
 
         if !self.exhaustive {
             self.plan(now, moved);
@@ -790,13 +860,11 @@ impl Channel {
         // Round-robin: the queues from `start` on, then those before it.
         'search: for range in [start..n, 0..start] {
             for w in QueueSet::words_of(&range) {
-                let mut bits = self.nonempty.word(w, &range, &held);
+                let members = self.nonempty.word(w, &range, &held);
+                let mut bits = QueueSet::passed(members, w, &self.queue_ready, now);
                 while bits != 0 {
                     let q = w * 64 + bits.trailing_zeros() as usize;
                     bits &= bits - 1;
-                    if self.queue_ready[q] > now {
-                        continue;
-                    }
                     match self.scan_queue(q, now) {
                         Ok(sel) => {
                             selected = Some((q, sel));
@@ -898,10 +966,11 @@ impl Channel {
         // this tick's command), it changes nothing until a command issues or a request
         // arrives, both of which re-plan; if it did, ask it again.
         if moved {
-            self.step5_settled = self.step_five_idle();
+            self.step5_settled = self.step_five_idle(now);
         }
         let mut wake = if self.step5_settled {
-            Cycle::NEVER
+            // Settled step 5 still starts an idle drain once the timeout passes.
+            self.idle_drain_deadline().unwrap_or(Cycle::NEVER)
         } else {
             next
         };
@@ -914,20 +983,27 @@ impl Channel {
             .next_held_rank()
             .map_or(0..0, |rank| self.rank_queues(rank));
         let all = 0..self.command_queues.len();
-        for w in QueueSet::words_of(&all) {
-            let mut bits = self.nonempty.word(w, &all, &held);
-            while bits != 0 {
-                let q = w * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                let bound = self.queue_ready[q];
-                if bound > now {
-                    wake = wake.min(bound);
-                } else if wake > next {
-                    // The bound has passed (the queue's entries or bank changed, another
-                    // command delayed it, or round-robin passed it over): find the real one.
-                    // Once `wake` is the next cycle no bound can lower it, and a passed bound
-                    // is still a valid lower bound for the next tick's search, which refreshes
-                    // it.
+        // Once `wake` is the next cycle nothing can lower it and no bound need be refreshed:
+        // the walk over the queues stops there (or never starts). Otherwise, first the bounds
+        // still to come, then the passed ones (the queue's entries or bank changed, another
+        // command delayed it, or round-robin passed it over) are scanned for their real bound
+        // until one says the next cycle. A passed bound left alone is still a valid lower bound
+        // for the next tick's search, which refreshes it.
+        if wake > next {
+            for w in QueueSet::words_of(&all) {
+                let mut bits = self.nonempty.word(w, &all, &held);
+                let mut passed = 0u64;
+                while bits != 0 {
+                    let i = bits.trailing_zeros();
+                    bits &= bits - 1;
+                    let bound = self.queue_ready[w * 64 + i as usize];
+                    let is_passed = bound <= now;
+                    passed |= u64::from(is_passed) << i;
+                    wake = wake.min(if is_passed { Cycle::NEVER } else { bound });
+                }
+                while passed != 0 && wake > next {
+                    let q = w * 64 + passed.trailing_zeros() as usize;
+                    passed &= passed - 1;
                     let ready = match self.scan_queue(q, now) {
                         Ok(_) => next,
                         Err(ready) => ready,
@@ -991,7 +1067,7 @@ impl Channel {
             "cycle {now}: channel {index}: a quiet tick skipped a ready command"
         );
         assert!(
-            self.step_five_idle(),
+            self.step_five_idle(now),
             "cycle {now}: channel {index}: a quiet tick skipped a transaction move"
         );
     }
@@ -1119,9 +1195,7 @@ impl Channel {
                 let Origin::Queue { queue, index } = sel.origin else {
                     panic!("cycle {now}: column command {kind} without a queued request");
                 };
-                let qc = self.command_queues[queue]
-                    .remove(index)
-                    .expect("selected entry exists");
+                let qc = self.command_queues[queue].remove(index);
                 if self.command_queues[queue].is_empty() {
                     self.nonempty.remove(queue);
                 }
@@ -1220,12 +1294,15 @@ impl Channel {
 
     /// DRAMsim3 `ScheduleTransaction`. Returns whether anything changed (a transaction moved,
     /// or draining started or stopped).
-    fn schedule_transaction(&mut self) -> bool {
-        if self.step5_settled && !self.exhaustive {
+    fn schedule_transaction(&mut self, now: Cycle) -> bool {
+        if self.step5_settled
+            && !self.exhaustive
+            && self.idle_drain_deadline().is_none_or(|at| now < at)
+        {
             #[cfg(debug_assertions)]
             assert!(
-                self.step_five_idle(),
-                "channel {}: step 5 marked settled but has work",
+                self.step_five_idle(now),
+                "cycle {now}: channel {}: step 5 marked settled but has work",
                 self.index
             );
             return false;
@@ -1234,7 +1311,7 @@ impl Channel {
             write_draining,
             drain_aborted,
             chosen,
-        } = self.transaction_move();
+        } = self.transaction_move(now);
         let changed = write_draining != self.write_draining
             || drain_aborted != self.drain_aborted
             || chosen.is_some();
@@ -1242,6 +1319,7 @@ impl Channel {
         self.write_draining = write_draining;
         self.drain_aborted = drain_aborted;
         if let Some(mv) = chosen {
+            self.departures += 1;
             let txn = match mv.from {
                 TxnSource::ReadQueue => self.read_queue.remove(mv.index),
                 TxnSource::WriteBuffer => self.write_buffer.remove(mv.index),
@@ -1250,7 +1328,7 @@ impl Channel {
             let column = self.column_command(txn.op);
             let bank = txn.bank();
             let bank_index = self.bank_index(bank) as u32;
-            self.command_queues[mv.queue].push_back(QueuedCmd {
+            self.command_queues[mv.queue].push(QueuedCmd {
                 txn,
                 column,
                 bank,
@@ -1262,9 +1340,9 @@ impl Channel {
         changed
     }
 
-    /// True when step 5 would change nothing now.
-    fn step_five_idle(&self) -> bool {
-        self.transaction_move()
+    /// True when step 5 would change nothing at `now`.
+    fn step_five_idle(&self, now: Cycle) -> bool {
+        self.transaction_move(now)
             == StepFive {
                 write_draining: self.write_draining,
                 drain_aborted: self.drain_aborted,
@@ -1272,8 +1350,8 @@ impl Channel {
             }
     }
 
-    /// What [`Channel::schedule_transaction`] does now, without doing it. Draining starts when
-    /// the write buffer is full, or when the read queue is empty and enough writes wait; while
+    /// What [`Channel::schedule_transaction`] does at `now`, without doing it. Draining starts
+    /// when the write buffer is full or the drain rule fires ([`Channel::drain_starts`]); while
     /// it lasts, writes move in buffer order, each into a command queue with room, and it stops
     /// early at a write with a pending read of its line (a write never overtakes a read of its
     /// line). All of this is DRAMsim3's `ScheduleTransaction`, with one difference: when that
@@ -1281,14 +1359,9 @@ impl Channel {
     /// the drain on the next cycle (the buffer is still full) and stop again, forever, since
     /// the read can only move when no drain runs. Here the decision after such a stop serves
     /// the read queue instead. Where DRAMsim3 makes progress the two behave identically.
-    fn transaction_move(&self) -> StepFive {
+    fn transaction_move(&self, now: Cycle) -> StepFive {
         let mut write_draining = self.write_draining;
-        if write_draining == 0
-            && !self.drain_aborted
-            && (self.write_buffer.len() >= self.transaction_queue_entries
-                || (self.read_queue.is_empty()
-                    && self.write_buffer.len() >= self.drain_threshold()))
-        {
+        if write_draining == 0 && !self.drain_aborted && self.drain_starts(now) {
             write_draining = self.write_buffer.len();
         }
         let (from, candidates) = if write_draining > 0 {
@@ -1333,10 +1406,21 @@ impl Channel {
         self.refresh.due().is_some()
             || !self.read_queue.is_empty()
             || self.write_draining > 0
-            || (!self.write_buffer.is_empty()
-                && (self.write_buffer.len() >= self.transaction_queue_entries
-                    || self.write_buffer.len() >= self.drain_threshold()))
+            || self.drain_may_start()
             || !self.nonempty.is_empty()
+    }
+
+    /// Whether buffered writes may start draining without another request arriving: enough of
+    /// them for the drain rule (whatever the queues' state), or idle write drain on.
+    fn drain_may_start(&self) -> bool {
+        let writes = self.write_buffer.len();
+        writes > 0
+            && (writes >= self.transaction_queue_entries
+                || self.idle_write_drain_cycles.is_some()
+                || match self.drain_rule() {
+                    WriteDrain::CommandQueuesEmpty { above } => writes > above as usize,
+                    WriteDrain::ReadQueueEmpty { at_least } => writes >= at_least as usize,
+                })
     }
 
     fn next_event_cycle(&self, now: Cycle) -> Cycle {
@@ -1537,6 +1621,25 @@ impl DramController {
         self.channels.iter().any(Channel::has_work)
     }
 
+    /// True when something will happen without another request: a tick has work
+    /// ([`DramController::has_work`]: a command or transaction waits, a drain is due or may
+    /// start, idle write drain is counting down), a completion is on its way, or a write is in
+    /// the encrypt stage. False when the controller is empty, or holds only writes below its
+    /// drain rule with idle write drain off: those wait for more writes (or
+    /// [`DramController::set_flush_writes`]) and, meanwhile, only refreshes happen.
+    pub fn in_progress(&self) -> bool {
+        self.channels
+            .iter()
+            .any(|c| c.has_work() || !c.completions.is_empty() || !c.encrypting.is_empty())
+    }
+
+    /// How many requests have left a read queue, a write buffer or an encrypt stage so far (a
+    /// count that only grows). A request refused with [`QueueFull`] can be accepted only once it
+    /// has grown: until then offering it again is refused again.
+    pub fn departures(&self) -> u64 {
+        self.channels.iter().map(|c| c.departures).sum()
+    }
+
     /// The last cycle the controller made progress on requests: a request accepted, a command
     /// other than REF issued, or a completion delivered. (Refreshes go on while requests are
     /// stuck, so they do not count.)
@@ -1548,9 +1651,11 @@ impl DramController {
             .unwrap_or(Cycle::ZERO)
     }
 
-    /// With `on`, writes drain whenever the read queue is empty, however few are buffered.
-    /// Drivers set it once their input is exhausted so buffered writes reach DRAM (DRAMsim3
-    /// leaves fewer than `write_drain_threshold` writes in the buffer indefinitely).
+    /// With `on`, the drain rule's threshold drops to its least: writes drain, however few, when
+    /// the command queues are empty ([`WriteDrain::CommandQueuesEmpty`]) or when the read queue
+    /// is ([`WriteDrain::ReadQueueEmpty`]). Drivers set it once their input is exhausted so
+    /// buffered writes reach DRAM (DRAMsim3 leaves writes below its rule in the buffer
+    /// indefinitely).
     pub fn set_flush_writes(&mut self, on: bool) {
         for ch in &mut self.channels {
             if ch.flush_writes != on {

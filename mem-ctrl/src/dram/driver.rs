@@ -43,7 +43,8 @@ pub struct DriverLimits {
 
 impl DriverLimits {
     /// No cycle cap, and a stall watchdog far above anything a healthy controller of `config`
-    /// can spend waiting (a refresh, a full encrypt pipeline): at least 100,000 cycles.
+    /// can spend waiting (a refresh, a full encrypt pipeline, the idle write drain timeout):
+    /// at least 100,000 cycles.
     pub fn for_config(config: &DramConfig) -> DriverLimits {
         let p = config.params();
         let t = &p.timing;
@@ -56,7 +57,8 @@ impl DriverLimits {
             + u64::from(t.t_faw_cycles)
             + u64::from(crypto.encrypt_latency_cycles)
             + u64::from(crypto.decrypt_latency_cycles)
-            + per_line * u64::from(p.controller.transaction_queue_entries);
+            + per_line * u64::from(p.controller.transaction_queue_entries)
+            + p.controller.idle_write_drain_cycles.map_or(0, u64::from);
         DriverLimits {
             cycles_max: None,
             stall_cycles_max: (4 * healthy).max(100_000),
@@ -321,8 +323,8 @@ where
             next = next.min(rec.cycle.max(now.plus(1)));
         }
         let next = next.max(now.plus(1));
-        if (stalled || ctrl.has_work())
-            && next.since(ctrl.last_activity()) > limits.stall_cycles_max
+        if next.since(ctrl.last_activity()) > limits.stall_cycles_max
+            && (stalled || ctrl.has_work())
         {
             // Nothing changes before `next`, so the watchdog fires on the first cycle past its
             // limit, however far the controller lets the driver skip.

@@ -69,7 +69,7 @@ mod timing;
 pub use bank::{BankCommand, BankState, CommandKind};
 pub use config::{
     ControllerParams, CryptoTiming, DramConfig, DramConfigError, DramParams, Geometry,
-    MappingParams, PagePolicy, QueueStructure, Throughput, Timing,
+    MappingParams, PagePolicy, QueueStructure, Throughput, Timing, WriteDrain,
 };
 pub use controller::{
     CompletionSource, DramCompletion, DramController, DramRequest, Encryption, IssuedCommand,
@@ -80,5 +80,5 @@ pub use driver::{
     run_trace_observed,
 };
 pub use mapping::{AddressMapping, DramAddrOutOfRange, DramLocation};
-pub use presets::PRESET_NAMES;
+pub use presets::{MACHINE_IDLE_WRITE_DRAIN_CYCLES, MACHINE_WRITE_DRAIN, PRESET_NAMES};
 pub use stats::DramStats;

@@ -8,15 +8,32 @@
 //!
 //! The encryption stage has no public figure (mktme-facts.md section 3); every preset assumes
 //! [`CRYPTO_LATENCY_PS`] each way, rounded up to whole DRAM cycles, and one line per cycle.
+//!
+//! Every preset's controller is DRAMsim3's (commit 29817593): writes drain when more than 8
+//! wait and the command queues are empty, and writes below that wait for more. The machines
+//! of the full-system simulator run a preset with their own controller policy
+//! ([`DramParams::machine_preset`]): idle write drain, and the older drain rule they have
+//! always used.
 
 use super::config::{
     ControllerParams, CryptoTiming, DramParams, Geometry, MappingParams, PagePolicy,
-    QueueStructure, Throughput, Timing,
+    QueueStructure, Throughput, Timing, WriteDrain,
 };
 use sim_core::BitRange;
 
 /// Names accepted by [`DramParams::preset`].
 pub const PRESET_NAMES: [&str; 3] = ["ddr4-2400", "ddr4-3200", "ddr5-4800"];
+
+/// The idle write drain timeout of the machines' controllers
+/// ([`DramParams::machine_preset`]), in DRAM cycles: 213 ns at DDR4-2400, 161 ns at DDR4-3200.
+/// A round value of the order of a few row cycles; no public figure gives the timeout of
+/// Intel's controllers.
+pub const MACHINE_IDLE_WRITE_DRAIN_CYCLES: u32 = 256;
+
+/// The write-drain rule of the machines' controllers ([`DramParams::machine_preset`]):
+/// DRAMsim3's older rule, at least 16 writes with no read waiting, which the full-system
+/// machines have used from the start (switching would move every full-system report).
+pub const MACHINE_WRITE_DRAIN: WriteDrain = WriteDrain::ReadQueueEmpty { at_least: 16 };
 
 /// Assumed latency of one AES-XTS line operation in the controller, in picoseconds ("a few
 /// ns", mktme-facts.md section 3; no public measurement exists).
@@ -106,8 +123,9 @@ pub fn ddr4_2400() -> DramParams {
             queue_structure: QueueStructure::PerBank,
             command_queue_entries: 8,
             transaction_queue_entries: 32,
-            // DRAMsim3's default `write_buf_size`; the 2400 ini does not set it.
-            write_drain_threshold: 16,
+            // DRAMsim3 at commit 29817593: more than 8 writes and the command queues empty.
+            write_drain: WriteDrain::DRAMSIM3,
+            idle_write_drain_cycles: None,
             row_hit_cap: 4,
         },
         crypto: crypto_default(830),
@@ -150,7 +168,8 @@ pub fn ddr4_3200() -> DramParams {
             queue_structure: QueueStructure::PerBank,
             command_queue_entries: 8,
             transaction_queue_entries: 16,
-            write_drain_threshold: 16,
+            write_drain: WriteDrain::DRAMSIM3,
+            idle_write_drain_cycles: None,
             row_hit_cap: 4,
         },
         crypto: crypto_default(630),
@@ -219,7 +238,8 @@ pub fn ddr5_4800() -> DramParams {
             queue_structure: QueueStructure::PerBank,
             command_queue_entries: 8,
             transaction_queue_entries: 32,
-            write_drain_threshold: 16,
+            write_drain: WriteDrain::DRAMSIM3,
+            idle_write_drain_cycles: None,
             row_hit_cap: 4,
         },
         crypto: crypto_default(416),
@@ -236,5 +256,17 @@ impl DramParams {
             "ddr5-4800" => Some(ddr5_4800()),
             _ => None,
         }
+    }
+
+    /// The preset `name` as the full-system machines run it: the same DRAM and queues, with
+    /// the machines' controller policy: idle write drain after
+    /// [`MACHINE_IDLE_WRITE_DRAIN_CYCLES`] (buffered writes reach DRAM soon after the
+    /// controller falls idle, as in real controllers, rather than at the end of the run) and
+    /// the [`MACHINE_WRITE_DRAIN`] rule. `None` for an unknown name.
+    pub fn machine_preset(name: &str) -> Option<DramParams> {
+        let mut params = DramParams::preset(name)?;
+        params.controller.write_drain = MACHINE_WRITE_DRAIN;
+        params.controller.idle_write_drain_cycles = Some(MACHINE_IDLE_WRITE_DRAIN_CYCLES);
+        Some(params)
     }
 }

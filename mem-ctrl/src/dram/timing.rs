@@ -35,6 +35,16 @@
 //! ```
 //!
 //! With one bank group per rank the `_L` values are replaced by the `_S` ones, as DRAMsim3 does.
+//!
+//! The earliest cycles are kept at three levels, which together hold exactly what a per-bank
+//! table would: per bank, what commands to the bank itself and to the other banks of its bank
+//! group impose; per bank group, what commands to other bank groups of its rank impose; per
+//! rank, what commands to other ranks impose. The last two fall on every bank of the group (or
+//! rank) alike. A bank's earliest cycle for a kind is the latest of the three. And since every
+//! rule constrains READ and READA alike, and WRITE and WRITEA alike, an entry keeps one value
+//! per class of following command: ACT, READ(A), WRITE(A), PRE, REF. Recording a READ or WRITE
+//! then raises 4 bank, 3 group and 1 rank entries on DDR4 (2 ranks of 4 groups of 4 banks)
+//! instead of all 32 banks' entries for 7 kinds.
 
 use super::bank::CommandKind;
 use super::config::{Geometry, Timing};
@@ -87,18 +97,43 @@ impl Relation {
 /// Delays may be negative (DRAMsim3's write-to-read across ranks); a constraint that falls at
 /// or before cycle 0 is dropped, as DRAMsim3 does.
 ///
-/// `effects[issued][relation]` is the same table compiled for [`ChannelTiming::record`]:
-/// `(following kind index, cycles)`, one entry per following kind with the largest delay of
-/// every rule that covers the relation (raising an earliest cycle to the maximum of several
-/// values is raising it to each in turn), so recording a command visits each bank once and
-/// only the kinds it constrains.
+/// `effects[issued][relation]` is the same table compiled for [`ChannelTiming::record`]: per
+/// class of following command (one lane each, [`LANES`] lanes, see [`class`]), the largest
+/// delay of every rule that covers the relation (raising an earliest cycle to the maximum of
+/// several values is raising it to each in turn), or [`NO_DELAY`] when none does; `None` when
+/// the relation has no rule at all. Recording a command then raises each entry it touches with
+/// one branch-free maximum per lane.
 #[derive(Clone, Debug)]
 pub(crate) struct TimingTable {
     /// Kept only by tests, as the definition the compiled `effects` are checked against.
     #[cfg(test)]
     rules: Vec<Vec<(Scope, CommandKind, i64)>>,
-    effects: Vec<[Vec<(usize, i64)>; Relation::COUNT]>,
+    effects: Vec<[Option<Lanes<i64>>; Relation::COUNT]>,
 }
+
+/// Lanes of a timing entry: one per class of following command ([`class`]).
+pub(crate) const LANES: usize = 5;
+
+/// One value per class of following command.
+pub(crate) type Lanes<T> = [T; LANES];
+
+/// The lane of a following command kind: ACT 0, READ and READA 1, WRITE and WRITEA 2, PRE 3,
+/// REF 4. Every rule of the table names READ and READA together, and WRITE and WRITEA (the
+/// table's constructor checks it).
+#[inline]
+const fn class(kind: CommandKind) -> usize {
+    match kind {
+        CommandKind::Activate => 0,
+        CommandKind::Read | CommandKind::ReadPrecharge => 1,
+        CommandKind::Write | CommandKind::WritePrecharge => 2,
+        CommandKind::Precharge => 3,
+        CommandKind::Refresh => 4,
+    }
+}
+
+/// A delay that constrains nothing: `base + NO_DELAY` is negative for any reachable cycle, and
+/// constraints at or before cycle 0 are dropped.
+const NO_DELAY: i64 = i64::MIN / 4;
 
 impl TimingTable {
     pub(crate) fn new(t: &Timing, g: &Geometry) -> TimingTable {
@@ -229,16 +264,24 @@ impl TimingTable {
             .iter()
             .map(|issued| {
                 Relation::ALL.map(|relation| {
-                    let mut delay: [Option<i64>; CommandKind::COUNT] = [None; CommandKind::COUNT];
+                    let mut by_kind = [NO_DELAY; CommandKind::COUNT];
                     for &(scope, following, cycles) in issued {
                         if relation.covered_by(scope) {
-                            let d = &mut delay[following.index()];
-                            *d = Some(d.map_or(cycles, |e| e.max(cycles)));
+                            let d = &mut by_kind[following.index()];
+                            *d = (*d).max(cycles);
                         }
                     }
-                    (0..CommandKind::COUNT)
-                        .filter_map(|k| delay[k].map(|d| (k, d)))
-                        .collect()
+                    let mut delay: Lanes<i64> = [NO_DELAY; LANES];
+                    for kind in CommandKind::ALL {
+                        let lane = &mut delay[class(kind)];
+                        let d = by_kind[kind.index()];
+                        assert!(
+                            *lane == NO_DELAY || *lane == d,
+                            "the kinds of a class are constrained alike"
+                        );
+                        *lane = d;
+                    }
+                    delay.iter().any(|&d| d != NO_DELAY).then_some(delay)
                 })
             })
             .collect();
@@ -265,8 +308,16 @@ pub(crate) struct ChannelTiming {
     table: TimingTable,
     bankgroups: u32,
     banks_per_group: u32,
-    /// `earliest[bank_index][kind]`.
-    earliest: Vec<[Cycle; CommandKind::COUNT]>,
+    /// `bank_earliest[bank_index][class]` (a cycle): the constraints of commands to the bank and
+    /// to the other banks of its group.
+    bank_earliest: Vec<Lanes<u64>>,
+    /// `group_earliest[bank_index / banks_per_group][class]`: the constraints of commands to
+    /// other bank groups of the rank, the same for every bank of the group.
+    group_earliest: Vec<Lanes<u64>>,
+    /// `rank_earliest[rank][class]`: the constraints of commands to other ranks, the same for
+    /// every bank of the rank.
+    rank_earliest: Vec<Lanes<u64>>,
+
     t_faw_cycles: u64,
     /// Per rank: the cycles of the last (up to) four ACTs, oldest first.
     recent_acts: Vec<[Cycle; 4]>,
@@ -280,7 +331,10 @@ impl ChannelTiming {
             table: TimingTable::new(t, g),
             bankgroups: g.bankgroups,
             banks_per_group: g.banks_per_group,
-            earliest: vec![[Cycle::ZERO; CommandKind::COUNT]; banks],
+            bank_earliest: vec![[0; LANES]; banks],
+            group_earliest: vec![[0; LANES]; (g.ranks * g.bankgroups) as usize],
+            rank_earliest: vec![[0; LANES]; g.ranks as usize],
+
             t_faw_cycles: u64::from(t.t_faw_cycles),
             recent_acts: vec![[Cycle::ZERO; 4]; g.ranks as usize],
             recent_len: vec![0; g.ranks as usize],
@@ -293,7 +347,21 @@ impl ChannelTiming {
 
     /// The earliest cycle `kind` may issue to bank `b`, from the command-to-command table alone.
     pub(crate) fn earliest(&self, b: BankId, kind: CommandKind) -> Cycle {
-        self.earliest[self.bank_index(b)][kind.index()]
+        self.earliest_at(b, self.bank_index(b), kind)
+    }
+
+    /// [`ChannelTiming::earliest`] of bank `b`, whose flattened index is `bank_index`.
+    #[inline]
+    fn earliest_at(&self, b: BankId, bank_index: usize, kind: CommandKind) -> Cycle {
+        let group = (b.rank * self.bankgroups + b.bankgroup) as usize;
+        let lane = class(kind);
+        Cycle::new(cmp::max(
+            cmp::max(
+                self.bank_earliest[bank_index][lane],
+                self.group_earliest[group][lane],
+            ),
+            self.rank_earliest[b.rank as usize][lane],
+        ))
     }
 
     /// True when a fifth ACT to `rank` at `now` respects tFAW: fewer than four ACTs in the
@@ -315,8 +383,9 @@ impl ChannelTiming {
     /// is exactly `ready_at(..) <= now`. Issuing commands only ever moves it later (every
     /// update is a maximum, and a new ACT replaces the oldest of the four in the tFAW window
     /// by a younger one), which is what lets the controller cache it as a lower bound.
+    #[inline]
     pub(crate) fn ready_at(&self, b: BankId, bank_index: usize, kind: CommandKind) -> Cycle {
-        let earliest = self.earliest[bank_index][kind.index()];
+        let earliest = self.earliest_at(b, bank_index, kind);
         let r = b.rank as usize;
         if kind == CommandKind::Activate && self.recent_len[r] >= 4 {
             cmp::max(earliest, self.recent_acts[r][0].plus(self.t_faw_cycles))
@@ -339,63 +408,66 @@ impl ChannelTiming {
             }
         }
         let base = now.get() as i64;
-        // Banks are flattened rank-major, then bank group, then bank, so each relation is at
-        // most two contiguous ranges of bank indexes around the issuing bank's group and rank.
-        let per_rank = (self.bankgroups * self.banks_per_group) as usize;
+        // A constraint at or before cycle 0 constrains nothing (DRAMsim3 drops it): clamped to
+        // 0, it leaves every entry as it is.
+        let lanes = |delay: &Lanes<i64>| -> Lanes<u64> {
+            std::array::from_fn(|k| (base + delay[k]).max(0) as u64)
+        };
+        let raise = |entry: &mut Lanes<u64>, at: &Lanes<u64>| {
+            for k in 0..LANES {
+                entry[k] = cmp::max(entry[k], at[k]);
+            }
+        };
+        // Banks are flattened rank-major, then bank group, then bank, and bank groups the same
+        // way.
         let per_group = self.banks_per_group as usize;
-        let total = self.earliest.len();
-        let rank_start = b.rank as usize * per_rank;
-        let group_start = rank_start + b.bankgroup as usize * per_group;
-        let own = group_start + b.bank as usize;
-        let (rank_end, group_end) = (rank_start + per_rank, group_start + per_group);
-        let effects = &self.table.effects[kind.index()];
-        let ranges: [(Relation, [std::ops::Range<usize>; 2]); Relation::COUNT] = [
-            (Relation::SameBank, [own..own + 1, 0..0]),
-            (
-                Relation::SameBankGroup,
-                [group_start..own, own + 1..group_end],
-            ),
-            (
-                Relation::OtherBankGroups,
-                [rank_start..group_start, group_end..rank_end],
-            ),
-            (Relation::OtherRanks, [0..rank_start, rank_end..total]),
-        ];
-        for (relation, runs) in ranges {
-            for &(following, delay) in &effects[relation as usize] {
-                let at = base + delay;
-                if at <= 0 {
-                    continue;
+        let groups_per_rank = self.bankgroups as usize;
+        let rank = b.rank as usize;
+        let group = rank * groups_per_rank + b.bankgroup as usize;
+        let own = group * per_group + b.bank as usize;
+        let [same_bank, same_group, other_groups, other_ranks] = &self.table.effects[kind.index()];
+        if let Some(delay) = same_bank {
+            raise(&mut self.bank_earliest[own], &lanes(delay));
+        }
+        if let Some(delay) = same_group {
+            let at = lanes(delay);
+            for i in group * per_group..(group + 1) * per_group {
+                if i != own {
+                    raise(&mut self.bank_earliest[i], &at);
                 }
-                let at = Cycle::new(at as u64);
-                for run in runs.clone() {
-                    for bank in &mut self.earliest[run] {
-                        // `cmp::max`, not `Cycle::max`: the generic one inlines across crates.
-                        bank[following] = cmp::max(bank[following], at);
-                    }
+            }
+        }
+        if let Some(delay) = other_groups {
+            let at = lanes(delay);
+            for g in rank * groups_per_rank..(rank + 1) * groups_per_rank {
+                if g != group {
+                    raise(&mut self.group_earliest[g], &at);
+                }
+            }
+        }
+        if let Some(delay) = other_ranks {
+            let at = lanes(delay);
+            for (r, entry) in self.rank_earliest.iter_mut().enumerate() {
+                if r != rank {
+                    raise(entry, &at);
                 }
             }
         }
     }
 
-    /// [`ChannelTiming::record`] straight from the rule list, scope by scope and bank by bank:
-    /// the definition the compiled table is tested against.
+    /// [`ChannelTiming::record`] straight from the rule list, scope by scope and bank by bank,
+    /// into a plain per-bank table `earliest` (`[bank_index][kind]`): the definition the
+    /// compiled, two-level bookkeeping is tested against.
     #[cfg(test)]
-    fn record_by_rules(&mut self, b: BankId, kind: CommandKind, now: Cycle) {
-        if kind == CommandKind::Activate {
-            let r = b.rank as usize;
-            let len = self.recent_len[r] as usize;
-            if len < 4 {
-                self.recent_acts[r][len] = now;
-                self.recent_len[r] += 1;
-            } else {
-                self.recent_acts[r].rotate_left(1);
-                self.recent_acts[r][3] = now;
-            }
-        }
+    fn record_by_rules(
+        &self,
+        earliest: &mut [[Cycle; CommandKind::COUNT]],
+        b: BankId,
+        kind: CommandKind,
+        now: Cycle,
+    ) {
         let base = now.get() as i64;
-        // Split the borrow: the rules are read while `earliest` is written.
-        let ranks = (self.earliest.len() as u32) / (self.bankgroups * self.banks_per_group);
+        let ranks = (earliest.len() as u32) / (self.bankgroups * self.banks_per_group);
         let rules = &self.table.rules[kind.index()];
         for &(scope, following, delay) in rules {
             let at = base + delay;
@@ -419,7 +491,7 @@ impl ChannelTiming {
                         if applies {
                             let idx = ((rank * self.bankgroups + bg) * self.banks_per_group + bank)
                                 as usize;
-                            let slot = &mut self.earliest[idx][following.index()];
+                            let slot = &mut earliest[idx][following.index()];
                             *slot = (*slot).max(at);
                         }
                     }
@@ -434,9 +506,10 @@ mod tests {
     use super::*;
     use crate::dram::config::DramParams;
 
-    /// The compiled table raises exactly the earliest cycles the rule list raises, on random
-    /// command sequences over every preset and a one-bank-group, four-rank variant (where
-    /// the `_L` delays become `_S` and every relation is populated).
+    /// The compiled table, kept at two levels, gives exactly the earliest cycles the rule list
+    /// gives bank by bank, on random command sequences over every preset and a
+    /// one-bank-group, four-rank variant (where the `_L` delays become `_S` and every relation
+    /// is populated).
     #[test]
     fn compiled_effects_match_the_rule_list() {
         let mut params: Vec<DramParams> = crate::dram::PRESET_NAMES
@@ -450,7 +523,8 @@ mod tests {
         for p in params {
             let g = &p.geometry;
             let mut fast = ChannelTiming::new(&p.timing, g);
-            let mut slow = fast.clone();
+            let banks = (g.ranks * g.banks_per_rank()) as usize;
+            let mut slow = vec![[Cycle::ZERO; CommandKind::COUNT]; banks];
             // xorshift64: a fixed, dependency-free stream.
             let mut x = 0x9e37_79b9_7f4a_7c15_u64;
             let mut now = 0u64;
@@ -466,12 +540,20 @@ mod tests {
                 };
                 let kind = CommandKind::ALL[(x >> 32) as usize % CommandKind::COUNT];
                 fast.record(b, kind, Cycle::new(now));
-                slow.record_by_rules(b, kind, Cycle::new(now));
-                assert_eq!(
-                    fast.earliest, slow.earliest,
-                    "{} after {kind:?} at {now}",
-                    p.name
-                );
+                fast.record_by_rules(&mut slow, b, kind, Cycle::new(now));
+                let bank_of = |i: usize| BankId {
+                    rank: i as u32 / g.banks_per_rank(),
+                    bankgroup: i as u32 / g.banks_per_group % g.bankgroups,
+                    bank: i as u32 % g.banks_per_group,
+                };
+                let two_level: Vec<[Cycle; CommandKind::COUNT]> = (0..banks)
+                    .map(|i| {
+                        let bank = bank_of(i);
+                        assert_eq!(fast.bank_index(bank), i);
+                        CommandKind::ALL.map(|k| fast.earliest_at(bank, i, k))
+                    })
+                    .collect();
+                assert_eq!(two_level, slow, "{} after {kind:?} at {now}", p.name);
                 for k in CommandKind::ALL {
                     let idx = fast.bank_index(b);
                     let at = fast.ready_at(b, idx, k);

@@ -16,10 +16,16 @@
 //! same); `--print-dram` writes a preset in this format, a good starting point. It is parsed
 //! into the plain structs below, with unknown fields rejected, then validated into a typed
 //! [`DramConfig`]. Every error names the file (and the line and column for RON mistakes).
+//! `Some(...)` may be left out around optional values (`idle_write_drain_cycles: 500`).
+//!
+//! `controller.write_drain` is `CommandQueuesEmpty(above: N)` (DRAMsim3's rule, the presets'
+//! with N = 8) or `ReadQueueEmpty(at_least: N)` (DRAMsim3's older rule). Files written before it
+//! existed give `write_drain_threshold: N` instead, which still reads as what it meant then:
+//! `ReadQueueEmpty(at_least: N)`.
 
 use mem_ctrl::dram::{
     ControllerParams, CryptoTiming, DramConfig, DramConfigError, DramParams, Geometry,
-    MappingParams, PRESET_NAMES, PagePolicy, QueueStructure, Throughput, Timing,
+    MappingParams, PRESET_NAMES, PagePolicy, QueueStructure, Throughput, Timing, WriteDrain,
 };
 use serde::{Deserialize, Serialize};
 use sim_core::BitRange;
@@ -90,6 +96,14 @@ pub enum DramFileError {
         /// Which field and its bits.
         error: FieldOutOfRange,
     },
+    /// `controller` gives both forms of the write-drain rule, or neither.
+    #[error("{file}: {problem}")]
+    DrainRule {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
     /// The DRAM the file describes is impossible.
     #[error("{file}: {error}")]
     Invalid {
@@ -159,20 +173,31 @@ pub fn read(path: &Path) -> Result<DramConfig, DramFileError> {
     parse(&text, &file)
 }
 
+/// How DRAM files are read: `Some(...)` may be left out.
+fn ron_options() -> ron::Options {
+    ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+}
+
 /// Parses and validates a DRAM file's text; `file` names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<DramConfig, DramFileError> {
-    let parsed: DramFile = ron::from_str(text).map_err(|e| DramFileError::Syntax {
-        file: file.to_owned(),
-        line: e.span.start.line,
-        column: e.span.start.col,
-        message: e.code.to_string(),
-    })?;
-    let params = parsed
-        .into_params()
-        .map_err(|error| DramFileError::Mapping {
+    let parsed: DramFile = ron_options()
+        .from_str(text)
+        .map_err(|e| DramFileError::Syntax {
+            file: file.to_owned(),
+            line: e.span.start.line,
+            column: e.span.start.col,
+            message: e.code.to_string(),
+        })?;
+    let params = parsed.into_params().map_err(|error| match error {
+        FileProblem::Mapping(error) => DramFileError::Mapping {
             file: file.to_owned(),
             error,
-        })?;
+        },
+        FileProblem::DrainRule(problem) => DramFileError::DrainRule {
+            file: file.to_owned(),
+            problem,
+        },
+    })?;
     DramConfig::new(params).map_err(|error| DramFileError::Invalid {
         file: file.to_owned(),
         error,
@@ -272,6 +297,12 @@ enum QueueStructureFile {
     PerRank,
 }
 
+#[derive(Serialize, Deserialize, Debug, Clone, Copy)]
+enum WriteDrainFile {
+    CommandQueuesEmpty { above: u32 },
+    ReadQueueEmpty { at_least: u32 },
+}
+
 #[derive(Serialize, Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 struct ControllerFile {
@@ -279,8 +310,38 @@ struct ControllerFile {
     queue_structure: QueueStructureFile,
     command_queue_entries: u32,
     transaction_queue_entries: u32,
-    write_drain_threshold: u32,
+    /// Always written; optional when read, for files that give `write_drain_threshold`.
+    #[serde(default, serialize_with = "some_as_inner")]
+    write_drain: Option<WriteDrainFile>,
+    /// The older form of `write_drain` (`ReadQueueEmpty(at_least: N)`): read, never written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    write_drain_threshold: Option<u32>,
+    #[serde(default)]
+    idle_write_drain_cycles: Option<u32>,
     row_hit_cap: u32,
+}
+
+/// Writes `Some(x)` as `x` (the file is read with `Some` implicit).
+fn some_as_inner<S: serde::Serializer>(
+    value: &Option<WriteDrainFile>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(inner) => inner.serialize(serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// Why a parsed file gives no parameters.
+enum FileProblem {
+    Mapping(FieldOutOfRange),
+    DrainRule(&'static str),
+}
+
+impl From<FieldOutOfRange> for FileProblem {
+    fn from(e: FieldOutOfRange) -> FileProblem {
+        FileProblem::Mapping(e)
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -310,12 +371,32 @@ impl FieldFile {
 }
 
 impl DramFile {
-    fn into_params(self) -> Result<DramParams, FieldOutOfRange> {
+    fn into_params(self) -> Result<DramParams, FileProblem> {
         let g = self.geometry;
         let t = self.timing;
         let m = self.mapping;
         let c = self.controller;
         let k = self.crypto;
+        let write_drain = match (c.write_drain, c.write_drain_threshold) {
+            (Some(WriteDrainFile::CommandQueuesEmpty { above }), None) => {
+                WriteDrain::CommandQueuesEmpty { above }
+            }
+            (Some(WriteDrainFile::ReadQueueEmpty { at_least }), None) | (None, Some(at_least)) => {
+                WriteDrain::ReadQueueEmpty { at_least }
+            }
+            (Some(_), Some(_)) => {
+                return Err(FileProblem::DrainRule(
+                    "controller gives both write_drain and write_drain_threshold (its older \
+                     form, `ReadQueueEmpty(at_least: N)`); keep write_drain",
+                ));
+            }
+            (None, None) => {
+                return Err(FileProblem::DrainRule(
+                    "controller.write_drain is missing: `CommandQueuesEmpty(above: 8)` is \
+                     DRAMsim3's rule",
+                ));
+            }
+        };
         Ok(DramParams {
             name: self.name,
             geometry: Geometry {
@@ -371,7 +452,8 @@ impl DramFile {
                 },
                 command_queue_entries: c.command_queue_entries,
                 transaction_queue_entries: c.transaction_queue_entries,
-                write_drain_threshold: c.write_drain_threshold,
+                write_drain,
+                idle_write_drain_cycles: c.idle_write_drain_cycles,
                 row_hit_cap: c.row_hit_cap,
             },
             crypto: CryptoTiming {
@@ -446,7 +528,16 @@ impl DramFile {
                 },
                 command_queue_entries: c.command_queue_entries,
                 transaction_queue_entries: c.transaction_queue_entries,
-                write_drain_threshold: c.write_drain_threshold,
+                write_drain: Some(match c.write_drain {
+                    WriteDrain::CommandQueuesEmpty { above } => {
+                        WriteDrainFile::CommandQueuesEmpty { above }
+                    }
+                    WriteDrain::ReadQueueEmpty { at_least } => {
+                        WriteDrainFile::ReadQueueEmpty { at_least }
+                    }
+                }),
+                write_drain_threshold: None,
+                idle_write_drain_cycles: c.idle_write_drain_cycles,
                 row_hit_cap: c.row_hit_cap,
             },
             crypto: CryptoFile {
@@ -468,10 +559,63 @@ mod tests {
         for name in PRESET_NAMES {
             let params = DramParams::preset(name).unwrap();
             let text = to_ron(&params).unwrap();
-            let back: DramFile = ron::from_str(&text).unwrap();
-            assert_eq!(back.into_params().unwrap(), params, "{name}");
+            let back: DramFile = ron_options().from_str(&text).unwrap();
+            assert!(back.into_params().ok() == Some(params.clone()), "{name}");
             assert_eq!(parse(&text, "d.ron").unwrap().params(), &params, "{name}");
         }
+    }
+
+    #[test]
+    fn the_write_drain_rule_and_its_older_form() {
+        let params = DramParams::preset("ddr4-2400").unwrap();
+        let text = to_ron(&params).unwrap();
+        assert!(
+            text.contains("write_drain: CommandQueuesEmpty(\n            above: 8,\n        ),"),
+            "{text}"
+        );
+        assert!(text.contains("idle_write_drain_cycles: None,"), "{text}");
+        assert!(!text.contains("write_drain_threshold"), "{text}");
+        let drain = |text: &str| parse(text, "d.ron").map(|c| c.params().controller.clone());
+        // `Some` may be left out.
+        let idle = text.replace(
+            "idle_write_drain_cycles: None",
+            "idle_write_drain_cycles: 500",
+        );
+        assert_eq!(drain(&idle).unwrap().idle_write_drain_cycles, Some(500));
+        let older = text.replace(
+            "write_drain: CommandQueuesEmpty(\n            above: 8,\n        ),",
+            "write_drain_threshold: 16,",
+        );
+        assert_eq!(
+            drain(&older).unwrap().write_drain,
+            WriteDrain::ReadQueueEmpty { at_least: 16 }
+        );
+        let both = text.replace(
+            "idle_write_drain_cycles: None,",
+            "idle_write_drain_cycles: None, write_drain_threshold: 16,",
+        );
+        let e = drain(&both).unwrap_err().to_string();
+        assert!(
+            e.starts_with("d.ron: controller gives both write_drain and write_drain_threshold"),
+            "{e}"
+        );
+        let neither = text.replace(
+            "write_drain: CommandQueuesEmpty(\n            above: 8,\n        ),",
+            "",
+        );
+        let e = drain(&neither).unwrap_err().to_string();
+        assert!(
+            e.starts_with("d.ron: controller.write_drain is missing"),
+            "{e}"
+        );
+        let e = drain(&text.replace("above: 8", "above: 32"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "d.ron: controller.write_drain.above = 32 can never start a drain: the write buffer \
+             holds controller.transaction_queue_entries = 32 writes"
+        );
     }
 
     #[test]

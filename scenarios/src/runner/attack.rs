@@ -150,6 +150,7 @@ pub(super) fn dram_dump(system: &System, lines: &[DramAddr]) -> DumpTaken {
     DumpTaken {
         cycle: system.now(),
         lines: lines.iter().map(|a| (*a, memory.dimm_line(*a))).collect(),
+        pending_writes: memory.pending_write_lines(),
     }
 }
 

@@ -170,6 +170,8 @@ pub(super) fn bus_findings(
 pub(super) struct DumpTaken {
     pub(super) cycle: Cycle,
     pub(super) lines: Vec<(DramAddr, LineBytes)>,
+    /// Lines whose writes sat in a controller at the dump, not yet on the DIMMs.
+    pub(super) pending_writes: Vec<DramAddr>,
 }
 
 /// A count-1 finding of a dump's (or the cold boot's) line.
@@ -366,6 +368,7 @@ mod tests {
                 (DramAddr::new(0xc0), [0; 64]),
                 (DramAddr::new(0x100), [0; 64]),
             ],
+            pending_writes: Vec::new(),
         };
         let f = dump_findings(&[plan], &[dump], &[]);
         let across: Vec<u64> = f

@@ -377,6 +377,11 @@ fn dump_reports(scenario: &Scenario, dumps: &[DumpTaken]) -> Vec<DramDumpReport>
                     data: hex(data),
                 })
                 .collect(),
+            pending_writes: dump
+                .pending_writes
+                .iter()
+                .map(|line| format!("{:#x}", line.raw()))
+                .collect(),
         })
         .collect()
 }

@@ -1,6 +1,6 @@
 //! What a DRAM controller tells about itself when a run stops: every queue with the requests in
 //! it (id, read or write, line, acceptance cycle), the banks that are open, due refreshes, the
-//! write-drain mode, and the completions on their way; and the [`TimedComponent`] view of the
+//! write-drain mode (and when an idle write drain will start), and the completions on their way; and the [`TimedComponent`] view of the
 //! controller that the dumps of a stopped run walk.
 //!
 //! Kept apart from the scheduler so that the cycle-by-cycle model reads without it. Everything
@@ -47,6 +47,8 @@ impl Channel {
                 "draining writes ({} to move before reads resume)",
                 self.write_draining
             )
+        } else if let Some(at) = self.idle_drain_deadline() {
+            format!("serving reads (idle write drain at cycle {at})")
         } else {
             "serving reads".to_owned()
         };
@@ -106,7 +108,7 @@ impl Channel {
             }
         }
         for (q, queue) in self.command_queues.iter().enumerate() {
-            if let Some(head) = queue.front() {
+            if let Some(head) = queue.first() {
                 let b = head.txn.bank();
                 let _ = writeln!(
                     out,
