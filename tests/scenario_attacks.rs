@@ -238,6 +238,17 @@ fn each_library_scenario_fails_without_its_behaviour() {
 }
 
 #[test]
+fn the_data_loss_scenario_fails_when_the_checker_ignores_data_loss() {
+    // The checker's own data_loss kind taken away (CheckerConfig::ignore, issue 12's knob):
+    // the loss is still in DRAM, but nothing reports it, and the scenario says so.
+    let mut s = validate::load(Path::new(&library("alias-without-flush"))).unwrap();
+    s.system.checker.ignore =
+        checker::ViolationKindSet::EMPTY.with(checker::ViolationKind::DataLoss);
+    let r = runner::run(&s, &RunOptions::default()).unwrap();
+    assert_fails("alias-without-flush", &r, &["data_loss violation"]);
+}
+
+#[test]
 fn the_badram_scenario_fails_with_a_sound_dimm() {
     let r = run_library_edited("badram-ghost-replay", |t| {
         t.replace("bad_ram: (ghost_bit: 33),", "")
