@@ -63,7 +63,7 @@ fn main() -> ExitCode {
             // The reader has what it wanted: stop quietly.
             Some(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
             _ => {
-                eprintln!("error: {err:#}");
+                stdout::error(format_args!("{err:#}"));
                 ExitCode::from(2)
             }
         },

@@ -4,9 +4,20 @@
 //! A write that fails becomes a [`StdoutError`] that the command returns like any other error;
 //! `main` then ends the program: quietly with exit 0 for a closed pipe (the reader has what it
 //! wanted, as ripgrep does it), with a one-line message on stderr and exit 2 for anything else.
+//!
+//! Errors go to standard error through [`error`], which never panics (`eprintln!` does when
+//! stderr is full) and makes the message safe for a terminal ([`sim_core::text::printable`]:
+//! no control characters from a user's file name or scenario reach it).
 
 use std::fmt;
 use std::io::{self, Write};
+
+/// Prints `error: MESSAGE` on standard error, escaped for a terminal; a failing stderr is
+/// ignored (there is nowhere left to report it).
+pub fn error(message: impl fmt::Display) {
+    let text = message.to_string();
+    let _ = writeln!(io::stderr(), "error: {}", sim_core::text::printable(&text));
+}
 
 /// Standard output, locked for the whole command.
 pub struct Stdout {

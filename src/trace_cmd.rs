@@ -17,6 +17,7 @@ use cpu_model::{Machine, MachineConfig};
 use scenarios::formats::trace::{self, TraceError, TraceFormat};
 use scenarios::trace_report::{self, FullSystemOptions};
 use sim_core::KeyId;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -243,7 +244,7 @@ fn run_cache_only(args: &Args, spec: &str, out: &mut Stdout) -> anyhow::Result<E
         out.write_str(&report.table())?;
     }
     if args.stats_time {
-        eprintln!("{}", report.speed_line(elapsed));
+        let _ = writeln!(std::io::stderr(), "{}", report.speed_line(elapsed));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -280,7 +281,7 @@ fn run_full_system(args: &Args, out: &mut Stdout) -> anyhow::Result<ExitCode> {
         out.write_str(&report.table())?;
     }
     if args.stats_time {
-        eprintln!("{}", report.speed_line(elapsed));
+        let _ = writeln!(std::io::stderr(), "{}", report.speed_line(elapsed));
     }
     Ok(ExitCode::SUCCESS)
 }

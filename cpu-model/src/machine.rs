@@ -71,7 +71,10 @@ impl Default for CoreConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MachineConfigError {
     /// No preset with this name.
-    #[error("unknown machine preset `{name}`; known presets: {known}")]
+    #[error(
+        "unknown machine preset `{}`; known presets: {known}",
+        sim_core::text::shown(name)
+    )]
     UnknownPreset {
         /// The name asked for.
         name: String,

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {
     /// A path given cannot be read.
-    #[error("{}: cannot read: {error}", path.display())]
+    #[error("{}: cannot read: {error}", shown_path(path))]
     Read {
         /// The path.
         path: PathBuf,
@@ -27,7 +27,7 @@ pub enum FilesError {
         error: io::Error,
     },
     /// A folder cannot be listed.
-    #[error("{}: cannot list: {error}", path.display())]
+    #[error("{}: cannot list: {error}", shown_path(path))]
     List {
         /// The folder.
         path: PathBuf,
@@ -35,11 +35,20 @@ pub enum FilesError {
         error: io::Error,
     },
     /// A folder given holds no `.ron` file, at any depth.
-    #[error("{}: no .ron scenario files in this folder", path.display())]
+    #[error("{}: no .ron scenario files in this folder", shown_path(path))]
     Empty {
         /// The folder.
         path: PathBuf,
     },
+}
+
+/// A path as a message shows it ([`sim_core::text`]).
+fn shown_path(path: &Path) -> String {
+    sim_core::text::shown_max(
+        &path.display().to_string(),
+        crate::validate::FILE_CHARS_SHOWN,
+    )
+    .into_owned()
 }
 
 /// Every scenario file named by `paths`: files as given, folders searched recursively for

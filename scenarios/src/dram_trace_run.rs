@@ -18,7 +18,10 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum DramTraceRunError {
     /// The trace file could not be opened.
-    #[error("cannot open trace {path}: {error}")]
+    #[error(
+        "cannot open trace {}: {error}",
+        sim_core::text::shown_max(path, crate::validate::FILE_CHARS_SHOWN)
+    )]
     Open {
         /// The trace.
         path: String,
@@ -29,7 +32,10 @@ pub enum DramTraceRunError {
     #[error(transparent)]
     Trace(DramTraceError),
     /// The run failed: the cycle cap passed, or the controller stalled.
-    #[error("{path}: {error}")]
+    #[error(
+        "{}: {error}",
+        sim_core::text::shown_max(path, crate::validate::FILE_CHARS_SHOWN)
+    )]
     Run {
         /// The trace.
         path: String,

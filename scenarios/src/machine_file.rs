@@ -29,6 +29,7 @@
 //! [`MachineFile::to_config`], which knows no folder, takes presets only.
 
 use crate::formats::dram_file::{self, DramFileError};
+use crate::validate::FILE_CHARS_SHOWN;
 use cache_model::ReplacementPolicy;
 use cache_model::hierarchy::{AliasPolicy, PrefetchLevel};
 use cpu_model::{CoreConfig, MachineConfig, MachineConfigError};
@@ -37,6 +38,7 @@ use mem_ctrl::pconfig::SpecRevision;
 use mem_ctrl::xts::XtsAlgorithm;
 use mem_ctrl::{AlgorithmSet, ExclusionRange, Fraction};
 use serde::Deserialize;
+use sim_core::text::{one_line, shown_max};
 use sim_core::{AddressLayout, DramAddr};
 use std::path::Path;
 
@@ -339,7 +341,7 @@ pub struct ExclusionFile {
 #[derive(Debug, thiserror::Error)]
 pub enum MachineFileError {
     /// The file could not be read.
-    #[error("{file}: {source}")]
+    #[error("{}: {source}", shown_max(file, FILE_CHARS_SHOWN))]
     Io {
         /// The file.
         file: String,
@@ -347,7 +349,11 @@ pub enum MachineFileError {
         source: std::io::Error,
     },
     /// The RON is malformed or has an unknown or mistyped field.
-    #[error("{file}:{line}:{column}: {message}")]
+    #[error(
+        "{}:{line}:{column}: {}",
+        shown_max(file, FILE_CHARS_SHOWN),
+        one_line(message)
+    )]
     Syntax {
         /// The file.
         file: String,
@@ -359,7 +365,7 @@ pub enum MachineFileError {
         message: String,
     },
     /// The machine it describes is impossible.
-    #[error("{file}: {source}")]
+    #[error("{}: {source}", shown_max(file, FILE_CHARS_SHOWN))]
     Machine {
         /// The file.
         file: String,
@@ -367,7 +373,7 @@ pub enum MachineFileError {
         source: MachineConfigError,
     },
     /// `memory.dram` names a DRAM file that cannot be read or describes an impossible DRAM.
-    #[error("{file}: memory.dram: {error}")]
+    #[error("{}: memory.dram: {error}", shown_max(file, FILE_CHARS_SHOWN))]
     DramFile {
         /// The machine file.
         file: String,

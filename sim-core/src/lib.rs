@@ -36,6 +36,7 @@ pub mod hash;
 pub mod msg;
 pub mod rng;
 pub mod stats;
+pub mod text;
 pub mod time;
 pub mod timed;
 

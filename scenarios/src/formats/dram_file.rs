@@ -23,12 +23,14 @@
 //! existed give `write_drain_threshold: N` instead, which still reads as what it meant then:
 //! `ReadQueueEmpty(at_least: N)`.
 
+use crate::validate::FILE_CHARS_SHOWN;
 use mem_ctrl::dram::{
     ControllerParams, CryptoTiming, DramConfig, DramConfigError, DramParams, Geometry,
     MappingParams, PRESET_NAMES, PagePolicy, QueueStructure, Throughput, Timing, WriteDrain,
 };
 use serde::{Deserialize, Serialize};
 use sim_core::BitRange;
+use sim_core::text::{one_line, shown, shown_max};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -41,7 +43,8 @@ pub const DRAM_FILE_BYTES_MAX: u64 = 1 << 20;
 pub enum DramFileError {
     /// Neither a preset nor something that looks like a file.
     #[error(
-        "unknown DRAM `{name}`: expected a preset ({}) or a path to a .ron DRAM file",
+        "unknown DRAM `{}`: expected a preset ({}) or a path to a .ron DRAM file",
+        shown(name),
         PRESET_NAMES.join(", ")
     )]
     Unknown {
@@ -52,7 +55,7 @@ pub enum DramFileError {
     #[error(transparent)]
     Preset(DramConfigError),
     /// The file could not be opened.
-    #[error("cannot open DRAM file {file}: {error}")]
+    #[error("cannot open DRAM file {}: {error}", shown_max(file, FILE_CHARS_SHOWN))]
     Open {
         /// The file.
         file: String,
@@ -60,7 +63,7 @@ pub enum DramFileError {
         error: io::Error,
     },
     /// The file could not be read (or is not UTF-8 text).
-    #[error("cannot read DRAM file {file}: {error}")]
+    #[error("cannot read DRAM file {}: {error}", shown_max(file, FILE_CHARS_SHOWN))]
     Read {
         /// The file.
         file: String,
@@ -68,15 +71,20 @@ pub enum DramFileError {
         error: io::Error,
     },
     /// The file is larger than [`DRAM_FILE_BYTES_MAX`].
-    #[error("{file}: DRAM file is larger than {DRAM_FILE_BYTES_MAX} bytes")]
+    #[error(
+        "{}: DRAM file is larger than {DRAM_FILE_BYTES_MAX} bytes",
+        shown_max(file, FILE_CHARS_SHOWN)
+    )]
     TooLarge {
         /// The file.
         file: String,
     },
     /// The RON is malformed, or a field is unknown, missing or mistyped.
     #[error(
-        "{file}:{line}:{column}: {message} (expected a DRAM file as written by `mktme-sim \
-         dram-trace --print-dram`)"
+        "{}:{line}:{column}: {} (expected a DRAM file as written by `mktme-sim \
+         dram-trace --print-dram`)",
+        shown_max(file, FILE_CHARS_SHOWN),
+        one_line(message)
     )]
     Syntax {
         /// The file.
@@ -89,7 +97,7 @@ pub enum DramFileError {
         message: String,
     },
     /// An address-mapping field does not fit in a 64-bit address.
-    #[error("{file}: {error}")]
+    #[error("{}: {error}", shown_max(file, FILE_CHARS_SHOWN))]
     Mapping {
         /// The file.
         file: String,
@@ -97,7 +105,7 @@ pub enum DramFileError {
         error: FieldOutOfRange,
     },
     /// `controller` gives both forms of the write-drain rule, or neither.
-    #[error("{file}: {problem}")]
+    #[error("{}: {problem}", shown_max(file, FILE_CHARS_SHOWN))]
     DrainRule {
         /// The file.
         file: String,
@@ -105,7 +113,7 @@ pub enum DramFileError {
         problem: &'static str,
     },
     /// The DRAM the file describes is impossible.
-    #[error("{file}: {error}")]
+    #[error("{}: {error}", shown_max(file, FILE_CHARS_SHOWN))]
     Invalid {
         /// The file.
         file: String,

@@ -13,7 +13,9 @@
 //! file and the line. `mktme-sim dram-trace` feeds the records to
 //! [`mem_ctrl::dram::run_trace`].
 
+use crate::validate::FILE_CHARS_SHOWN;
 use mem_ctrl::dram::{DramConfig, TraceRecord};
+use sim_core::text::{one_line, shown_max};
 use sim_core::{Cycle, DramAddr, MemOp};
 use std::fmt;
 use std::io::{BufRead, Read};
@@ -35,7 +37,13 @@ pub struct DramTraceError {
 
 impl fmt::Display for DramTraceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.path.display(), self.line, self.message)
+        write!(
+            f,
+            "{}:{}: {}",
+            shown_max(&self.path.display().to_string(), FILE_CHARS_SHOWN),
+            self.line,
+            one_line(&self.message)
+        )
     }
 }
 

@@ -67,7 +67,11 @@ impl Default for RunOptions {
 /// A scenario that validated but cannot run (an impossible machine the validator let
 /// through).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}: {problem}")]
+#[error(
+    "{}: {}",
+    sim_core::text::shown_max(file, crate::validate::FILE_CHARS_SHOWN),
+    sim_core::text::one_line(problem)
+)]
 pub struct RunError {
     /// The scenario file.
     pub file: String,

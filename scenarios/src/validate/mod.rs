@@ -83,7 +83,7 @@ use cross_refs::BarrierInfo;
 use helpers::FilePath;
 use mem_ctrl::MemCtrlConfig;
 use ops::{Block, LabelInfo};
-use sim_core::{AddressLayout, DetHashMap};
+use sim_core::{AddressLayout, DetHashMap, text};
 use std::path::Path;
 
 /// Ops nested deeper than this (repeat and mispredict blocks) are refused.
@@ -106,7 +106,15 @@ const LINE_BYTES: u64 = 64;
 /// A scenario file that cannot be read, is not valid RON of the scenario's shape, or
 /// describes something impossible. Prints as `file:line:column: message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}{}: {message}", place_suffix(.place))]
+///
+/// Printed, the file and the message are made safe for a terminal and for tools that read
+/// errors line by line ([`sim_core::text`]): control characters escaped, long user text cut.
+#[error(
+    "{}{}: {}",
+    text::shown_max(file, FILE_CHARS_SHOWN),
+    place_suffix(.place),
+    text::one_line(message)
+)]
 pub struct ScenarioError {
     /// The file, as given.
     pub file: String,
@@ -115,6 +123,9 @@ pub struct ScenarioError {
     /// What is wrong, and what was expected.
     pub message: String,
 }
+
+/// Characters of a file's path shown in a message (paths may be long, but not megabytes).
+pub const FILE_CHARS_SHOWN: usize = 400;
 
 fn place_suffix(place: &Option<Location>) -> String {
     place.map_or_else(String::new, |p| format!(":{p}"))

@@ -140,6 +140,11 @@ impl<R: Read> ChampsimReader<R> {
                     self.done = true;
                     return Err(TraceError::Read {
                         path: self.name.clone(),
+                        at: format!(
+                            "record {} (byte offset {})",
+                            self.records + 1,
+                            self.records * RECORD_BYTES as u64
+                        ),
                         error,
                     });
                 }

@@ -102,8 +102,16 @@ pub(crate) fn find_newline(hay: &[u8]) -> Option<usize> {
 /// What can go wrong at the cursor.
 #[derive(Debug)]
 pub(crate) enum CursorError {
-    /// The underlying reader (or decompressor) failed.
-    Io(io::Error),
+    /// The underlying reader (or decompressor) failed while reading line `line` (1-based),
+    /// which starts `offset` bytes into the decompressed text.
+    Io {
+        /// Line number.
+        line: u64,
+        /// Offset of the line's first byte in the decompressed text.
+        offset: u64,
+        /// What the reader said.
+        error: io::Error,
+    },
     /// Line `line` (1-based) does not end within the buffer.
     TooLong {
         /// Line number.
@@ -130,6 +138,8 @@ pub(crate) struct TextCursor<R> {
     end: usize,
     /// Lines consumed so far.
     lines: u64,
+    /// Bytes of the stream before `buf[0]`.
+    shifted: u64,
     eof: bool,
 }
 
@@ -147,6 +157,7 @@ impl<R: Read> TextCursor<R> {
             pos: 0,
             end: 0,
             lines: 0,
+            shifted: 0,
             eof: false,
         }
     }
@@ -207,6 +218,7 @@ impl<R: Read> TextCursor<R> {
             });
         }
         if self.pos > 0 {
+            self.shifted += self.pos as u64;
             self.buf.copy_within(self.pos..self.end, 0);
             self.end -= self.pos;
             self.pos = 0;
@@ -227,7 +239,13 @@ impl<R: Read> TextCursor<R> {
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(CursorError::Io(e)),
+                Err(error) => {
+                    return Err(CursorError::Io {
+                        line: self.lines + 1,
+                        offset: self.shifted + self.pos as u64,
+                        error,
+                    });
+                }
             }
         }
     }
@@ -289,7 +307,7 @@ mod tests {
                 Err(CursorError::Malformed { line, found, .. }) => {
                     return Err(format!("bad {line} {found}"));
                 }
-                Err(CursorError::Io(e)) => panic!("{e}"),
+                Err(CursorError::Io { error, .. }) => panic!("{error}"),
             }
         }
     }

@@ -35,12 +35,16 @@ pub use champsim::ChampsimReader;
 pub use lackey::LackeyReader;
 pub use mtrace::MtraceReader;
 
+use crate::validate::FILE_CHARS_SHOWN;
 use lines::CursorError;
+use sim_core::text::{shown, shown_max};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Cursor, Read};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A trace file format.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
@@ -93,25 +97,33 @@ impl FromStr for TraceFormat {
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
     /// The file could not be opened.
-    #[error("{path}: cannot open: {error}")]
+    #[error("{}: cannot open: {error}", shown_max(path, FILE_CHARS_SHOWN))]
     Open {
         /// The trace's name.
         path: String,
         /// The operating system's error (part of the message, so not also a `source()`).
         error: io::Error,
     },
-    /// Reading or decompressing failed (a corrupt `.gz` or `.xz` lands here).
-    #[error("{path}: read failed: {error}")]
+    /// Reading or decompressing failed (a corrupt or truncated `.gz` or `.xz` lands here).
+    #[error(
+        "{}: {at}: read failed: {error}{}",
+        shown_max(path, FILE_CHARS_SHOWN),
+        truncation_hint(error)
+    )]
     Read {
         /// The trace's name.
         path: String,
+        /// Where the stream failed: a line or a record and its offset in the decompressed
+        /// stream, or its first bytes.
+        at: String,
         /// The reader's or decompressor's error (part of the message, so not also a
         /// `source()`).
         error: io::Error,
     },
     /// A text line is not what its format allows.
     #[error(
-        "{path}: line {line}: expected {expected}, found \"{found}\"{}",
+        "{}: line {line}: expected {expected}, found \"{found}\"{}",
+        shown_max(path, FILE_CHARS_SHOWN),
         reason.map(|r| format!(" ({r})")).unwrap_or_default()
     )]
     Malformed {
@@ -127,7 +139,10 @@ pub enum TraceError {
         reason: Option<&'static str>,
     },
     /// A text line longer than the reader's buffer.
-    #[error("{path}: line {line} is longer than {max_bytes} bytes: this is not a {format} trace")]
+    #[error(
+        "{}: line {line} is longer than {max_bytes} bytes: this is not a {format} trace",
+        shown_max(path, FILE_CHARS_SHOWN)
+    )]
     LineTooLong {
         /// The trace's name.
         path: String,
@@ -140,8 +155,9 @@ pub enum TraceError {
     },
     /// A ChampSim trace whose length is not a whole number of records.
     #[error(
-        "{path}: record {record} (byte offset {offset}) is truncated: the trace ends {bytes} \
-         bytes into the 64-byte record"
+        "{}: record {record} (byte offset {offset}) is truncated: the trace ends {bytes} \
+         bytes into the 64-byte record",
+        shown_max(path, FILE_CHARS_SHOWN)
     )]
     TruncatedRecord {
         /// The trace's name.
@@ -154,14 +170,32 @@ pub enum TraceError {
         bytes: usize,
     },
     /// The format was not given and neither the name nor the contents tell it.
-    #[error("{path}: cannot tell the trace format from the file name or the contents")]
+    #[error(
+        "{}: cannot tell the trace format from the file name or the contents",
+        shown_max(path, FILE_CHARS_SHOWN)
+    )]
     UnknownFormat {
         /// The trace's name.
         path: String,
     },
     /// A format name that is none of the known ones.
-    #[error("unknown trace format \"{0}\": expected mtrace, lackey or champsim")]
+    #[error("unknown trace format \"{}\": expected mtrace, lackey or champsim", shown(.0))]
     UnknownFormatName(String),
+}
+
+/// What a stream that ends early means, for [`TraceError::Read`]: decompressors report a
+/// truncated file as an unexpected end ("failed to fill whole buffer", "incomplete deflate
+/// stream").
+fn truncation_hint(error: &io::Error) -> &'static str {
+    let text = error.to_string();
+    if error.kind() == io::ErrorKind::UnexpectedEof
+        || text.contains("incomplete")
+        || text.contains("unexpected end")
+    {
+        " (the compressed stream ends early: is the file truncated?)"
+    } else {
+        ""
+    }
 }
 
 impl TraceError {
@@ -173,7 +207,15 @@ impl TraceError {
     ) -> TraceError {
         let path = path.to_owned();
         match e {
-            CursorError::Io(error) => TraceError::Read { path, error },
+            CursorError::Io {
+                line,
+                offset,
+                error,
+            } => TraceError::Read {
+                path,
+                at: format!("line {line} (byte {offset} of the decompressed text)"),
+                error,
+            },
             CursorError::TooLong { line } => TraceError::LineTooLong {
                 path,
                 line,
@@ -292,9 +334,42 @@ const SNIFF_BYTES: usize = 64 * 1024;
 /// A stream whose first bytes were read ahead and are replayed before the rest.
 type Replayed<R> = io::Chain<Cursor<Vec<u8>>, R>;
 
+/// A reader that counts the bytes it hands out.
+struct CountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// A decompressor whose errors say how much of the (compressed) file had been read: a
+/// truncated file fails at its end, a corrupt one somewhere before.
+struct FileOffsetOnError<R> {
+    inner: R,
+    file_bytes: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for FileOffsetOnError<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            let read = self.file_bytes.load(Ordering::Relaxed);
+            io::Error::new(
+                e.kind(),
+                format!("{e}, after byte {read} of the compressed file"),
+            )
+        })
+    }
+}
+
 /// Reads up to `n` bytes from the start of `src` and returns them with a stream that replays
-/// them before the rest.
-fn peek<R: Read>(mut src: R, n: usize) -> io::Result<(Vec<u8>, Replayed<R>)> {
+/// them before the rest; on failure, the bytes read before it and the error.
+fn peek<R: Read>(mut src: R, n: usize) -> Result<(Vec<u8>, Replayed<R>), (usize, io::Error)> {
     let mut head = vec![0; n];
     let mut got = 0;
     while got < n {
@@ -302,7 +377,7 @@ fn peek<R: Read>(mut src: R, n: usize) -> io::Result<(Vec<u8>, Replayed<R>)> {
             Ok(0) => break,
             Ok(k) => got += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err((got, e)),
         }
     }
     head.truncate(got);
@@ -317,21 +392,37 @@ pub fn open(path: &Path, format: Option<TraceFormat>) -> Result<TraceReader, Tra
         path: name.clone(),
         error,
     })?;
-    let read_err = |error| TraceError::Read {
+    let read_err = |(got, error)| TraceError::Read {
         path: name.clone(),
+        at: format!("byte {got} of the decompressed text"),
         error,
+    };
+    // The bytes of the file read so far, for a decompressor's error to say where it stopped.
+    let file_bytes = Arc::new(AtomicU64::new(0));
+    let file = CountingReader {
+        inner: file,
+        count: Arc::clone(&file_bytes),
     };
     // The buffer only serves the decompressors' small reads; plain text is read in 1 MiB
     // blocks that bypass it.
-    let (magic, raw) = peek(BufReader::with_capacity(1 << 16, file), 6).map_err(read_err)?;
+    let (magic, raw) =
+        peek(BufReader::with_capacity(1 << 16, file), 6).map_err(|(got, error)| {
+            TraceError::Read {
+                path: name.clone(),
+                at: format!("byte {got} of the file"),
+                error,
+            }
+        })?;
     let decoded: TraceSource = match Compression::detect(&magic) {
         Compression::None => Box::new(raw),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
-        Compression::Xz => Box::new(lzma_rust2::XzReader::new_mem_limit(
-            raw,
-            true,
-            XZ_MEM_LIMIT_KB,
-        )),
+        Compression::Gzip => Box::new(FileOffsetOnError {
+            inner: flate2::read::MultiGzDecoder::new(raw),
+            file_bytes,
+        }),
+        Compression::Xz => Box::new(FileOffsetOnError {
+            inner: lzma_rust2::XzReader::new_mem_limit(raw, true, XZ_MEM_LIMIT_KB),
+            file_bytes,
+        }),
     };
     let (format, decoded): (TraceFormat, TraceSource) = match format {
         Some(f) => (f, decoded),
