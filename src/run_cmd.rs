@@ -8,12 +8,13 @@
 //! are put back in the order the files were given: the output does not depend on the thread
 //! count.
 
-use crate::stdout::Stdout;
+use crate::stdout::{self, Stdout};
 use anyhow::{Context, Result};
 use scenarios::batch;
 use scenarios::report::Report;
 use scenarios::runner::{self, Detail, RunOptions};
 use scenarios::validate::{Override, ScenarioError};
+use sim_core::text;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -78,7 +79,7 @@ fn overrides(args: &[String]) -> Result<Vec<Override>, ExitCode> {
     args.iter()
         .map(|a| {
             Override::parse(a).map_err(|e| {
-                eprintln!("error: {e}");
+                stdout::error(&e);
                 ExitCode::from(2)
             })
         })
@@ -87,7 +88,7 @@ fn overrides(args: &[String]) -> Result<Vec<Override>, ExitCode> {
 
 fn report_errors(errors: &[ScenarioError]) -> ExitCode {
     for e in errors {
-        eprintln!("error: {e}");
+        stdout::error(&e);
     }
     ExitCode::from(2)
 }
@@ -116,8 +117,8 @@ pub fn check(args: CheckArgs, out: &mut Stdout) -> Result<ExitCode> {
                 writeln!(
                     out,
                     "ok {} ({}): {} core program(s), {} op(s), {} expectation(s)",
-                    s.file,
-                    s.name,
+                    text::printable(&s.file),
+                    text::printable(&s.name),
                     s.programs.len(),
                     s.ops.len(),
                     s.expectations.len()
@@ -143,7 +144,7 @@ pub fn run(args: RunArgs, out: &mut Stdout) -> Result<ExitCode> {
         match loaded {
             Ok(s) => scenarios.push(s),
             Err(e) => {
-                eprintln!("error: {e}");
+                stdout::error(&e);
                 invalid.push(e.to_string());
             }
         }
@@ -173,45 +174,56 @@ pub fn run(args: RunArgs, out: &mut Stdout) -> Result<ExitCode> {
         match run {
             Ok(report) => reports.push(report),
             Err(e) => {
-                eprintln!("error: {e}");
+                stdout::error(&e);
                 return Ok(ExitCode::from(2));
             }
         }
     }
-    for report in &reports {
+    let failed = reports.iter().filter(|r| !r.passed).count();
+    let any_invalid = !invalid.is_empty();
+    let invalid_count = invalid.len();
+    let report = Report::new(reports).with_invalid(invalid);
+    // The report first: a failing standard output must not cost the user the report.
+    let report_failed = match &args.report {
+        None => false,
+        Some(path) => match report.write_atomic(path) {
+            Ok(()) => false,
+            Err(e) => {
+                stdout::error(format_args!(
+                    "{}: cannot write the report: {e}",
+                    path.display()
+                ));
+                true
+            }
+        },
+    };
+    let reports = &report.scenarios;
+    for report in reports {
         if args.quiet {
             writeln!(
                 out,
                 "{} {} ({})",
                 if report.passed { "PASSED" } else { "FAILED" },
-                report.scenario,
-                report.file
+                text::printable(&report.scenario),
+                text::printable(&report.file)
             )?;
         } else {
-            out.write_str(&runner::summary(report, detail))?;
+            out.write_str(&text::printable(&runner::summary(report, detail)))?;
         }
     }
-    let failed = reports.iter().filter(|r| !r.passed).count();
-    if reports.len() > 1 || !invalid.is_empty() {
+    if reports.len() > 1 || any_invalid {
         write!(
             out,
             "{} scenario(s): {} passed, {failed} failed",
             reports.len(),
             reports.len() - failed
         )?;
-        if !invalid.is_empty() {
-            write!(out, "; {} invalid file(s) not run", invalid.len())?;
+        if any_invalid {
+            write!(out, "; {invalid_count} invalid file(s) not run")?;
         }
         writeln!(out)?;
     }
-    let any_invalid = !invalid.is_empty();
-    if let Some(path) = &args.report {
-        Report::new(reports)
-            .with_invalid(invalid)
-            .write_atomic(path)
-            .with_context(|| format!("{}: cannot write the report", path.display()))?;
-    }
-    Ok(if any_invalid {
+    Ok(if any_invalid || report_failed {
         ExitCode::from(2)
     } else if failed == 0 {
         ExitCode::SUCCESS

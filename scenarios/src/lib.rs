@@ -37,6 +37,7 @@ pub mod formats;
 pub mod locate;
 pub mod machine_file;
 pub mod report;
+pub mod report_file;
 pub mod runner;
 pub mod scenario;
 pub mod scenario_file;

@@ -7,7 +7,6 @@
 
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 /// The report file: every scenario run, in the order given on the command line.
@@ -51,34 +50,11 @@ impl Report {
         text
     }
 
-    /// Writes the report atomically: to a temporary file beside `path`, then renamed over it,
-    /// so a reader never sees half a report and a failed write leaves no file behind.
+    /// Writes the report atomically ([`crate::report_file::write_atomic`]): complete or not
+    /// at all, never over anything but a regular file, and never leaving a temporary file
+    /// behind on an error.
     pub fn write_atomic(&self, path: &Path) -> std::io::Result<()> {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => std::path::PathBuf::from("."),
-        };
-        let name = path.file_name().ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("`{}` names no file", path.display()),
-            )
-        })?;
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let result = (|| {
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(self.to_json().as_bytes())?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+        crate::report_file::write_atomic(path, self.to_json().as_bytes())
     }
 }
 
