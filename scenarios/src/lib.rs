@@ -36,6 +36,7 @@ pub mod dram_trace_run;
 pub mod formats;
 pub mod locate;
 pub mod machine_file;
+pub mod read_budget;
 pub mod report;
 pub mod report_file;
 pub mod runner;

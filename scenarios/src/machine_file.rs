@@ -30,6 +30,7 @@
 
 use crate::formats::dram_file::{self, DramFileError};
 use crate::validate::FILE_CHARS_SHOWN;
+use crate::validate::read::{Bounded, read_bounded};
 use cache_model::ReplacementPolicy;
 use cache_model::hierarchy::{AliasPolicy, PrefetchLevel};
 use cpu_model::{CoreConfig, MachineConfig, MachineConfigError};
@@ -301,6 +302,7 @@ pub struct TmeFile {
     /// MK_TME_MAX_KEYS.
     pub max_keys: Option<u16>,
     /// MK_TME_CRYPTO_ALGS.
+    #[serde(default, deserialize_with = "crate::read_budget::opt_items")]
     pub algorithms: Option<Vec<AlgorithmFile>>,
     /// The exclusion range (KeyID 0 only), or `None` to turn it off.
     pub exclusion: Option<Option<ExclusionFile>>,
@@ -391,12 +393,29 @@ pub fn ron_options() -> ron::Options {
 /// Reads a machine file; a DRAM file it names is read from the machine file's folder.
 pub fn load(path: &Path) -> Result<MachineConfig, MachineFileError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| MachineFileError::Io {
+    let io = |source| MachineFileError::Io {
         file: file.clone(),
         source,
+    };
+    let bytes = read_bounded(path, MACHINE_FILE_BYTES_MAX).map_err(|e| match e {
+        Bounded::TooLarge => io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a machine file is at most {MACHINE_FILE_BYTES_MAX} bytes"),
+        )),
+        Bounded::Io(e) => io(e),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        // What `read_to_string` says.
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
     })?;
     parse_in(&text, &file, path.parent().unwrap_or(Path::new("")))
 }
+
+/// Largest machine file accepted, in bytes (1 MiB; a machine file is a few hundred).
+pub const MACHINE_FILE_BYTES_MAX: u64 = 1 << 20;
 
 /// Parses a machine file's text; `file` names it in errors, and a DRAM file it names is read
 /// from the current directory.
@@ -407,15 +426,14 @@ pub fn parse(text: &str, file: &str) -> Result<MachineConfig, MachineFileError> 
 /// Parses a machine file's text; `file` names it in errors, and a DRAM file it names by a
 /// relative path is read from `dir` (the machine file's folder).
 pub fn parse_in(text: &str, file: &str, dir: &Path) -> Result<MachineConfig, MachineFileError> {
-    let parsed: MachineFile =
-        ron_options()
-            .from_str(text)
-            .map_err(|e: ron::error::SpannedError| MachineFileError::Syntax {
-                file: file.to_owned(),
-                line: e.span.start.line,
-                column: e.span.start.col,
-                message: e.code.to_string(),
-            })?;
+    let parsed: MachineFile = crate::read_budget::scope(|| ron_options().from_str(text)).map_err(
+        |e: ron::error::SpannedError| MachineFileError::Syntax {
+            file: file.to_owned(),
+            line: e.span.start.line,
+            column: e.span.start.col,
+            message: e.code.to_string(),
+        },
+    )?;
     parsed.to_config_in(dir, file)
 }
 

@@ -12,6 +12,7 @@
 //! `docs/scenario-format.md` describes every field.
 
 use crate::machine_file::{AlgorithmFile, ByteSize, MachineFile};
+use crate::read_budget;
 use serde::Deserialize;
 
 /// The whole file.
@@ -31,13 +32,15 @@ pub struct ScenarioFile {
     /// Run limits.
     pub run: Option<RunFile>,
     /// The processes cores run in, by name (default: one).
+    #[serde(default, deserialize_with = "read_budget::opt_items")]
     pub processes: Option<Vec<String>>,
     /// One program per core: program i runs on core i.
+    #[serde(deserialize_with = "read_budget::items")]
     pub cores: Vec<ProgramFile>,
     /// What the attacker records.
     pub attacker: Option<AttackerFile>,
     /// Expectations about the whole run.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "read_budget::items")]
     pub expect: Vec<ExpectFile>,
 }
 
@@ -90,7 +93,7 @@ pub struct ProgramFile {
     /// The attacker's core: may name physical addresses from ring 3 (default false).
     pub attacker: Option<bool>,
     /// The ops, in program order.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "read_budget::ops")]
     pub ops: Vec<OpFile>,
 }
 
@@ -340,7 +343,7 @@ pub enum OpFile {
     /// SFENCE.
     Sfence,
     /// A mispredicted branch whose shadow runs these ops.
-    Mispredict(Vec<OpFile>),
+    Mispredict(#[serde(deserialize_with = "read_budget::ops")] Vec<OpFile>),
     /// Busy for this many cycles.
     Compute(u64),
     /// Wait for every core that uses this barrier.
@@ -352,6 +355,7 @@ pub enum OpFile {
         /// A name for the iteration number (0, 1, ...), usable in the ops' addresses and data.
         index: Option<String>,
         /// The ops.
+        #[serde(deserialize_with = "read_budget::ops")]
         ops: Vec<OpFile>,
     },
     /// PCONFIG with a struct built from fields.
@@ -486,10 +490,10 @@ pub struct AttackerFile {
     /// A DIMM interposer on some channels, for some cycles (records the bus).
     pub interposer: Option<InterposerFile>,
     /// DRAM snapshots.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "read_budget::items")]
     pub dram_dumps: Vec<DumpFile>,
     /// Writes to DIMM cells.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "read_budget::items")]
     pub attacks: Vec<AttackFile>,
     /// A faulty DIMM.
     pub bad_ram: Option<BadRamFile>,
@@ -502,6 +506,7 @@ pub struct AttackerFile {
 #[serde(deny_unknown_fields, rename = "interposer")]
 pub struct InterposerFile {
     /// The channels it sits on (default: all).
+    #[serde(default, deserialize_with = "read_budget::opt_items")]
     pub channels: Option<Vec<u64>>,
     /// Attached at this cycle (default 0).
     pub from: Option<u64>,
@@ -540,6 +545,7 @@ pub enum AttackFile {
         /// The line.
         line: u64,
         /// Bit numbers within the line (0..=511).
+        #[serde(deserialize_with = "read_budget::items")]
         bits: Vec<u64>,
         /// When.
         at: DumpAtFile,
@@ -573,6 +579,7 @@ pub struct DumpFile {
     /// When.
     pub at: DumpAtFile,
     /// These lines (64-byte-aligned DRAM addresses).
+    #[serde(default, deserialize_with = "read_budget::opt_items")]
     pub lines: Option<Vec<u64>>,
     /// Or these consecutive lines.
     pub range: Option<DumpRangeFile>,
@@ -683,6 +690,7 @@ pub enum ExpectFile {
         /// A data loss's line written over it: its alias, and bytes it held.
         written: Option<BytesAtFile>,
         /// Texts its chain's entries hold, in this order.
+        #[serde(default, deserialize_with = "read_budget::opt_items")]
         chain: Option<Vec<String>>,
     },
     /// What the attacker's analyses found.
@@ -692,6 +700,7 @@ pub enum ExpectFile {
         /// Only at this DRAM line.
         line: Option<u64>,
         /// Exactly these lines have the finding.
+        #[serde(default, deserialize_with = "read_budget::opt_items")]
         lines: Option<Vec<u64>>,
         /// Only in the DRAM dump with this label.
         dump: Option<String>,

@@ -63,7 +63,7 @@ mod operands;
 mod ops;
 mod overrides;
 mod processes;
-mod read;
+pub(crate) mod read;
 mod system_ops;
 
 pub use machine::machine_error_path;
@@ -88,8 +88,12 @@ use std::path::Path;
 
 /// Ops nested deeper than this (repeat and mispredict blocks) are refused.
 pub const NESTING_MAX: usize = 16;
-/// More ops than this in the file (nested ones included, repeats not unrolled) are refused.
+/// More ops than this in the file (nested ones included, repeats not unrolled) are refused,
+/// while the file is read ([`crate::read_budget`]).
 pub const OPS_MAX: usize = 1_000_000;
+/// A scenario file larger than this (64 MiB) is refused before it is parsed: enough for
+/// [`OPS_MAX`] ops of the longest common form, and a bound on the memory reading one takes.
+pub const SCENARIO_FILE_BYTES_MAX: u64 = 64 << 20;
 /// `run.cycles_max` at most.
 pub const CYCLES_MAX_LIMIT: u64 = 1_000_000_000_000;
 /// `run.cycles_max` when not given.
@@ -133,7 +137,7 @@ fn place_suffix(place: &Option<Location>) -> String {
 
 struct Validator<'a> {
     file: &'a str,
-    index: &'a RonIndex,
+    index: &'a RonIndex<'a>,
     machine: MachineConfig,
     layout: AddressLayout,
     dram_bytes: u64,
@@ -154,7 +158,7 @@ struct Validator<'a> {
 }
 
 impl<'a> Validator<'a> {
-    fn new(file: &'a str, index: &'a RonIndex) -> Validator<'a> {
+    fn new(file: &'a str, index: &'a RonIndex<'a>) -> Validator<'a> {
         // Replaced by the file's machine before anything is checked against it.
         let machine = MachineConfig {
             caches: HierarchyConfig::default(),

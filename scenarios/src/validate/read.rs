@@ -3,9 +3,10 @@
 //! here; everything after `ron` is the [`Validator`]'s.
 
 use super::overrides::{self, Edited, Override};
-use super::{ScenarioError, Validator};
-use crate::locate::RonIndex;
+use super::{OPS_MAX, SCENARIO_FILE_BYTES_MAX, ScenarioError, Validator};
+use crate::locate::{PathSeg, RonIndex};
 use crate::machine_file::ron_options;
+use crate::read_budget;
 use crate::scenario::{Location, Scenario};
 use crate::scenario_file::ScenarioFile;
 use std::path::Path;
@@ -18,12 +19,52 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 /// Reads and validates a scenario file with `overrides` applied (`--set`).
 pub fn load_with(path: &Path, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| ScenarioError {
+    let bytes = read_bounded(path, SCENARIO_FILE_BYTES_MAX).map_err(|e| ScenarioError {
         file: file.clone(),
         place: None,
-        message: format!("cannot read the scenario file: {e}"),
+        message: match e {
+            Bounded::TooLarge => too_large(),
+            Bounded::Io(e) => format!("cannot read the scenario file: {e}"),
+        },
     })?;
     parse_bytes_with(&bytes, &file, overrides)
+}
+
+/// Why [`read_bounded`] gave no bytes.
+pub(crate) enum Bounded {
+    /// The file holds more than the limit.
+    TooLarge,
+    /// It could not be read.
+    Io(std::io::Error),
+}
+
+/// The bytes of the file at `path`, if it holds at most `max` of them. Reads at most
+/// `max + 1` bytes whatever the file is (a growing file, `/dev/zero`), so memory stays
+/// bounded before anything is parsed.
+pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, Bounded> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(Bounded::Io)?;
+    let expected = file.metadata().map_or(0, |m| m.len());
+    if expected > max {
+        return Err(Bounded::TooLarge);
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Bounded::Io)?;
+    if bytes.len() as u64 > max {
+        return Err(Bounded::TooLarge);
+    }
+    Ok(bytes)
+}
+
+/// The message for a scenario file above [`SCENARIO_FILE_BYTES_MAX`].
+fn too_large() -> String {
+    format!(
+        "the file is larger than {SCENARIO_FILE_BYTES_MAX} bytes ({} MiB): expected a scenario \
+         of at most that size (use repeat(times: ..) for long programs)",
+        SCENARIO_FILE_BYTES_MAX >> 20
+    )
 }
 
 /// Validates a scenario file's bytes: they must be UTF-8 text.
@@ -99,6 +140,13 @@ pub fn parse_with(
 
 /// Validates a scenario file's text; `file` names it in errors and gives the default name.
 pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    if text.len() as u64 > SCENARIO_FILE_BYTES_MAX {
+        return Err(ScenarioError {
+            file: file.to_owned(),
+            place: None,
+            message: too_large(),
+        });
+    }
     // A byte-order mark is invisible in editors: columns are counted without it.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
@@ -109,20 +157,71 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
                 .to_owned(),
         });
     }
-    let parsed: ScenarioFile =
-        ron_options()
-            .from_str(text)
-            .map_err(|e: ron::error::SpannedError| ScenarioError {
-                file: file.to_owned(),
-                place: Some(ron_place(text, &e)),
-                message: if e.code != ron::Error::Eof && at_end(text, &e) {
-                    ron_message(&ron::Error::Eof)
-                } else {
-                    ron_message(&e.code)
-                },
-            })?;
+    let parsed: ScenarioFile = read_budget::scope(|| ron_options().from_str(text)).map_err(
+        |e: ron::error::SpannedError| ScenarioError {
+            file: file.to_owned(),
+            place: Some(budget_place(text, &e.code).unwrap_or_else(|| ron_place(text, &e))),
+            message: if e.code != ron::Error::Eof && at_end(text, &e) {
+                ron_message(&ron::Error::Eof)
+            } else {
+                ron_message(&e.code)
+            },
+        },
+    )?;
     let index = RonIndex::new(text);
     Validator::new(file, &index).scenario(parsed)
+}
+
+/// Where the op that went past [`OPS_MAX`] is, when `ron` stopped for that
+/// ([`read_budget`]): the op the validator would have refused, the first beyond the limit in
+/// file order (a repeat or mispredict before the ops it holds). `ron` itself stops only once
+/// it has read the op, which for a repeat is after all of its body.
+fn budget_place(text: &str, code: &ron::Error) -> Option<Location> {
+    let ron::Error::Message(message) = code else {
+        return None;
+    };
+    if !message.starts_with(&format!("more than {OPS_MAX} ops")) {
+        return None;
+    }
+    let index = RonIndex::new(text);
+    let mut seen = 0usize;
+    let mut core = 0usize;
+    loop {
+        let list = [
+            PathSeg::Field("cores"),
+            PathSeg::Index(core),
+            PathSeg::Field("ops"),
+        ];
+        index.locate(&list[..2])?;
+        if let Some(place) = nth_op(&index, &list, &mut seen) {
+            return Some(place);
+        }
+        core += 1;
+    }
+}
+
+/// In the op list at `list` (and the lists its ops hold, depth first), the op that is
+/// number [`OPS_MAX`] (0-based) counting from `seen` ops before the list.
+fn nth_op(index: &RonIndex<'_>, list: &[PathSeg<'static>], seen: &mut usize) -> Option<Location> {
+    let mut path = list.to_vec();
+    path.push(PathSeg::Index(0));
+    for i in 0.. {
+        *path.last_mut().expect("an index") = PathSeg::Index(i);
+        let place = index.locate(&path)?;
+        if *seen == OPS_MAX {
+            return Some(place);
+        }
+        *seen += 1;
+        // A repeat's body, or a mispredict's shadow.
+        for inner in [vec![PathSeg::Field("ops")], vec![PathSeg::Index(0)]] {
+            let mut nested = path.clone();
+            nested.extend(inner);
+            if let Some(place) = nth_op(index, &nested, seen) {
+                return Some(place);
+            }
+        }
+    }
+    None
 }
 
 /// Where `ron` stopped, moved forward over whitespace so that it names the offending text
