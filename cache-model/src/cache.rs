@@ -6,13 +6,25 @@
 //! it finds lines, fills them, evicts them through its replacement policy, and reports what it
 //! evicted so that the caller can write it back.
 //!
-//! Storage is one flat array per field (structure of arrays), indexed `set * ways + way`, so a
-//! lookup scans only the set's tags, contiguous in memory, whatever the payload's size.
+//! Storage is one flat array per field (structure of arrays), indexed `slot * ways + way`, so
+//! a lookup scans only the set's tags, contiguous in memory, whatever the payload's size.
+//!
+//! A cache of at most [`DENSE_LINES_MAX`] lines (every real cache) is allocated whole when
+//! built, set `s` stored at `s`. A larger one stores a set when a line is first filled into
+//! it, at the end of the arrays, and keeps an ordered map from set to where it is stored: it
+//! costs memory in proportion to the sets a run fills, not to its size, so a 4 GiB cache that
+//! a run touches in a few places costs a few sets. Where a set is stored never shows:
+//! lookups, victims and the order of [`Cache::lines`] are the same either way.
 
 use crate::access::AccessKind;
 use crate::config::{CacheConfig, CacheConfigError, CacheParams, WriteHitPolicy, WriteMissPolicy};
 use crate::replacement::ReplacementState;
 use sim_core::{PhysAddr, SimRng};
+use std::collections::BTreeMap;
+
+/// Caches of at most this many lines (8 MiB of 64-byte lines) are allocated whole when built;
+/// larger ones store each set when it is first filled.
+pub const DENSE_LINES_MAX: u64 = 1 << 17;
 
 /// The tag of an invalid way. Never a block address: a block address is an address shifted
 /// right by at least 2 bits ([`LINE_BYTES_MIN`](crate::config::LINE_BYTES_MIN) is 4), so its
@@ -115,10 +127,14 @@ pub struct AccessOutcome<P> {
 pub struct Cache<P: Default = ()> {
     params: CacheParams,
     ways: usize,
-    /// Block address per line, [`INVALID`] for an empty way.
+    /// For a cache above [`DENSE_LINES_MAX`] lines: where each filled set is stored (sets
+    /// absent are empty). `None`: every set is stored, set `s` at `s`.
+    sparse: Option<BTreeMap<u32, u32>>,
+    /// Block address per stored line, [`INVALID`] for an empty way.
     tags: Vec<u64>,
     dirty: Vec<bool>,
     payloads: Vec<P>,
+    /// Per stored set (the replacement state is kept by stored set too).
     replacement: ReplacementState,
     valid_lines: usize,
     dirty_lines: usize,
@@ -128,19 +144,83 @@ impl<P: Default> Cache<P> {
     /// An empty cache. `rng` is the cache's own stream (fork it by the cache's name); only the
     /// random replacement policy draws from it.
     pub fn new(params: CacheParams, rng: SimRng) -> Cache<P> {
-        let sets = params.sets() as usize;
+        let sets = params.sets();
         let ways = params.ways() as usize;
-        let lines = sets * ways;
+        let dense = sets * u64::from(params.ways()) <= DENSE_LINES_MAX;
+        let stored_sets = if dense { sets as usize } else { 0 };
+        let lines = stored_sets * ways;
         Cache {
-            replacement: ReplacementState::new(params.replacement(), sets, ways, rng),
+            replacement: ReplacementState::new(params.replacement(), stored_sets, ways, rng),
             params,
             ways,
+            sparse: (!dense).then(BTreeMap::new),
             tags: vec![INVALID; lines],
             dirty: vec![false; lines],
             payloads: (0..lines).map(|_| P::default()).collect(),
             valid_lines: 0,
             dirty_lines: 0,
         }
+    }
+
+    /// Where `set` is stored, if it is.
+    #[inline]
+    fn stored(&self, set: usize) -> Option<usize> {
+        match &self.sparse {
+            None => Some(set),
+            Some(sparse) => sparse.get(&(set as u32)).map(|&stored| stored as usize),
+        }
+    }
+
+    /// Where `set` is stored, storing it (empty) if it is not yet: a fill.
+    #[inline]
+    fn stored_or_allocate(&mut self, set: usize) -> usize {
+        match self.stored(set) {
+            Some(stored) => stored,
+            None => self.allocate(set),
+        }
+    }
+
+    /// Stores `set` of a sparse cache, empty, at the end of the arrays.
+    #[cold]
+    fn allocate(&mut self, set: usize) -> usize {
+        let stored = self.tags.len() / self.ways;
+        let sparse = self
+            .sparse
+            .as_mut()
+            .expect("only a sparse cache lacks sets");
+        sparse.insert(set as u32, stored as u32);
+        let lines = self.tags.len() + self.ways;
+        self.tags.resize(lines, INVALID);
+        self.dirty.resize(lines, false);
+        self.payloads.resize_with(lines, P::default);
+        self.replacement.grow(1, self.ways);
+        stored
+    }
+
+    /// The first set at or after `set` that may hold lines (a stored one), if any: a walk over
+    /// every line (a WBINVD) skips at once the sets a run never filled.
+    pub fn next_stored_set(&self, set: usize) -> Option<usize> {
+        match &self.sparse {
+            None => (set < self.sets()).then_some(set),
+            Some(sparse) => {
+                let from = u32::try_from(set).ok()?;
+                sparse.range(from..).next().map(|(&set, _)| set as usize)
+            }
+        }
+    }
+
+    /// Number of sets.
+    fn sets(&self) -> usize {
+        self.params.sets() as usize
+    }
+
+    /// Bytes the cache's storage takes now (its arrays, stored sets only): what a run's memory
+    /// grows by as it fills the cache.
+    pub fn stored_bytes(&self) -> usize {
+        // A B-tree entry is two u32s; its nodes take about as much again.
+        self.sparse.as_ref().map_or(0, |m| m.len() * 16)
+            + self.tags.len() * (size_of::<u64>() + size_of::<bool>() + size_of::<P>())
+            + self.replacement.bytes()
     }
 
     /// Validates `config` and builds an empty cache from it.
@@ -170,12 +250,16 @@ impl<P: Default> Cache<P> {
 
     /// Number of lines the cache can hold.
     pub fn capacity(&self) -> usize {
-        self.tags.len()
+        (self.params.sets() * u64::from(self.params.ways())) as usize
     }
 
+    /// The line index of a slot; its set must be stored (a slot holding a line always is).
     #[inline]
     fn index(&self, slot: Slot) -> usize {
-        slot.set() * self.ways + slot.way()
+        let stored = self
+            .stored(slot.set())
+            .unwrap_or_else(|| panic!("cache slot {slot:?} holds no valid line (stale slot)"));
+        stored * self.ways + slot.way()
     }
 
     /// The line index of a slot that must hold a valid line (a stale slot is a caller bug).
@@ -197,7 +281,7 @@ impl<P: Default> Cache<P> {
     /// only one.
     #[inline]
     fn find(&self, set: usize, block: u64) -> Option<usize> {
-        let base = set * self.ways;
+        let base = self.stored(set)? * self.ways;
         let mut found = usize::MAX;
         for (way, &tag) in self.tags[base..base + self.ways].iter().enumerate() {
             found = if tag == block { way } else { found };
@@ -226,14 +310,21 @@ impl<P: Default> Cache<P> {
     #[inline]
     pub fn lookup(&mut self, addr: PhysAddr) -> Option<Slot> {
         let slot = self.probe(addr)?;
-        self.replacement.on_hit(slot.set(), slot.way(), self.ways);
+        self.touch_stored(slot);
         Some(slot)
     }
 
     /// Counts a use of the line at `slot` in the replacement state, as [`Cache::lookup`] does.
     pub fn touch(&mut self, slot: Slot) {
         self.valid_index(slot);
-        self.replacement.on_hit(slot.set(), slot.way(), self.ways);
+        self.touch_stored(slot);
+    }
+
+    /// The replacement state's hit on a slot whose set is stored.
+    #[inline]
+    fn touch_stored(&mut self, slot: Slot) {
+        let stored = self.stored(slot.set()).expect("a slot's set is stored");
+        self.replacement.on_hit(stored, slot.way(), self.ways);
     }
 
     /// The valid line at `slot`.
@@ -308,14 +399,15 @@ impl<P: Default> Cache<P> {
     /// [`Cache::insert`] of a block known to be absent from `set`.
     #[inline]
     fn fill(&mut self, set: usize, block: u64, payload: P, dirty: bool) -> Inserted<P> {
-        let base = set * self.ways;
+        let stored = self.stored_or_allocate(set);
+        let base = stored * self.ways;
         let (way, victim) = match self.tags[base..base + self.ways]
             .iter()
             .position(|&t| t == INVALID)
         {
             Some(way) => (way, None),
             None => {
-                let way = self.replacement.victim(set, self.ways);
+                let way = self.replacement.victim(stored, self.ways);
                 let victim = self.take(base + way);
                 (way, Some(victim))
             }
@@ -326,7 +418,7 @@ impl<P: Default> Cache<P> {
         self.payloads[i] = payload;
         self.valid_lines += 1;
         self.dirty_lines += usize::from(dirty);
-        self.replacement.on_fill(set, way, self.ways);
+        self.replacement.on_fill(stored, way, self.ways);
         Inserted {
             slot: Slot {
                 set: set as u32,
@@ -362,7 +454,7 @@ impl<P: Default> Cache<P> {
     pub fn invalidate_slot(&mut self, slot: Slot) -> Evicted<P> {
         let i = self.valid_index(slot);
         self.replacement
-            .on_invalidate(slot.set(), slot.way(), self.ways);
+            .on_invalidate(i / self.ways, slot.way(), self.ways);
         self.take(i)
     }
 
@@ -385,11 +477,11 @@ impl<P: Default> Cache<P> {
         let set = self.params.set_of(addr);
         let block = self.params.block_of(addr);
         if let Some(way) = self.find(set, block) {
-            self.replacement.on_hit(set, way, self.ways);
             let slot = Slot {
                 set: set as u32,
                 way: way as u32,
             };
+            self.touch_stored(slot);
             if is_write && write_back {
                 self.set_dirty(slot, true);
             }
@@ -422,19 +514,24 @@ impl<P: Default> Cache<P> {
 
     /// Every valid line, in set order then way order (deterministic, whatever was filled when).
     pub fn lines(&self) -> impl Iterator<Item = LineRef<'_, P>> + '_ {
-        self.tags
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| **t != INVALID)
-            .map(move |(i, &tag)| LineRef {
-                slot: Slot {
-                    set: (i / self.ways) as u32,
-                    way: (i % self.ways) as u32,
-                },
-                addr: self.params.block_base(tag),
-                dirty: self.dirty[i],
-                payload: &self.payloads[i],
-            })
+        let sets: Box<dyn Iterator<Item = (usize, usize)> + '_> = match &self.sparse {
+            None => Box::new((0..self.sets()).map(|set| (set, set))),
+            Some(sparse) => Box::new(sparse.iter().map(|(&s, &at)| (s as usize, at as usize))),
+        };
+        sets.flat_map(move |(set, stored)| {
+            let base = stored * self.ways;
+            (0..self.ways)
+                .filter(move |way| self.tags[base + way] != INVALID)
+                .map(move |way| LineRef {
+                    slot: Slot {
+                        set: set as u32,
+                        way: way as u32,
+                    },
+                    addr: self.params.block_base(self.tags[base + way]),
+                    dirty: self.dirty[base + way],
+                    payload: &self.payloads[base + way],
+                })
+        })
     }
 
     /// Every dirty line, in set order then way order.
@@ -444,8 +541,10 @@ impl<P: Default> Cache<P> {
 
     /// The valid lines of one set, in way order.
     pub fn set_lines(&self, set: usize) -> impl Iterator<Item = LineRef<'_, P>> + '_ {
-        let base = set * self.ways;
-        (0..self.ways)
+        let stored = self.stored(set);
+        let base = stored.unwrap_or(0) * self.ways;
+        let ways = if stored.is_some() { self.ways } else { 0 };
+        (0..ways)
             .filter(move |w| self.tags[base + w] != INVALID)
             .map(move |way| {
                 self.line(Slot {
@@ -711,5 +810,53 @@ mod tests {
             assert_eq!(c.dirty_lines().count(), c.dirty_len());
             assert!(evictions > 0);
         }
+    }
+
+    /// Issue 15, finding 1: a 4 GiB cache (the largest a configuration may ask for) costs
+    /// memory in proportion to the sets a run fills, not to its size, and behaves as a dense
+    /// one: lines in set order, victims by the policy, every policy.
+    #[test]
+    fn a_huge_cache_stores_only_the_sets_it_fills() {
+        let sets = crate::config::LINES_MAX / 16;
+        for policy in ReplacementPolicy::ALL {
+            let mut c: Cache<u64> = cache(sets, 16, policy);
+            assert_eq!(c.capacity(), 1 << 26);
+            let empty = c.stored_bytes();
+            assert_eq!(empty, 0, "{policy}: {empty} bytes when empty");
+            // 17 blocks in each of three sets far apart: one eviction each.
+            for set in [sets - 1, 0, sets / 2] {
+                for n in 0..17u64 {
+                    let o = c.access(addr(sets, set, n), AccessKind::Write);
+                    assert!(o.filled && (o.victim.is_some() == (n == 16)), "{policy}");
+                }
+                assert!(c.probe(addr(sets, set, 16)).is_some());
+            }
+            assert!(c.set_lines(5).next().is_none());
+            assert_eq!(c.next_stored_set(0), Some(0));
+            let half = sets as usize / 2;
+            assert_eq!(c.next_stored_set(1 << 20), Some(half));
+            assert_eq!(c.next_stored_set(half + 1), Some(2 * half - 1));
+            assert_eq!(c.next_stored_set(2 * half), None);
+            assert!(c.probe(addr(sets, 5, 0)).is_none());
+            let stored = c.stored_bytes() - empty;
+            // Three sets of 16 lines, about 30 bytes a line with the replacement state.
+            assert!(
+                stored <= 3 * 16 * 32,
+                "{policy}: {stored} bytes for three sets"
+            );
+            let order: Vec<usize> = c.lines().map(|l| l.slot.set()).collect();
+            assert_eq!(order.len(), 48);
+            assert!(order.is_sorted(), "{policy}: lines out of set order");
+            assert_eq!(c.dirty_len(), 48);
+        }
+    }
+
+    #[test]
+    fn a_real_cache_is_stored_whole_when_built() {
+        let mut c: Cache = cache(2048, 16, ReplacementPolicy::TreePlru);
+        let full = c.stored_bytes();
+        assert!(full >= 2048 * 16 * 9);
+        c.insert(addr(2048, 7, 0), (), false);
+        assert_eq!(c.stored_bytes(), full);
     }
 }

@@ -216,6 +216,29 @@ impl ReplacementState {
         }
     }
 
+    /// Room for `sets` more sets of `ways` ways, in the "never used" state (the cache stores
+    /// the sets of a huge cache as they are first filled).
+    pub(crate) fn grow(&mut self, sets: usize, ways: usize) {
+        match self {
+            ReplacementState::Lru { stamps, .. } => stamps.resize(stamps.len() + sets * ways, 0),
+            ReplacementState::TreePlru { trees } => trees.resize(trees.len() + sets, 0),
+            ReplacementState::Srrip { rrpv } => {
+                rrpv.resize(rrpv.len() + sets * ways, srrip::RRPV_MAX);
+            }
+            ReplacementState::Random { .. } => {}
+        }
+    }
+
+    /// Bytes of state kept per set and line.
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            ReplacementState::Lru { stamps, .. } => stamps.len() * size_of::<u64>(),
+            ReplacementState::TreePlru { trees } => trees.len() * size_of::<u64>(),
+            ReplacementState::Srrip { rrpv } => rrpv.len(),
+            ReplacementState::Random { .. } => 0,
+        }
+    }
+
     /// A hit on way `way` of `set` (line index `set * ways + way`).
     #[inline]
     pub(crate) fn on_hit(&mut self, set: usize, way: usize, ways: usize) {

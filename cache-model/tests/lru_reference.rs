@@ -102,9 +102,13 @@ enum Op {
 
 /// A geometry, a write policy, and a stream of operations on a small address range (so that
 /// sets fill and conflict), with addresses under a few KeyIDs.
+///
+/// Half the geometries are small (a few sets, every block in play); the other half are large
+/// enough (2^17 to 2^19 sets) that the cache stores its sets lazily, with the blocks of a few
+/// sets far apart (both ends, both sides of a chunk boundary) in play.
 fn scenario() -> impl Strategy<Value = (u64, u32, u64, WritePolicy, Vec<Op>)> {
     (
-        0u32..4,
+        prop_oneof![0u32..4, 17u32..20],
         1u32..=8,
         prop::sample::select(vec![4u64, 8, 16, 64]),
         any::<bool>(),
@@ -113,13 +117,19 @@ fn scenario() -> impl Strategy<Value = (u64, u32, u64, WritePolicy, Vec<Op>)> {
         .prop_flat_map(|(set_bits, ways, line, through, no_alloc)| {
             let sets = 1u64 << set_bits;
             // About three lines' worth of competitors per way.
-            let blocks = sets * u64::from(ways) * 3;
+            let tags = u64::from(ways) * 3;
+            let in_play: Vec<u64> = if sets <= 16 {
+                (0..sets).collect()
+            } else {
+                vec![0, 1, 255, 256, 4097, sets / 2, sets - 1]
+            };
             let addr = (
-                0..blocks,
+                0..tags,
+                prop::sample::select(in_play),
                 0..line,
                 prop::sample::select(vec![0u64, 1 << 46, 5 << 46]),
             )
-                .prop_map(move |(b, off, keyid)| keyid | (b * line + off));
+                .prop_map(move |(tag, set, off, keyid)| keyid | ((tag * sets + set) * line + off));
             let op = prop_oneof![
                 6 => (addr.clone(), any::<bool>())
                     .prop_map(|(a, w)| Op::Access(a, AccessKind::from_is_write(w))),

@@ -303,15 +303,19 @@ impl Hierarchy {
             if walk.phase > self.cores {
                 return false;
             }
-            let params = if walk.phase == 0 {
-                self.llc.params()
+            // Sets never filled are skipped whole (a huge cache stores few of its sets).
+            let next = if walk.phase == 0 {
+                self.llc.next_stored_set(walk.set)
             } else {
-                self.l2[walk.phase - 1].params()
+                self.l2[walk.phase - 1].next_stored_set(walk.set)
             };
-            if walk.set as u64 >= params.sets() {
-                walk.phase += 1;
-                walk.set = 0;
-                continue;
+            match next {
+                Some(set) => walk.set = set,
+                None => {
+                    walk.phase += 1;
+                    walk.set = 0;
+                    continue;
+                }
             }
             walk.lines.clear();
             if walk.phase == 0 {
