@@ -95,3 +95,33 @@ fn huge_caches_cost_what_a_run_touches() {
     assert!(summary.contains("PASSED"), "{summary}");
     assert!(peak < 100 * MB, "peak {} MB", peak / MB);
 }
+
+/// Finding 2: one `mmap` of 15 GiB took 4.9 GB (64 GiB: an allocation failure), one zeroing
+/// step per line queued at once. `check` and `run` now refuse an `mmap` above 1 GiB, naming
+/// the field, the limit and the memory it would take; one just below the limit is accepted.
+#[test]
+fn a_huge_mmap_is_refused_in_validation() {
+    let scenario = |len: &str| {
+        format!(
+            r#"(
+            name: "huge-mmap",
+            run: (cycles_max: 1000),
+            cores: [(ring0: false, ops: [mmap(addr: 0x1_0000_0000, len: "{len}", prot: rw)])],
+        )"#
+        )
+    };
+    for len in ["15g", "64g"] {
+        let err = validate::parse(&scenario(len), "t.ron")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("t.ron:4:73: mmap len 0x")
+                && err.contains("above the limit of 0x4000_0000 (1 GiB)")
+                && err.contains("MB of the simulator's memory"),
+            "{err}"
+        );
+    }
+    let (summary, peak) = run(&scenario("1m"));
+    assert!(summary.contains("stats:"), "{summary}");
+    assert!(peak < 100 * MB, "peak {} MB", peak / MB);
+}

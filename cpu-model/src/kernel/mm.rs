@@ -1,7 +1,10 @@
 //! Memory management: `mmap`, `munmap`, `mprotect` and `encrypt_mprotect` (mktme-facts.md
 //! 4.2, 5.4), each in the calling process's own address space.
 
-use super::{Kernel, KernelStep, PAGE, PageState, USER_SPACE_END, Work, direct_map_addr};
+use super::{
+    Kernel, KernelStep, MAPPED_PAGES_MAX, MMAP_BYTES_MAX, PAGE, PageState, USER_SPACE_END, Work,
+    direct_map_addr,
+};
 use crate::program::{Backing, Errno, ProcessId, Prot};
 use sim_core::{KeyId, VirtAddr};
 
@@ -92,6 +95,9 @@ impl Kernel {
             return Err(Errno::Einval);
         }
         let n = len / PAGE;
+        if len > MMAP_BYTES_MAX || self.pages.len() as u64 + n > MAPPED_PAGES_MAX {
+            return Err(Errno::Enomem);
+        }
         let mut steps = Vec::new();
         let mut work = Work {
             ret: addr.raw(),

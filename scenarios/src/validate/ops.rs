@@ -12,6 +12,7 @@ use super::{ACCESS_BYTES_MAX, NESTING_MAX, OPS_MAX, ScenarioError, Validator};
 use crate::locate::PathSeg;
 use crate::scenario::{ExpectKind, Expectation, Location, OpInfo};
 use crate::scenario_file::{AddrFile, DataFile, FaultFile, NumFile, OpFile};
+use cpu_model::kernel::MMAP_BYTES_MAX;
 use cpu_model::program::{Credentials, IndexTerm, Indexed, LineFlush, Op, OpKind, OpTag};
 use sim_core::CoreId;
 use std::collections::BTreeSet;
@@ -373,6 +374,18 @@ impl Validator<'_> {
                 expect,
             } => {
                 let backing = self.backing(site, file.as_ref(), *offset)?;
+                if len.0 > MMAP_BYTES_MAX {
+                    return Err(self.err(
+                        &field(site.path, "len"),
+                        format!(
+                            "mmap len {} is above the limit of {} (1 GiB): populating it would \
+                             take about {} MB of the simulator's memory",
+                            hex(len.0),
+                            hex(MMAP_BYTES_MAX),
+                            len.0 / 1000 * 36 / 100_000
+                        ),
+                    ));
+                }
                 self.mmap(site, *addr, len.0, *prot, backing, *expect)
                     .labelled(label)
             }
