@@ -25,7 +25,6 @@ use cache_model::hierarchy::{CoreOp, CoreRequest, CoreResponse};
 use sim_core::{
     CoreId, Cycle, DetHashMap, DramAddr, KeyId, LINE_BYTES, PAGE_SHIFT, VirtAddr, dump_component,
 };
-use std::collections::VecDeque;
 
 /// How trace addresses become physical addresses.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -133,13 +132,43 @@ where
     let mut report = TraceRunReport::default();
     // First-touch frames by the trace's virtual page.
     let mut frames: DetHashMap<VirtAddr, u64> = DetHashMap::default();
-    let mut pieces: VecDeque<CoreRequest> = VecDeque::new();
+    // The access being split, streamed one line piece at a time (a 4 GiB access is 67 M
+    // pieces: they are made as they issue, never queued), and a piece the caches refused.
+    let mut current: Option<Splitting> = None;
+    let mut back: Option<CoreRequest> = None;
     let mut responses: Vec<CoreResponse> = Vec::new();
     let mut next_id = 0u64;
     let mut in_flight = 0usize;
     let mut trace_done = false;
     let mut now = Cycle::ZERO;
     let mut last_done = Cycle::ZERO;
+    let phys = |index: u64, addr: u64, frames: &mut DetHashMap<VirtAddr, u64>| {
+        let dram = match config.translation {
+            Translation::Identity => addr,
+            Translation::FirstTouch => {
+                let va = VirtAddr::new(addr);
+                let next = frames.len() as u64;
+                let frame = *frames.entry(va.page_base()).or_insert(next);
+                (frame << PAGE_SHIFT) | va.page_offset()
+            }
+        };
+        if dram >= dram_bytes {
+            return Err(TraceRunError::Address {
+                index,
+                addr,
+                why: format!(
+                    "DRAM address {dram:#x} is beyond the {dram_bytes:#x} bytes installed"
+                ),
+            });
+        }
+        layout
+            .compose(config.keyid, DramAddr::new(dram))
+            .map_err(|e| TraceRunError::Address {
+                index,
+                addr,
+                why: e.to_string(),
+            })
+    };
 
     loop {
         machine.step(now, &mut responses);
@@ -147,8 +176,8 @@ where
             in_flight -= 1;
             last_done = last_done.max(r.done);
         }
-        // Refill the piece queue from the trace.
-        while pieces.is_empty() && !trace_done {
+        // Take the next access from the trace once the last one is wholly issued.
+        while back.is_none() && current.is_none() && !trace_done {
             match trace.next() {
                 None => trace_done = true,
                 Some(Err(e)) => return Err(TraceRunError::Trace(e)),
@@ -159,71 +188,60 @@ where
                         AccessKind::Read => report.reads += 1,
                         AccessKind::Write => report.writes += 1,
                     }
-                    let phys = |addr: u64, frames: &mut DetHashMap<VirtAddr, u64>| {
-                        let dram = match config.translation {
-                            Translation::Identity => addr,
-                            Translation::FirstTouch => {
-                                let va = VirtAddr::new(addr);
-                                let next = frames.len() as u64;
-                                let frame = *frames.entry(va.page_base()).or_insert(next);
-                                (frame << PAGE_SHIFT) | va.page_offset()
-                            }
-                        };
-                        if dram >= dram_bytes {
-                            return Err(TraceRunError::Address {
-                                index,
-                                addr,
-                                why: format!(
-                                    "DRAM address {dram:#x} is beyond the {dram_bytes:#x} bytes installed"
-                                ),
-                            });
-                        }
-                        layout
-                            .compose(config.keyid, DramAddr::new(dram))
-                            .map_err(|e| TraceRunError::Address {
-                                index,
-                                addr,
-                                why: e.to_string(),
-                            })
-                    };
-                    let (start, end) = (
-                        access.addr,
-                        access.addr.saturating_add(u64::from(access.size.max(1))),
-                    );
-                    let mut at = start;
-                    while at < end {
-                        let line_end = (at | (LINE_BYTES as u64 - 1)).saturating_add(1).min(end);
+                    let end = access.addr.saturating_add(u64::from(access.size.max(1)));
+                    current = (access.addr < end).then_some(Splitting {
+                        index,
+                        kind: access.kind,
+                        at: access.addr,
+                        end,
+                    });
+                }
+            }
+        }
+        // Issue at most one piece this cycle: the refused one, else the next of the access.
+        let mut refused = false;
+        if in_flight < config.max_outstanding {
+            let piece = match back.take() {
+                Some(piece) => Some(piece),
+                None => match current.as_mut() {
+                    None => None,
+                    Some(split) => {
+                        let at = split.at;
+                        let line_end = (at | (LINE_BYTES as u64 - 1))
+                            .saturating_add(1)
+                            .min(split.end);
                         let len = (line_end - at) as u8;
-                        let pa = phys(at, &mut frames)?;
-                        let op = match access.kind {
+                        let pa = phys(split.index, at, &mut frames)?;
+                        let op = match split.kind {
                             AccessKind::Read => CoreOp::Load { len },
                             AccessKind::Write => CoreOp::Store {
                                 len,
                                 data: [0; LINE_BYTES],
                             },
                         };
-                        pieces.push_back(CoreRequest::new(next_id, core, pa, op));
+                        split.at = line_end;
+                        if line_end == split.end {
+                            current = None;
+                        }
+                        let piece = CoreRequest::new(next_id, core, pa, op);
                         next_id += 1;
                         report.pieces += 1;
-                        at = line_end;
+                        Some(piece)
+                    }
+                },
+            };
+            if let Some(piece) = piece {
+                match machine.submit(now, piece) {
+                    Ok(()) => in_flight += 1,
+                    Err(piece) => {
+                        back = Some(piece);
+                        refused = true;
                     }
                 }
             }
         }
-        // Issue at most one piece this cycle.
-        let mut refused = false;
-        if in_flight < config.max_outstanding
-            && let Some(piece) = pieces.pop_front()
-        {
-            match machine.submit(now, piece) {
-                Ok(()) => in_flight += 1,
-                Err(back) => {
-                    pieces.push_front(back);
-                    refused = true;
-                }
-            }
-        }
-        if trace_done && pieces.is_empty() && in_flight == 0 {
+        let waiting = usize::from(back.is_some()) + current.as_ref().map_or(0, Splitting::pieces);
+        if trace_done && waiting == 0 && in_flight == 0 {
             break;
         }
         // The next cycle anything can change: the next issue slot, or (when the caches refused
@@ -231,7 +249,7 @@ where
         // The trace core reads the next access as soon as it has room: the decision must not
         // depend on how precisely the machine predicts its own next event.
         let can_issue =
-            (!pieces.is_empty() || !trace_done) && in_flight < config.max_outstanding && !refused;
+            (waiting > 0 || !trace_done) && in_flight < config.max_outstanding && !refused;
         let next = if can_issue {
             now.plus(1)
         } else {
@@ -239,7 +257,7 @@ where
         };
         let core = TraceCore {
             in_flight,
-            waiting: pieces.len(),
+            waiting,
             trace_done,
         };
         now = check_limit(machine, &core, now, next.max(now.plus(1)), config)?;
@@ -271,6 +289,25 @@ where
     }
     report.drained_cycles = now.get();
     Ok(report)
+}
+
+/// The rest of one access, split into line pieces as they issue.
+struct Splitting {
+    /// The access's place in the trace.
+    index: u64,
+    kind: AccessKind,
+    /// The first byte not yet issued.
+    at: u64,
+    /// One past the access's last byte (above `at`).
+    end: u64,
+}
+
+impl Splitting {
+    /// Line pieces left to issue.
+    fn pieces(&self) -> usize {
+        let line = LINE_BYTES as u64;
+        ((self.end - 1) / line - self.at / line + 1) as usize
+    }
 }
 
 /// What the trace core holds, for the state a stopped run reports.
