@@ -40,7 +40,7 @@ pub struct Args {
     /// Print the report as a JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Fail when simulated time passes this DRAM cycle.
+    /// Fail when simulated time passes this DRAM cycle [default: 10^10].
     #[arg(long)]
     pub max_cycles: Option<u64>,
     /// Print the DRAM configuration as a RON DRAM file and exit.

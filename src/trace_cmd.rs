@@ -91,6 +91,10 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     limit: Option<u64>,
 
+    /// Full-system mode: stop, with the machine's state, past this core cycle [default: 10^12].
+    #[arg(long, value_name = "N")]
+    cycles_max: Option<u64>,
+
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -266,6 +270,7 @@ fn run_full_system(args: &Args, out: &mut Stdout) -> anyhow::Result<ExitCode> {
         keyid: args.keyid,
         outstanding: args.outstanding,
         physical: args.physical,
+        cycles_max: args.cycles_max,
     };
     let name = args.trace.display().to_string();
     let started = Instant::now();

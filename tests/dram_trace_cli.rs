@@ -259,3 +259,32 @@ fn the_cycle_cap_stops_a_run_with_the_controller_state() {
     assert!(err.contains("cycle cap of 1000 DRAM cycles"), "{err}");
     assert!(err.contains("channel 0: read queue"), "{err}");
 }
+
+/// Issue 15, finding 4: a request at cycle 10^18 ran for about a year (no default cap, idle
+/// refreshes ticked through). The run now has a default cap of 10^10 DRAM cycles, and a
+/// controller idle until a request past the cap stops at once, saying so, with its state.
+#[test]
+fn a_request_far_in_the_future_stops_at_the_cap_at_once() {
+    let trace = write_file("far.trace", "0x40 READ 0\n0x80 READ 1000000000000000000\n");
+    let started = std::time::Instant::now();
+    let e = bad(&[trace.to_str().unwrap()]);
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+    assert!(
+        e.contains("cycle cap of 10000000000 DRAM cycles reached (next cycle 1000000000000000000)")
+            && e.contains("DRAM controller `ddr4-2400`")
+            && e.contains("outstanding 0"),
+        "{e}"
+    );
+    // Raised by --max-cycles, the cap still holds; below it, the far request is served.
+    let e = bad(&["--max-cycles", "1000000000000", trace.to_str().unwrap()]);
+    assert!(
+        e.contains("cycle cap of 1000000000000 DRAM cycles reached"),
+        "{e}"
+    );
+    let near = write_file("near.trace", "0x40 READ 0\n0x80 READ 100000000\n");
+    let out = ok(&["--max-cycles", "200000000", near.to_str().unwrap()]);
+    assert!(
+        out.contains("reads                                    2"),
+        "{out}"
+    );
+}

@@ -259,3 +259,23 @@ fn a_machine_file_may_name_a_dram_file() {
     }
     assert!(dram_file.exists());
 }
+
+/// Issue 15, findings 3 and 4: one access spanning 4 GiB runs in bounded memory (its line
+/// pieces are made as they issue) and stops at `--cycles-max`, saying so, with the machine's
+/// state; tests/bounded_memory.rs measures the memory.
+#[test]
+fn a_huge_access_stops_at_the_cycle_cap_with_the_state() {
+    let trace = write_temp("huge.mtrace", "R 0x0 4294967295\n");
+    let out = bin()
+        .args(["trace", "--physical", "--cycles-max", "20000"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("past cycles_max = 20000; machine state:")
+            && err.contains("pieces waiting to issue 671"),
+        "{err}"
+    );
+}

@@ -44,8 +44,13 @@ pub enum DramTraceRunError {
     },
 }
 
+/// The cycle cap of a run when none is given: 10^10 DRAM cycles (about 8 s of simulated time
+/// at DDR4-2400, and at most about 10 s of the simulator's time when only refreshes happen).
+pub const CYCLES_MAX_DEFAULT: u64 = 10_000_000_000;
+
 /// Runs the trace at `path` on one controller of `config`, with or without the encryption
-/// stage's timing, failing when simulated time passes `cycles_max` DRAM cycles.
+/// stage's timing, failing when simulated time passes `cycles_max` DRAM cycles
+/// ([`CYCLES_MAX_DEFAULT`] when `None`).
 pub fn run(
     path: &Path,
     config: &DramConfig,
@@ -58,7 +63,7 @@ pub fn run(
     })?;
     let records = DramTraceReader::new(path, BufReader::new(file), config);
     let mut limits = DriverLimits::for_config(config);
-    limits.cycles_max = cycles_max;
+    limits.cycles_max = Some(cycles_max.unwrap_or(CYCLES_MAX_DEFAULT));
     match run_trace(config, encryption, records, limits) {
         Ok(report) => Ok(report),
         Err(DriverError::Input(e)) => Err(DramTraceRunError::Trace(e)),

@@ -66,6 +66,9 @@ pub struct FullSystemOptions {
     pub outstanding: usize,
     /// Trace addresses are DRAM addresses (no first-touch translation).
     pub physical: bool,
+    /// Stop with the machine's state past this core cycle (`None`: the trace core's default,
+    /// 10^12). Not part of the report: a run that reaches it has none.
+    pub cycles_max: Option<u64>,
 }
 
 /// Runs the first `options.limit` accesses of `reader` on `machine` (booted from `config`)
@@ -87,6 +90,9 @@ pub fn run_full_system(
         } else {
             Translation::FirstTouch
         },
+        cycles_max: options
+            .cycles_max
+            .unwrap_or(TraceRunConfig::default().cycles_max),
         ..TraceRunConfig::default()
     };
     let run = run_trace(machine, (&mut reader).take(taken), &run_config)?;

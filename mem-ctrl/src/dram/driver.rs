@@ -11,7 +11,9 @@
 //!
 //! Every loop is bounded: an optional absolute cycle cap, and a stall watchdog that fails the
 //! run with the controller's state when work is waiting but nothing has happened for
-//! `stall_cycles_max` cycles.
+//! `stall_cycles_max` cycles. Idle time is skipped to the controller's next event (a refresh)
+//! or the next request's cycle; a controller idle until a request past the cap stops at once,
+//! without ticking through the refreshes between.
 
 use super::config::DramConfig;
 use super::controller::{DramCompletion, DramController, DramRequest, Encryption, IssuedCommand};
@@ -323,6 +325,21 @@ where
             next = next.min(rec.cycle.max(now.plus(1)));
         }
         let next = next.max(now.plus(1));
+        if let (Some(cap), Some(rec)) = (limits.cycles_max, pending)
+            && rec.cycle.get() > cap
+            && !stalled
+            && ctrl.outstanding() == 0
+            && !ctrl.has_work()
+        {
+            // Idle until a request past the cap: only refreshes could happen before it, so the
+            // run would tick through them to the cap and stop there. It stops now instead,
+            // however far away the request is.
+            return Err(DriverError::CycleCap {
+                cycles_max: cap,
+                cycle: rec.cycle,
+                state: ctrl.describe_state(),
+            });
+        }
         if next.since(ctrl.last_activity()) > limits.stall_cycles_max
             && (stalled || ctrl.has_work())
         {
