@@ -93,7 +93,6 @@ pub fn run_full_system(
         cycles_max: options
             .cycles_max
             .unwrap_or(TraceRunConfig::default().cycles_max),
-        ..TraceRunConfig::default()
     };
     let run = run_trace(machine, (&mut reader).take(taken), &run_config)?;
     let mut stats = StatsReport::new();
