@@ -1,5 +1,6 @@
 //! The cache-control instructions and the end-of-run drain: CLFLUSH, CLFLUSHOPT and CLWB act
-//! on one line when they reach the LLC; WBINVD and the drain walk every cache set by set.
+//! on one line when they reach the LLC; WBINVD walks every cache set by set, the drain way by
+//! way.
 //!
 //! A flush holds an L1D MSHR entry of its core from submission to completion. Its work is a
 //! step like any other (it may write back, so it may wait for room in the write-back buffer),
@@ -31,15 +32,22 @@ enum WalkMode {
 
 /// A walk over every line of the socket: WBINVD (write back and invalidate) or the end-of-run
 /// drain (write back, keep clean). Phase 0 is the LLC, phase `1 + c` core `c`'s L2 (which
-/// includes its L1D); each set's lines are snapshotted when the walk reaches it, so the walk
-/// ends even while other cores keep filling.
+/// includes its L1D).
+///
+/// WBINVD goes set by set, snapshotting each set's lines when it reaches it, so the walk ends
+/// even while other cores keep filling. The drain goes way by way: way 0 of every set, then
+/// way 1, and so on. A set's lines are still written in way order (so an unflushed alias pair,
+/// which always shares a set, ends the same way), but consecutive write-backs are lines of
+/// consecutive sets, which usually share a DRAM row; set by set, they were the ways of one
+/// set, each in another row of one bank, and every one cost a precharge and an activate.
 #[derive(Debug)]
 pub(in crate::hierarchy) struct Walk {
     mode: WalkMode,
     /// The WBINVD's core and request id.
     op: Option<(usize, u64)>,
     phase: usize,
-    set: usize,
+    /// The next set (WBINVD) or way (drain) to snapshot.
+    next: usize,
     lines: Vec<LineAddr>,
     pos: usize,
 }
@@ -90,7 +98,7 @@ impl Hierarchy {
                 mode: WalkMode::Wbinvd,
                 op: Some((c, request.id)),
                 phase: 0,
-                set: 0,
+                next: 0,
                 lines: Vec::new(),
                 pos: 0,
             };
@@ -249,7 +257,7 @@ impl Hierarchy {
             mode: WalkMode::Drain,
             op: None,
             phase: 0,
-            set: 0,
+            next: 0,
             lines: Vec::new(),
             pos: 0,
         };
@@ -297,7 +305,8 @@ impl Hierarchy {
         StepResult::Done
     }
 
-    /// Moves `walk` to its next non-empty set and snapshots its lines; false when done.
+    /// Moves `walk` to its next non-empty set (WBINVD) or way (drain) and snapshots its
+    /// lines; false when done.
     fn walk_next_set(&self, walk: &mut Walk) -> bool {
         loop {
             if walk.phase > self.cores {
@@ -308,23 +317,39 @@ impl Hierarchy {
             } else {
                 self.l2[walk.phase - 1].params()
             };
-            if walk.set as u64 >= params.sets() {
+            let (sets, ways) = (params.sets() as usize, params.ways() as usize);
+            let units = match walk.mode {
+                WalkMode::Wbinvd => sets,
+                WalkMode::Drain => ways,
+            };
+            if walk.next >= units {
                 walk.phase += 1;
-                walk.set = 0;
+                walk.next = 0;
                 continue;
             }
             walk.lines.clear();
-            if walk.phase == 0 {
-                walk.lines
-                    .extend(self.llc.set_lines(walk.set).map(|l| l.addr.line()));
-            } else {
-                walk.lines.extend(
-                    self.l2[walk.phase - 1]
-                        .set_lines(walk.set)
-                        .map(|l| l.addr.line()),
-                );
+            let unit = walk.next;
+            match (walk.mode, walk.phase) {
+                (WalkMode::Wbinvd, 0) => walk
+                    .lines
+                    .extend(self.llc.set_lines(unit).map(|l| l.addr.line())),
+                (WalkMode::Wbinvd, p) => walk
+                    .lines
+                    .extend(self.l2[p - 1].set_lines(unit).map(|l| l.addr.line())),
+                (WalkMode::Drain, 0) => walk.lines.extend((0..sets).filter_map(|set| {
+                    let mut lines = self.llc.set_lines(set);
+                    lines
+                        .find(|l| l.slot.way() == unit)
+                        .map(|l| l.addr.line())
+                })),
+                (WalkMode::Drain, p) => walk.lines.extend((0..sets).filter_map(|set| {
+                    let mut lines = self.l2[p - 1].set_lines(set);
+                    lines
+                        .find(|l| l.slot.way() == unit)
+                        .map(|l| l.addr.line())
+                })),
             }
-            walk.set += 1;
+            walk.next += 1;
             walk.pos = 0;
             if !walk.lines.is_empty() {
                 return true;
