@@ -8,12 +8,13 @@
 
 use super::writeback_buffer::StepResult;
 use super::{Ev, LLC, Step};
+use crate::cache::Slot;
 use crate::events::{CacheEvent, FlushKind, Level, RemoveCause, WritebackCause};
 use crate::hierarchy::Hierarchy;
 use crate::hierarchy::index::cores_in;
 use crate::hierarchy::mesi::{MesiEvent, transition};
 use crate::hierarchy::request::{CoreRequest, CoreResponse};
-use sim_core::{CoreId, Cycle, LineAddr};
+use sim_core::{CoreId, Cycle, LineAddr, PhysAddr};
 
 /// A CLFLUSH, CLFLUSHOPT or CLWB in flight.
 #[derive(Debug)]
@@ -46,7 +47,7 @@ pub(in crate::hierarchy) struct Walk {
     /// The WBINVD's core and request id.
     op: Option<(usize, u64)>,
     phase: usize,
-    /// The next set (WBINVD) or way (drain) to snapshot.
+    /// The next set to snapshot (WBINVD); 0 or 1 for the drain, which snapshots a cache whole.
     next: usize,
     lines: Vec<LineAddr>,
     pos: usize,
@@ -305,22 +306,23 @@ impl Hierarchy {
         StepResult::Done
     }
 
-    /// Moves `walk` to its next non-empty set (WBINVD) or way (drain) and snapshots its
-    /// lines; false when done.
+    /// Moves `walk` to its next non-empty set (WBINVD) or cache (drain) and snapshots its
+    /// lines, a cache's in way-major order for the drain; false when done.
     fn walk_next_set(&self, walk: &mut Walk) -> bool {
         loop {
             if walk.phase > self.cores {
                 return false;
             }
-            let params = if walk.phase == 0 {
-                self.llc.params()
+            let sets = if walk.phase == 0 {
+                self.llc.params().sets()
             } else {
-                self.l2[walk.phase - 1].params()
+                self.l2[walk.phase - 1].params().sets()
             };
-            let (sets, ways) = (params.sets() as usize, params.ways() as usize);
+            // WBINVD snapshots a set at a time; the drain, during which nothing else runs,
+            // the whole cache at once.
             let units = match walk.mode {
-                WalkMode::Wbinvd => sets,
-                WalkMode::Drain => ways,
+                WalkMode::Wbinvd => sets as usize,
+                WalkMode::Drain => 1,
             };
             if walk.next >= units {
                 walk.phase += 1;
@@ -328,26 +330,23 @@ impl Hierarchy {
                 continue;
             }
             walk.lines.clear();
-            let unit = walk.next;
+            let set = walk.next;
             match (walk.mode, walk.phase) {
                 (WalkMode::Wbinvd, 0) => walk
                     .lines
-                    .extend(self.llc.set_lines(unit).map(|l| l.addr.line())),
+                    .extend(self.llc.set_lines(set).map(|l| l.addr.line())),
                 (WalkMode::Wbinvd, p) => walk
                     .lines
-                    .extend(self.l2[p - 1].set_lines(unit).map(|l| l.addr.line())),
-                (WalkMode::Drain, 0) => walk.lines.extend((0..sets).filter_map(|set| {
-                    let mut lines = self.llc.set_lines(set);
-                    lines
-                        .find(|l| l.slot.way() == unit)
-                        .map(|l| l.addr.line())
-                })),
-                (WalkMode::Drain, p) => walk.lines.extend((0..sets).filter_map(|set| {
-                    let mut lines = self.l2[p - 1].set_lines(set);
-                    lines
-                        .find(|l| l.slot.way() == unit)
-                        .map(|l| l.addr.line())
-                })),
+                    .extend(self.l2[p - 1].set_lines(set).map(|l| l.addr.line())),
+                (WalkMode::Drain, 0) => {
+                    way_major(&mut walk.lines, self.llc.lines().map(|l| (l.slot, l.addr)));
+                }
+                (WalkMode::Drain, p) => {
+                    way_major(
+                        &mut walk.lines,
+                        self.l2[p - 1].lines().map(|l| (l.slot, l.addr)),
+                    );
+                }
             }
             walk.next += 1;
             walk.pos = 0;
@@ -356,6 +355,15 @@ impl Hierarchy {
             }
         }
     }
+}
+
+/// `lines` (a cache's, in set then way order) into `out` way by way: every set's way 0 in set
+/// order, then every set's way 1, and so on.
+fn way_major(out: &mut Vec<LineAddr>, lines: impl Iterator<Item = (Slot, PhysAddr)>) {
+    let mut slotted: Vec<(Slot, PhysAddr)> = lines.collect();
+    // Stable: within a way, the sets keep their order.
+    slotted.sort_by_key(|(slot, _)| slot.way());
+    out.extend(slotted.into_iter().map(|(_, addr)| addr.line()));
 }
 
 /// Stores `item` in the first free slot of `slots`; returns its index.
