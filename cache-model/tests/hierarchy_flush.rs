@@ -361,3 +361,42 @@ fn drain_writes_back_dirty_lines_and_keeps_them_cached() {
     assert_eq!(r.stat("llc.writebacks_at_end"), 0);
     assert_eq!(r.mem.read_plain(pa(0, 0x3000)), bytes(&[0xd]));
 }
+
+#[test]
+fn drain_walks_way_by_way_so_consecutive_writebacks_are_consecutive_lines() {
+    // The LLC has 64 sets: 0x0 and 0x1000 share set 0 (ways 0 and 1, in fill order), 0x40 and
+    // 0x1040 share set 1. Way by way, the drain writes way 0 of both sets first: 0x0, 0x40
+    // (neighbours in DRAM), then 0x1000, 0x1040. Set by set would give 0x0, 0x1000, 0x40,
+    // 0x1040, each write-back in another DRAM row than the one before.
+    let mut r = Rig::new(&tiny(), 100);
+    for (id, dram) in [(1, 0x0), (2, 0x1000), (3, 0x40), (4, 0x1040)] {
+        r.store(id, 0, pa(0, dram), &[id as u8]);
+        r.run_to(200 * id);
+    }
+    r.h.drain(r.now);
+    r.run_idle(1000);
+    let drained: Vec<_> = r
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            CacheEvent::MemWriteback {
+                line,
+                cause: WritebackCause::Drain,
+                ..
+            } => Some(*line),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        drained,
+        [
+            line(0, 0x0),
+            line(0, 0x40),
+            line(0, 0x1000),
+            line(0, 0x1040)
+        ]
+    );
+    for (id, dram) in [(1, 0x0), (2, 0x1000), (3, 0x40), (4, 0x1040)] {
+        assert_eq!(r.mem.read_plain(pa(0, dram)), bytes(&[id as u8]));
+    }
+}

@@ -1,5 +1,6 @@
 //! The cache-control instructions and the end-of-run drain: CLFLUSH, CLFLUSHOPT and CLWB act
-//! on one line when they reach the LLC; WBINVD and the drain walk every cache set by set.
+//! on one line when they reach the LLC; WBINVD walks every cache set by set, the drain way by
+//! way.
 //!
 //! A flush holds an L1D MSHR entry of its core from submission to completion. Its work is a
 //! step like any other (it may write back, so it may wait for room in the write-back buffer),
@@ -7,12 +8,13 @@
 
 use super::writeback_buffer::StepResult;
 use super::{Ev, LLC, Step};
+use crate::cache::Slot;
 use crate::events::{CacheEvent, FlushKind, Level, RemoveCause, WritebackCause};
 use crate::hierarchy::Hierarchy;
 use crate::hierarchy::index::cores_in;
 use crate::hierarchy::mesi::{MesiEvent, transition};
 use crate::hierarchy::request::{CoreRequest, CoreResponse};
-use sim_core::{CoreId, Cycle, LineAddr};
+use sim_core::{CoreId, Cycle, LineAddr, PhysAddr};
 
 /// A CLFLUSH, CLFLUSHOPT or CLWB in flight.
 #[derive(Debug)]
@@ -31,15 +33,22 @@ enum WalkMode {
 
 /// A walk over every line of the socket: WBINVD (write back and invalidate) or the end-of-run
 /// drain (write back, keep clean). Phase 0 is the LLC, phase `1 + c` core `c`'s L2 (which
-/// includes its L1D); each set's lines are snapshotted when the walk reaches it, so the walk
-/// ends even while other cores keep filling.
+/// includes its L1D).
+///
+/// WBINVD goes set by set, snapshotting each set's lines when it reaches it, so the walk ends
+/// even while other cores keep filling. The drain goes way by way: way 0 of every set, then
+/// way 1, and so on. A set's lines are still written in way order (so an unflushed alias pair,
+/// which always shares a set, ends the same way), but consecutive write-backs are lines of
+/// consecutive sets, which usually share a DRAM row; set by set, they were the ways of one
+/// set, each in another row of one bank, and every one cost a precharge and an activate.
 #[derive(Debug)]
 pub(in crate::hierarchy) struct Walk {
     mode: WalkMode,
     /// The WBINVD's core and request id.
     op: Option<(usize, u64)>,
     phase: usize,
-    set: usize,
+    /// The next set to snapshot (WBINVD); 0 or 1 for the drain, which snapshots a cache whole.
+    next: usize,
     lines: Vec<LineAddr>,
     pos: usize,
 }
@@ -90,7 +99,7 @@ impl Hierarchy {
                 mode: WalkMode::Wbinvd,
                 op: Some((c, request.id)),
                 phase: 0,
-                set: 0,
+                next: 0,
                 lines: Vec::new(),
                 pos: 0,
             };
@@ -249,7 +258,7 @@ impl Hierarchy {
             mode: WalkMode::Drain,
             op: None,
             phase: 0,
-            set: 0,
+            next: 0,
             lines: Vec::new(),
             pos: 0,
         };
@@ -297,44 +306,64 @@ impl Hierarchy {
         StepResult::Done
     }
 
-    /// Moves `walk` to its next non-empty set and snapshots its lines; false when done.
+    /// Moves `walk` to its next non-empty set (WBINVD) or cache (drain) and snapshots its
+    /// lines, a cache's in way-major order for the drain; false when done.
     fn walk_next_set(&self, walk: &mut Walk) -> bool {
         loop {
             if walk.phase > self.cores {
                 return false;
             }
-            // Sets never filled are skipped whole (a huge cache stores few of its sets).
-            let next = if walk.phase == 0 {
-                self.llc.next_stored_set(walk.set)
-            } else {
-                self.l2[walk.phase - 1].next_stored_set(walk.set)
+            // WBINVD snapshots a set at a time, skipping sets never filled whole (a huge cache
+            // stores few of its sets); the drain, during which nothing else runs, snapshots the
+            // whole cache at once.
+            let next = match (walk.mode, walk.phase) {
+                (WalkMode::Wbinvd, 0) => self.llc.next_stored_set(walk.next),
+                (WalkMode::Wbinvd, p) => self.l2[p - 1].next_stored_set(walk.next),
+                (WalkMode::Drain, _) => (walk.next == 0).then_some(0),
             };
             match next {
-                Some(set) => walk.set = set,
+                Some(set) => walk.next = set,
                 None => {
                     walk.phase += 1;
-                    walk.set = 0;
+                    walk.next = 0;
                     continue;
                 }
             }
             walk.lines.clear();
-            if walk.phase == 0 {
-                walk.lines
-                    .extend(self.llc.set_lines(walk.set).map(|l| l.addr.line()));
-            } else {
-                walk.lines.extend(
-                    self.l2[walk.phase - 1]
-                        .set_lines(walk.set)
-                        .map(|l| l.addr.line()),
-                );
+            let set = walk.next;
+            match (walk.mode, walk.phase) {
+                (WalkMode::Wbinvd, 0) => walk
+                    .lines
+                    .extend(self.llc.set_lines(set).map(|l| l.addr.line())),
+                (WalkMode::Wbinvd, p) => walk
+                    .lines
+                    .extend(self.l2[p - 1].set_lines(set).map(|l| l.addr.line())),
+                (WalkMode::Drain, 0) => {
+                    way_major(&mut walk.lines, self.llc.lines().map(|l| (l.slot, l.addr)));
+                }
+                (WalkMode::Drain, p) => {
+                    way_major(
+                        &mut walk.lines,
+                        self.l2[p - 1].lines().map(|l| (l.slot, l.addr)),
+                    );
+                }
             }
-            walk.set += 1;
+            walk.next += 1;
             walk.pos = 0;
             if !walk.lines.is_empty() {
                 return true;
             }
         }
     }
+}
+
+/// `lines` (a cache's, in set then way order) into `out` way by way: every set's way 0 in set
+/// order, then every set's way 1, and so on.
+fn way_major(out: &mut Vec<LineAddr>, lines: impl Iterator<Item = (Slot, PhysAddr)>) {
+    let mut slotted: Vec<(Slot, PhysAddr)> = lines.collect();
+    // Stable: within a way, the sets keep their order.
+    slotted.sort_by_key(|(slot, _)| slot.way());
+    out.extend(slotted.into_iter().map(|(_, addr)| addr.line()));
 }
 
 /// Stores `item` in the first free slot of `slots`; returns its index.
