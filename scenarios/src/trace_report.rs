@@ -262,6 +262,11 @@ fn stats_section(stats: &StatsReport, prefix: &str) -> serde_json::Map<String, s
 }
 
 impl FullSystemReport {
+    /// The cycle the run ended: after the final drain.
+    pub fn end_cycle(&self) -> u64 {
+        self.drained_cycles.max(self.cycles)
+    }
+
     /// The report as pretty-printed JSON, with a final newline.
     pub fn json(&self) -> Result<String, serde_json::Error> {
         let mut json = serde_json::to_string_pretty(self)?;
