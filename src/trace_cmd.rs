@@ -15,6 +15,8 @@ use cache_model::{
 use cpu_model::trace_run::TraceRunError;
 use cpu_model::{Machine, MachineConfig};
 use scenarios::formats::trace::{self, TraceError, TraceFormat};
+use scenarios::measure::{Measured, TrafficWatch};
+use scenarios::plots;
 use scenarios::trace_report::{self, FullSystemOptions};
 use sim_core::KeyId;
 use std::path::PathBuf;
@@ -93,6 +95,11 @@ pub struct Args {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
+
+    /// Full-system mode: write SVG pictures (read latency, traffic per KeyID, bandwidth over
+    /// time) into this folder.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
 
     /// Also print, to stderr, the wall-clock time of reading and simulating the trace and the
     /// accesses per second (not part of the report, which stays deterministic).
@@ -257,6 +264,13 @@ fn run_full_system(args: &Args, out: &mut Stdout) -> anyhow::Result<ExitCode> {
         bail!("--outstanding 0: the trace core needs at least one access in flight");
     }
     let mut machine = Machine::new(&config, args.seed)?;
+    let watch = args
+        .plot
+        .as_ref()
+        .map(|_| TrafficWatch::new(config.memory.layout));
+    if let Some(w) = &watch {
+        machine.caches_mut().attach_observer(w.clone());
+    }
     let reader = open_trace(args)?;
     let options = FullSystemOptions {
         machine: args.machine.clone(),
@@ -274,6 +288,10 @@ fn run_full_system(args: &Args, out: &mut Stdout) -> anyhow::Result<ExitCode> {
             e => anyhow::anyhow!("{e}"),
         })?;
     let elapsed = started.elapsed();
+    if let (Some(dir), Some(w)) = (&args.plot, watch) {
+        let m = Measured::of_machine(&machine, &config, report.end_cycle(), w.traffic());
+        plots::write_all(dir, &plots::measured(&m)?)?;
+    }
     if args.json {
         out.write_str(&report.json()?)?;
     } else {

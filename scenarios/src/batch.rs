@@ -7,6 +7,7 @@
 //! changes nothing in any report, and putting the reports back in input order makes the
 //! output independent of the thread count.
 
+use crate::measure::{MeasureOptions, Measured};
 use crate::report::ScenarioReport;
 use crate::runner::{self, RunError, RunOptions};
 use crate::scenario::Scenario;
@@ -121,6 +122,23 @@ pub fn run_all(
         scenarios
             .par_iter()
             .map(|s| runner::run(s, options))
+            .collect()
+    }))
+}
+
+/// [`run_all`], each run also measured ([`runner::run_measured`]) when `measure` is given.
+pub fn run_all_measured(
+    scenarios: &[Scenario],
+    options: &RunOptions,
+    jobs: usize,
+    measure: Option<MeasureOptions>,
+) -> Result<Vec<Result<(ScenarioReport, Option<Measured>), RunError>>, rayon::ThreadPoolBuildError>
+{
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
+    Ok(pool.install(|| {
+        scenarios
+            .par_iter()
+            .map(|s| runner::run_measured(s, options, measure))
             .collect()
     }))
 }

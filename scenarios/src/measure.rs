@@ -241,6 +241,29 @@ pub fn controller_sum(stats: &StatsReport, name: &str) -> u64 {
 }
 
 impl Measured {
+    /// What a machine that ran `cycles` measured: its statistics with the AES stage's
+    /// counts, and `traffic` (from a [`TrafficWatch`] attached before the run).
+    pub fn of_machine(
+        machine: &cpu_model::Machine,
+        config: &cpu_model::MachineConfig,
+        cycles: u64,
+        traffic: Traffic,
+    ) -> Measured {
+        let mut stats = StatsReport::new();
+        machine.report_stats(&mut stats);
+        machine.memory().report_engine_stats(&mut stats);
+        Measured {
+            cycles,
+            core_clock_mhz: config.memory.core_clock_mhz,
+            t_ck_ps: config.memory.dram.params().timing.t_ck_ps,
+            layout: config.memory.layout,
+            stats,
+            traffic,
+            events: Vec::new(),
+            events_not_recorded: 0,
+        }
+    }
+
     /// Nanoseconds per DRAM cycle.
     pub fn dram_ns(&self) -> f64 {
         f64::from(self.t_ck_ps) / 1000.0

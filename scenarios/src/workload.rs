@@ -10,7 +10,7 @@ use crate::scenario::Scenario;
 use crate::trace_report::{self, FullSystemOptions, FullSystemReport};
 use cpu_model::trace_run::TraceRunError;
 use cpu_model::{Machine, MachineConfig};
-use sim_core::{KeyId, StatsReport};
+use sim_core::KeyId;
 use std::path::{Path, PathBuf};
 
 /// A workload.
@@ -195,21 +195,13 @@ impl TraceWorkload {
                     TraceRunError::Trace(e) => WorkloadError(e.to_string()),
                     e => error(e.to_string()),
                 })?;
-        let mut stats = StatsReport::new();
-        machine.report_stats(&mut stats);
-        machine.memory().report_engine_stats(&mut stats);
-        let memory = &self.config.memory;
         Ok(Outcome {
-            measured: Measured {
-                cycles: report.end_cycle(),
-                core_clock_mhz: memory.core_clock_mhz,
-                t_ck_ps: memory.dram.params().timing.t_ck_ps,
-                layout: memory.layout,
-                stats,
-                traffic: watch.traffic(),
-                events: Vec::new(),
-                events_not_recorded: 0,
-            },
+            measured: Measured::of_machine(
+                &machine,
+                &self.config,
+                report.end_cycle(),
+                watch.traffic(),
+            ),
             scenario: None,
             trace: Some(report),
         })

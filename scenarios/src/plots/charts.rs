@@ -5,6 +5,7 @@
 use super::PlotError;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Picture size, in pixels.
 pub(super) const SIZE: (u32, u32) = (900, 520);
@@ -61,11 +62,12 @@ fn white(root: &DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), PlotError> {
 }
 
 /// Lines (with their points marked) over a numeric x axis; `log_x` spaces x by powers of two
-/// (x must be positive).
+/// (x must be positive); with `x_names`, x is an index into them and the axis shows names.
 pub(super) fn lines(
     labels: &Labels<'_>,
     series: &[Series],
     log_x: bool,
+    x_names: &[String],
 ) -> Result<String, PlotError> {
     let mut svg = String::new();
     {
@@ -93,10 +95,21 @@ pub(super) fn lines(
             .margin(12)
             .x_label_area_size(48)
             .y_label_area_size(80)
-            .build_cartesian_2d(padded(x0, x1, false), padded(y0, y1, true))
+            .build_cartesian_2d(
+                padded(x0, x1, false),
+                // Headroom for the legend.
+                padded(y0, y1 + (y1 - y0.min(0.0)) * 0.2, true),
+            )
             .map_err(err)?;
         let x_fmt = |x: &f64| {
-            if log_x {
+            if !x_names.is_empty() {
+                let i = x.round();
+                if (x - i).abs() < 1e-9 && i >= 0.0 {
+                    x_names.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            } else if log_x {
                 short(2f64.powf(*x))
             } else {
                 short(*x)
@@ -217,7 +230,7 @@ pub(super) fn grouped_bars(
             .margin(12)
             .x_label_area_size(48)
             .y_label_area_size(80)
-            .build_cartesian_2d((0..n).into_segmented(), 0f64..(top.max(1.0) * 1.1))
+            .build_cartesian_2d((0..n).into_segmented(), 0f64..(top.max(1.0) * 1.25))
             .map_err(err)?;
         let names = categories.to_vec();
         chart
@@ -225,13 +238,7 @@ pub(super) fn grouped_bars(
             .disable_x_mesh()
             .x_desc(labels.x)
             .y_desc(labels.y)
-            .x_labels(n)
-            .x_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                    names.get(*i).cloned().unwrap_or_default()
-                }
-                SegmentValue::Last => String::new(),
-            })
+            .x_label_formatter(&|_| String::new())
             .y_label_formatter(&|y| short(*y))
             .draw()
             .map_err(err)?;
@@ -256,6 +263,21 @@ pub(super) fn grouped_bars(
                 root.draw(&rect).map_err(err)?;
             }
             let _ = name;
+        }
+        // Category names under their groups.
+        let area = chart.plotting_area();
+        let (px, py) = area.get_pixel_range();
+        let per = (px.end - px.start) as f64 / n as f64;
+        for (i, name) in names.iter().enumerate() {
+            let x = px.start as f64 + per * (i as f64 + 0.5);
+            let style = TextStyle::from(("sans-serif", 13).into_font())
+                .pos(Pos::new(HPos::Center, VPos::Top));
+            root.draw(&Text::new(
+                name.clone(),
+                (x.round() as i32, py.end + 6),
+                style,
+            ))
+            .map_err(err)?;
         }
         // The legend: a swatch and the name per series, top right.
         for (k, (name, _)) in series.iter().enumerate() {

@@ -130,6 +130,7 @@ pub fn bandwidth(traffic: &Traffic, core_clock_mhz: u64) -> Result<String, PlotE
         },
         &[series("read", 0), series("write", 1)],
         false,
+        &[],
     )
 }
 
@@ -151,6 +152,25 @@ pub fn measured(m: &Measured) -> Result<Vec<Picture>, PlotError> {
             svg: bandwidth(&m.traffic, m.core_clock_mhz)?,
         },
     ])
+}
+
+/// Events a run keeps for its line timeline (`--plot`), at most.
+pub const TIMELINE_EVENTS_MAX: usize = 200_000;
+
+/// A scenario run's pictures: [`measured`]'s and the timeline of `line` (by default the
+/// first violation's line, else the line most KeyIDs touched: [`timeline::pick_line`]).
+pub fn scenario(
+    report: &crate::report::ScenarioReport,
+    m: &Measured,
+    line: Option<sim_core::DramAddr>,
+) -> Result<Vec<Picture>, PlotError> {
+    let mut out = measured(m)?;
+    let line = line.or_else(|| timeline::pick_line(&m.events, m.layout, &report.violations));
+    if let Some(line) = line {
+        let t = timeline::Timeline::new(&m.events, m.layout, line, &report.violations, m.cycles);
+        out.push(t.picture()?);
+    }
+    Ok(out)
 }
 
 /// The overhead report's pictures: cycles and bandwidth against the engine's throughput, and
@@ -181,6 +201,7 @@ pub fn overhead(report: &OverheadReport) -> Result<Vec<Picture>, PlotError> {
             },
         ],
         true,
+        &[],
     )?;
     let bandwidth = charts::lines(
         &Labels {
@@ -193,6 +214,7 @@ pub fn overhead(report: &OverheadReport) -> Result<Vec<Picture>, PlotError> {
             points: points(&|r| r.figures.dram_bandwidth_gbps),
         }],
         true,
+        &[],
     )?;
     Ok(vec![
         Picture {
@@ -268,26 +290,20 @@ pub fn sweep(table: &Table) -> Result<Vec<Picture>, PlotError> {
             } else {
                 format!("{metric} against {axis}")
             };
-            let x_label = if categorical {
-                format!(
-                    "{axis} ({})",
-                    values
-                        .iter()
-                        .map(crate::sweep::cell_text)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+            let names: Vec<String> = if categorical {
+                values.iter().map(crate::sweep::cell_text).collect()
             } else {
-                axis.clone()
+                Vec::new()
             };
             let svg = charts::lines(
                 &Labels {
                     title: &title,
-                    x: &x_label,
+                    x: axis,
                     y: &metric,
                 },
                 &series,
                 false,
+                &names,
             )?;
             out.push(Picture {
                 file: format!("sweep-{}-vs-{}.svg", file_part(&metric), file_part(axis)),
@@ -316,6 +332,7 @@ pub fn bench_crypto(results: &BenchResults) -> Result<Vec<Picture>, PlotError> {
         },
         &series,
         true,
+        &[],
     )?;
     Ok(vec![Picture {
         file: "bench-crypto.svg".to_owned(),

@@ -74,6 +74,16 @@ fn lane_name(keyid: u16, place: Place) -> String {
     }
 }
 
+/// A DRAM line's address as `--plot-line` takes it: `0x`-hex or decimal.
+pub fn parse_line(text: &str) -> Result<u64, String> {
+    let t = text.trim().replace('_', "");
+    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => t.parse(),
+    }
+    .map_err(|_| format!("`{text}`: expected an address such as 0x10000"))
+}
+
 /// The line a timeline should show by default: the first violation's, else the line whose
 /// events name the most KeyIDs (then the most events, then the lowest address).
 pub fn pick_line(
@@ -301,9 +311,9 @@ impl Timeline {
                     ("sans-serif", 20),
                 )
                 .margin(12)
+                .margin_right(230)
                 .x_label_area_size(44)
                 .y_label_area_size(170)
-                .right_y_label_area_size(10)
                 .build_cartesian_2d(x0..x1, (0..n).into_segmented())
                 .map_err(|e| err(&e))?;
             // Lane 0 at the top.
@@ -324,13 +334,13 @@ impl Timeline {
                 .map_err(|e| err(&e))?;
             let clean = RGBColor(140, 190, 230);
             let dirty = RGBColor(230, 120, 40);
-            let mut legend_done = [false; 7];
+            // The legend, drawn in the right margin once everything is placed.
+            let mut legend: Vec<(&'static str, RGBColor, bool)> = Vec::new();
             for (i, (bars, points)) in self.lanes.values().enumerate() {
                 let y = row(i);
                 for &(a, b, d) in bars {
                     let color = if d { dirty } else { clean };
-                    let slot = usize::from(d);
-                    let s = chart
+                    chart
                         .draw_series(std::iter::once(Rectangle::new(
                             [
                                 (a, SegmentValue::Exact(y)),
@@ -339,23 +349,19 @@ impl Timeline {
                             color.filled(),
                         )))
                         .map_err(|e| err(&e))?;
-                    if !legend_done[slot] {
-                        legend_done[slot] = true;
-                        s.label(if d { "dirty copy" } else { "clean copy" }).legend(
-                            move |(x, y)| {
-                                Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled())
-                            },
-                        );
+                    let name = if d { "dirty copy" } else { "clean copy" };
+                    if !legend.iter().any(|l| l.0 == name) {
+                        legend.push((name, color, true));
                     }
                 }
                 for &(cycle, p) in points {
                     let at = (cycle, SegmentValue::CenterOf(y));
-                    let (slot, label, color) = match p {
-                        Point::Store => (2, "store", RGBColor(0, 110, 0)),
-                        Point::Read => (3, "read from DRAM", RGBColor(31, 119, 180)),
-                        Point::Writeback => (4, "write-back to DRAM", RGBColor(200, 0, 0)),
+                    let (label, color) = match p {
+                        Point::Store => ("store (cross)", RGBColor(0, 110, 0)),
+                        Point::Read => ("read from DRAM (dot)", RGBColor(31, 119, 180)),
+                        Point::Writeback => ("write-back to DRAM (triangle)", RGBColor(200, 0, 0)),
                     };
-                    let s = match p {
+                    match p {
                         Point::Store => chart.draw_series(std::iter::once(Cross::new(
                             at,
                             5,
@@ -369,10 +375,8 @@ impl Timeline {
                         )),
                     }
                     .map_err(|e| err(&e))?;
-                    if !legend_done[slot] {
-                        legend_done[slot] = true;
-                        s.label(label)
-                            .legend(move |(x, y)| Circle::new((x + 7, y), 4, color.filled()));
+                    if !legend.iter().any(|l| l.0 == label) {
+                        legend.push((label, color, false));
                     }
                 }
             }
@@ -398,13 +402,32 @@ impl Timeline {
                 ))
                 .map_err(|e| err(&e))?;
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .border_style(BLACK)
-                .background_style(WHITE.mix(0.9))
-                .draw()
+            for (label, color) in [
+                ("flush", RGBColor(120, 60, 160)),
+                ("PCONFIG", RGBColor(0, 0, 0)),
+                ("violation", RGBColor(220, 0, 0)),
+                ("DIMM cells written", RGBColor(230, 120, 0)),
+            ] {
+                if self.marks.iter().any(|m| m.color == color) {
+                    legend.push((label, color, false));
+                }
+            }
+            let x = SIZE.0 as i32 - 10;
+            for (k, (label, color, bar)) in legend.iter().enumerate() {
+                let y = 60 + 22 * k as i32;
+                let swatch = if *bar {
+                    Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled())
+                } else {
+                    Rectangle::new([(x + 4, y - 4), (x + 12, y + 4)], color.filled())
+                };
+                root.draw(&swatch).map_err(|e| err(&e))?;
+                root.draw(&Text::new(
+                    (*label).to_owned(),
+                    (x + 24, y - 7),
+                    ("sans-serif", 14),
+                ))
                 .map_err(|e| err(&e))?;
+            }
             root.present().map_err(|e| err(&e))?;
         }
         Ok(svg)
