@@ -3,64 +3,14 @@
 //! progress bar on a terminal and prints.
 
 use crate::stdout::Stdout;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
-use scenarios::formats::trace::TraceFormat;
 use scenarios::overhead::{self, OffMode, OverheadOptions};
 use scenarios::sweep::{Shard, Sweep, Table};
 use scenarios::validate::Override;
-use scenarios::workload::{TraceSettings, Workload};
+use scenarios::workload::Workload;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// How a trace runs (as `mktme-sim trace` takes it).
-#[derive(clap::Args)]
-pub struct TraceArgs {
-    /// For a trace: the machine, a preset or a RON machine file.
-    #[arg(long, value_name = "PRESET|FILE.ron", default_value = "default")]
-    machine: String,
-    /// For a trace: its format (mtrace, lackey, champsim) [default: guessed].
-    #[arg(long, value_parser = parse_format)]
-    format: Option<TraceFormat>,
-    /// For a trace: the seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// For a trace: stop after N accesses.
-    #[arg(long, value_name = "N")]
-    limit: Option<u64>,
-    /// For a trace: the KeyID of every access.
-    #[arg(long, default_value_t = 0)]
-    keyid: u16,
-    /// For a trace: line pieces in flight.
-    #[arg(long, default_value_t = 8)]
-    outstanding: usize,
-    /// For a trace: addresses are DRAM addresses.
-    #[arg(long)]
-    physical: bool,
-}
-
-fn parse_format(s: &str) -> Result<TraceFormat, String> {
-    match s {
-        "mtrace" => Ok(TraceFormat::Mtrace),
-        "lackey" => Ok(TraceFormat::Lackey),
-        "champsim" => Ok(TraceFormat::Champsim),
-        _ => Err(format!("`{s}`: expected mtrace, lackey or champsim")),
-    }
-}
-
-impl TraceArgs {
-    fn settings(&self) -> TraceSettings {
-        TraceSettings {
-            machine: self.machine.clone(),
-            format: self.format,
-            seed: self.seed,
-            limit: self.limit,
-            keyid: self.keyid,
-            outstanding: self.outstanding,
-            physical: self.physical,
-        }
-    }
-}
 
 /// `mktme-sim overhead`.
 #[derive(clap::Args)]
@@ -69,19 +19,22 @@ impl TraceArgs {
     with its throughput cut by each --slowdown, and reports cycles, DRAM read latency (mean, \
     p50, p95, p99), sustained DRAM bandwidth, the engine's utilisation and queueing, the \
     overhead in percent and the throughput at which the engine becomes the bottleneck. \
-    --off ideal (default) removes only the engine's timing; --off bypass turns TME bypass on \
+    By default only the engine's timing is removed; --bypass turns TME bypass on instead \
     (KeyIDs programmed by PCONFIG stay encrypted). See docs/sweeps.md."
 )]
 pub struct OverheadArgs {
     /// A scenario file (.ron) or a memory trace.
     path: PathBuf,
-    /// How the engine is taken away: ideal or bypass.
-    #[arg(long, default_value = "ideal", value_parser = ["ideal", "bypass"])]
-    off: String,
-    /// Throughput cuts of the sweep (each divides the engine's throughput), comma-separated;
-    /// `none` for no sweep.
-    #[arg(long, default_value = "2,4,8,16,32,64")]
-    slowdown: String,
+    /// Take the engine away with TME bypass instead of removing only its timing.
+    #[arg(long)]
+    bypass: bool,
+    /// Throughput cuts of the sweep, each dividing the engine's throughput (at least 2).
+    #[arg(long, value_delimiter = ',', default_values_t = [2, 4, 8, 16, 32, 64],
+          value_parser = clap::value_parser!(u32).range(2..))]
+    slowdown: Vec<u32>,
+    /// No throughput sweep.
+    #[arg(long)]
+    no_sweep: bool,
     /// Set a scenario field, as `run --set` does (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     set: Vec<String>,
@@ -95,34 +48,25 @@ pub struct OverheadArgs {
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
     #[command(flatten)]
-    trace: TraceArgs,
-}
-
-/// The `--set` arguments, read.
-pub fn overrides(args: &[String]) -> Result<Vec<Override>> {
-    args.iter()
-        .map(|a| Override::parse(a).map_err(anyhow::Error::msg))
-        .collect()
+    trace: crate::trace_cmd::TraceArgs,
 }
 
 /// `mktme-sim overhead`.
 pub fn overhead(args: OverheadArgs, out: &mut Stdout) -> Result<ExitCode> {
-    let slowdowns = match args.slowdown.as_str() {
-        "none" => Vec::new(),
-        s => s
-            .split(',')
-            .map(|k| k.trim().parse::<u32>().ok().filter(|&k| k >= 2))
-            .collect::<Option<Vec<_>>>()
-            .with_context(|| format!("--slowdown {s}: expected whole numbers of at least 2"))?,
-    };
-    let workload = Workload::open(&args.path, &overrides(&args.set)?, &args.trace.settings())?;
+    let set: Vec<Override> = args
+        .set
+        .iter()
+        .map(|a| Override::parse(a))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let workload = Workload::open(&args.path, &set, &args.trace.settings())?;
     let options = OverheadOptions {
-        off: if args.off == "bypass" {
-            OffMode::Bypass
-        } else {
-            OffMode::Ideal
-        },
-        slowdowns,
+        off: [OffMode::Ideal, OffMode::Bypass][usize::from(args.bypass)],
+        slowdowns: args
+            .slowdown
+            .into_iter()
+            .filter(|_| !args.no_sweep)
+            .collect(),
         jobs: args.jobs,
         ..OverheadOptions::default()
     };
@@ -179,21 +123,16 @@ pub fn sweep(args: SweepArgs, out: &mut Stdout) -> Result<ExitCode> {
         bar.set_position(done as u64);
     })?;
     bar.finish_and_clear();
-    let written = table.write_dir(&args.out)?;
+    table.write_dir(&args.out)?;
     if let Some(dir) = &args.plot {
         scenarios::plots::write_all(dir, &scenarios::plots::sweep(&table)?)?;
     }
+    let (n, all) = (table.rows.len(), sweep.points.len());
     writeln!(
         out,
-        "sweep {}: {} of {} points run; wrote {}",
+        "sweep {}: {n} of {all} points run; results in {}",
         sweep.name,
-        table.rows.len(),
-        sweep.points.len(),
-        written
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        args.out.display()
     )?;
     Ok(ExitCode::SUCCESS)
 }
@@ -215,18 +154,10 @@ pub struct MergeArgs {
 
 /// `mktme-sim merge`.
 pub fn merge(args: MergeArgs, out: &mut Stdout) -> Result<ExitCode> {
-    let shards = args
-        .dirs
-        .iter()
-        .map(|d| Ok((d.display().to_string(), Table::read_dir(d)?)))
-        .collect::<Result<Vec<_>>>()?;
-    let table = Table::merge(shards)?;
+    let read = |d: &PathBuf| Ok((d.display().to_string(), Table::read_dir(d)?));
+    let table = Table::merge(args.dirs.iter().map(read).collect::<Result<_>>()?)?;
     table.write_dir(&args.out)?;
-    writeln!(
-        out,
-        "merged {} points into {}",
-        table.rows.len(),
-        args.out.display()
-    )?;
+    let (n, dir) = (table.rows.len(), args.out.display());
+    writeln!(out, "merged {n} points into {dir}")?;
     Ok(ExitCode::SUCCESS)
 }

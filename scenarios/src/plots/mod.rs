@@ -228,18 +228,6 @@ pub fn overhead(report: &OverheadReport) -> Result<Vec<Picture>, PlotError> {
     ])
 }
 
-/// Overhead pictures plus the latency of both runs, from their histograms.
-pub fn overhead_latency(
-    on: &[(u64, u64)],
-    off: &[(u64, u64)],
-    ns: f64,
-) -> Result<Picture, PlotError> {
-    Ok(Picture {
-        file: "read-latency.svg".to_owned(),
-        svg: read_latency(&[("engine on", on, ns), ("engine off", off, ns)])?,
-    })
-}
-
 /// A sweep's pictures: each metric against each axis, one line per combination of the other
 /// axes' values (at most 8; the rest are left out and the title says so).
 pub fn sweep(table: &Table) -> Result<Vec<Picture>, PlotError> {
