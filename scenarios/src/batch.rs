@@ -126,14 +126,17 @@ pub fn run_all(
     }))
 }
 
+/// One scenario's outcome in [`run_all_measured`]: its report and, when asked for, its
+/// measurements.
+pub type MeasuredRun = Result<(ScenarioReport, Option<Measured>), RunError>;
+
 /// [`run_all`], each run also measured ([`runner::run_measured`]) when `measure` is given.
 pub fn run_all_measured(
     scenarios: &[Scenario],
     options: &RunOptions,
     jobs: usize,
     measure: Option<MeasureOptions>,
-) -> Result<Vec<Result<(ScenarioReport, Option<Measured>), RunError>>, rayon::ThreadPoolBuildError>
-{
+) -> Result<Vec<MeasuredRun>, rayon::ThreadPoolBuildError> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
     Ok(pool.install(|| {
         scenarios

@@ -581,6 +581,16 @@ pub struct BenchResults {
     openssl_error: Option<String>,
 }
 
+/// One figure of a report: `(figure, batch, threads, clock, unit, per-round values)`.
+type Figure = (
+    String,
+    Option<usize>,
+    usize,
+    &'static str,
+    &'static str,
+    Vec<f64>,
+);
+
 impl BenchResults {
     /// What the single-thread clock was, as the report says it.
     fn clock_name(&self) -> &'static str {
@@ -664,16 +674,7 @@ impl BenchResults {
     }
 
     /// Every figure as `(figure, batch, threads, clock, unit, per-round values)`.
-    fn figures(
-        &self,
-    ) -> Vec<(
-        String,
-        Option<usize>,
-        usize,
-        &'static str,
-        &'static str,
-        Vec<f64>,
-    )> {
+    fn figures(&self) -> Vec<Figure> {
         let (o, s) = (&self.options, &self.samples);
         let single = match o.clock {
             Clock::Cpu => "cpu",

@@ -50,7 +50,7 @@ fn padded(lo: f64, hi: f64, from_zero: bool) -> std::ops::Range<f64> {
     } else {
         (lo, hi)
     };
-    if !(hi > lo) {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
         return (lo - 1.0)..(lo + 1.0);
     }
     let pad = (hi - lo) * 0.05;
@@ -151,10 +151,13 @@ pub(super) fn lines(
     Ok(svg)
 }
 
+/// A histogram's bars: `(from, to, height)`.
+pub(super) type Bars = Vec<(f64, f64, f64)>;
+
 /// Bars over a numeric x axis: `(from, to, height)` per bar, one colour per series.
 pub(super) fn histogram(
     labels: &Labels<'_>,
-    series: &[(String, Vec<(f64, f64, f64)>)],
+    series: &[(String, Bars)],
 ) -> Result<String, PlotError> {
     let mut svg = String::new();
     {

@@ -71,10 +71,14 @@ fn latency_bars(hist: &[(u64, u64)], ns: f64) -> Vec<(f64, f64, f64)> {
     bars
 }
 
+/// One run of [`read_latency`]: its name, its histogram (`(cycles, reads)`) and ns per DRAM
+/// cycle.
+pub type LatencyRun<'a> = (&'a str, &'a [(u64, u64)], f64);
+
 /// The read-latency histogram of one or more runs (`name`, histogram in DRAM cycles, ns per
 /// DRAM cycle).
-pub fn read_latency(runs: &[(&str, &[(u64, u64)], f64)]) -> Result<String, PlotError> {
-    let series: Vec<(String, Vec<(f64, f64, f64)>)> = runs
+pub fn read_latency(runs: &[LatencyRun<'_>]) -> Result<String, PlotError> {
+    let series: Vec<(String, charts::Bars)> = runs
         .iter()
         .map(|(name, hist, ns)| ((*name).to_owned(), latency_bars(hist, *ns)))
         .collect();

@@ -37,13 +37,16 @@ struct Mark {
     color: RGBColor,
 }
 
+/// One lane's bars and point markers (`cycle`, kind).
+type Lane = (Vec<Bar>, Vec<(u64, Point)>);
+
 /// A line's timeline, ready to draw.
 #[derive(Clone, Debug, Default)]
 pub struct Timeline {
     /// The DRAM line.
     line: u64,
     /// Lanes in order, with their bars and point markers (`cycle`, kind).
-    lanes: BTreeMap<(u16, Place), (Vec<Bar>, Vec<(u64, Point)>)>,
+    lanes: BTreeMap<(u16, Place), Lane>,
     marks: Vec<Mark>,
     first: u64,
     last: u64,
