@@ -219,7 +219,11 @@ pub fn run(
         }
     };
     runs.push(("engine off".to_owned(), None, off));
-    for &k in &options.slowdowns {
+    // Slowest last, so the first engine-bound run names the bottleneck.
+    let mut slowdowns = options.slowdowns.clone();
+    slowdowns.sort_unstable();
+    slowdowns.dedup();
+    for k in slowdowns {
         runs.push((
             format!("engine throughput / {k}"),
             Some(engine_gbps(workload, k)),
@@ -377,6 +381,13 @@ impl OverheadReport {
                      GB/s per direction down; the workload sustains {:.3} GB/s of DRAM traffic \
                      with the configured engine",
                     self.bound_threshold * 100.0,
+                    self.on.figures.dram_bandwidth_gbps
+                );
+            }
+            None if self.sweep.is_empty() => {
+                let _ = writeln!(
+                    out,
+                    "no throughput sweep run; the workload sustains {:.3} GB/s of DRAM traffic",
                     self.on.figures.dram_bandwidth_gbps
                 );
             }
