@@ -61,7 +61,7 @@ pub struct RunArgs {
     /// values and the last of at most 10,000 loads).
     #[arg(long)]
     all_loads: bool,
-    /// Write SVG pictures of each run into DIR/<scenario name>/ (docs/sweeps.md, "Pictures").
+    /// Write SVG pictures of each run into DIR/NAME/, NAME the scenario's (docs/sweeps.md).
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
     /// The DRAM line of the line timeline (hex) [default: the first violation's line].
