@@ -47,9 +47,18 @@ pub struct Args {
     /// Do not run OpenSSL even when it is on the PATH.
     #[arg(long)]
     no_openssl: bool,
-    /// Print one JSON object instead of the table.
+    /// Skip the grid of batch sizes and thread counts.
     #[arg(long)]
+    no_grid: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long, conflicts_with = "csv")]
     json: bool,
+    /// Print CSV (one line per figure) instead of the table.
+    #[arg(long)]
+    csv: bool,
+    /// Write an SVG picture of the throughput into this folder.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<std::path::PathBuf>,
 }
 
 fn parse_backend(s: &str) -> Result<Backend, String> {
@@ -91,6 +100,7 @@ pub fn run(args: Args, out: &mut Stdout) -> anyhow::Result<ExitCode> {
         },
         clock,
         openssl: !args.no_openssl,
+        grid: !args.no_grid,
     })?;
     if cfg!(debug_assertions) {
         // Figures from an unoptimised build are 50-100x too slow and mean nothing.
@@ -98,7 +108,7 @@ pub fn run(args: Args, out: &mut Stdout) -> anyhow::Result<ExitCode> {
             "warning: this is a debug build; measure with `cargo run --release -- bench-crypto`"
         );
     }
-    if !args.json {
+    if !args.json && !args.csv {
         eprintln!(
             "measuring: {} rounds of ~{:.1} s ...",
             args.rounds,
@@ -106,8 +116,13 @@ pub fn run(args: Args, out: &mut Stdout) -> anyhow::Result<ExitCode> {
         );
     }
     let results = bench.measure();
+    if let Some(dir) = &args.plot {
+        scenarios::plots::write_all(dir, &scenarios::plots::bench_crypto(&results)?)?;
+    }
     if args.json {
         out.write_str(&results.json()?)?;
+    } else if args.csv {
+        out.write_str(&results.csv())?;
     } else {
         out.write_str(&results.table())?;
     }

@@ -12,6 +12,7 @@ mod bench_crypto;
 mod dram_trace;
 mod run_cmd;
 mod stdout;
+mod study;
 mod trace_cmd;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +42,12 @@ enum Command {
     DramTrace(dram_trace::Args),
     /// Drive the cache hierarchy from a memory trace (mtrace, valgrind Lackey, ChampSim).
     Trace(trace_cmd::Args),
+    /// What the memory-encryption engine costs a scenario or a trace.
+    Overhead(study::OverheadArgs),
+    /// Run a scenario or a trace at every point of a parameter sweep.
+    Sweep(study::SweepArgs),
+    /// Combine the outputs of a sweep's shards.
+    Merge(study::MergeArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +59,9 @@ fn main() -> ExitCode {
         Command::BenchCrypto(args) => bench_crypto::run(args, &mut out),
         Command::DramTrace(args) => dram_trace::run(args, &mut out),
         Command::Trace(args) => trace_cmd::run(args, &mut out),
+        Command::Overhead(args) => study::overhead(args, &mut out),
+        Command::Sweep(args) => study::sweep(args, &mut out),
+        Command::Merge(args) => study::merge(args, &mut out),
     }
     .and_then(|code| {
         out.flush()?;

@@ -11,6 +11,8 @@
 use crate::stdout::{self, Stdout};
 use anyhow::{Context, Result};
 use scenarios::batch;
+use scenarios::measure::MeasureOptions;
+use scenarios::plots;
 use scenarios::report::Report;
 use scenarios::runner::{self, Detail, RunOptions};
 use scenarios::validate::{Override, ScenarioError};
@@ -60,6 +62,12 @@ pub struct RunArgs {
     /// values and the last of at most 10,000 loads).
     #[arg(long)]
     all_loads: bool,
+    /// Write SVG pictures of each run into DIR/NAME/, NAME the scenario's (docs/sweeps.md).
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+    /// The DRAM line of the line timeline (hex) [default: the first violation's line].
+    #[arg(long, value_name = "ADDR", value_parser = plots::timeline::parse_line)]
+    plot_line: Option<u64>,
 }
 
 /// `mktme-sim check`.
@@ -167,12 +175,24 @@ pub fn run(args: RunArgs, out: &mut Stdout) -> Result<ExitCode> {
     } else {
         Detail::Normal
     };
-    let runs = batch::run_all(&scenarios, &options, args.jobs)
+    let measure = args.plot.as_ref().map(|_| MeasureOptions {
+        events_max: plots::TIMELINE_EVENTS_MAX,
+    });
+    let runs = batch::run_all_measured(&scenarios, &options, args.jobs, measure)
         .context("cannot start the worker threads")?;
     let mut reports = Vec::with_capacity(runs.len());
     for run in runs {
         match run {
-            Ok(report) => reports.push(report),
+            Ok((report, measured)) => {
+                if let (Some(dir), Some(m)) = (&args.plot, &measured) {
+                    let line = args.plot_line.map(sim_core::DramAddr::new);
+                    plots::write_all(
+                        &dir.join(&report.scenario),
+                        &plots::scenario(&report, m, line)?,
+                    )?;
+                }
+                reports.push(report)
+            }
             Err(e) => {
                 stdout::error(&e);
                 return Ok(ExitCode::from(2));

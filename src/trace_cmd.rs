@@ -9,13 +9,14 @@
 
 use crate::stdout::Stdout;
 use anyhow::{Context, bail};
-use cache_model::{
-    CacheConfig, CacheParams, ReplacementPolicy, WriteHitPolicy, WriteMissPolicy, WritePolicy,
-};
+use cache_model::{CacheParams, ReplacementPolicy};
+use cpu_model::Machine;
 use cpu_model::trace_run::TraceRunError;
-use cpu_model::{Machine, MachineConfig};
 use scenarios::formats::trace::{self, TraceError, TraceFormat};
+use scenarios::measure::{Measured, TrafficWatch};
+use scenarios::plots;
 use scenarios::trace_report::{self, FullSystemOptions};
+use scenarios::workload::TraceSettings;
 use sim_core::KeyId;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -36,14 +37,8 @@ pub struct Args {
     /// binary trace. gzip and xz compression are detected and undone.
     trace: PathBuf,
 
-    /// Trace format. Without it, guessed from the file name, then from the contents.
-    #[arg(long, value_enum)]
-    format: Option<FormatArg>,
-
-    /// The whole machine to run the trace on (full-system mode): a preset (`default`,
-    /// `server`) or a RON machine file (docs/machine-format.md). Ignored with `--cache`.
-    #[arg(long, value_name = "PRESET|FILE.ron", default_value = "default")]
-    machine: String,
+    #[command(flatten)]
+    run: TraceArgs,
 
     /// Quick study: one cache level, SIZE:WAYS:LINE (SIZE in bytes with an optional k or m
     /// suffix), with no memory model, counted as DineroIV does. Without it the trace runs on
@@ -65,39 +60,19 @@ pub struct Args {
     #[arg(long)]
     no_write_allocate: bool,
 
-    /// Seed of the run; only random replacement draws from it.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    seed: u64,
-
     /// No memory timing at all: the single cache level alone (implies `--cache 32k:8:64`
     /// unless `--cache` says otherwise).
     #[arg(long)]
     no_memory: bool,
 
-    /// Full-system mode: the KeyID every access goes through (0, the TME key, by default).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    keyid: u16,
-
-    /// Full-system mode: line pieces the trace core keeps in flight (1 = a blocking core).
-    #[arg(long, value_name = "N", default_value_t = 8)]
-    outstanding: usize,
-
-    /// Full-system mode: take trace addresses as DRAM addresses instead of giving each 4 KiB
-    /// page a frame on first touch.
-    #[arg(long)]
-    physical: bool,
-
-    /// Stop after the first N accesses of the trace (a Lackey "M" line is two accesses).
-    #[arg(long, value_name = "N")]
-    limit: Option<u64>,
-
-    /// Full-system mode: stop, with the machine's state, past this core cycle [default: 10^12].
-    #[arg(long, value_name = "N")]
-    cycles_max: Option<u64>,
-
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
+
+    /// Full-system mode: write SVG pictures (read latency, traffic per KeyID, bandwidth over
+    /// time) into this folder.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
 
     /// Also print, to stderr, the wall-clock time of reading and simulating the trace and the
     /// accesses per second (not part of the report, which stays deterministic).
@@ -105,9 +80,63 @@ pub struct Args {
     stats_time: bool,
 }
 
+/// How a trace is read and run: shared with `mktme-sim overhead`.
+#[derive(clap::Args)]
+pub struct TraceArgs {
+    /// Trace format. Without it, guessed from the file name, then from the contents.
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+
+    /// The whole machine to run the trace on (full-system mode): a preset (`default`,
+    /// `server`) or a RON machine file (docs/machine-format.md). Ignored with `--cache`.
+    #[arg(long, value_name = "PRESET|FILE.ron", default_value = "default")]
+    pub machine: String,
+
+    /// Seed of the run; only random replacement draws from it.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub seed: u64,
+
+    /// Full-system mode: the KeyID every access goes through (0, the TME key, by default).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keyid: u16,
+
+    /// Full-system mode: line pieces the trace core keeps in flight (1 = a blocking core).
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub outstanding: usize,
+
+    /// Full-system mode: take trace addresses as DRAM addresses instead of giving each 4 KiB
+    /// page a frame on first touch.
+    #[arg(long)]
+    pub physical: bool,
+
+    /// Stop after the first N accesses of the trace (a Lackey "M" line is two accesses).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+
+    /// Full-system mode: stop, with the machine's state, past this core cycle [default: 10^12].
+    #[arg(long, value_name = "N")]
+    pub cycles_max: Option<u64>,
+}
+
+impl TraceArgs {
+    /// The settings `scenarios` takes.
+    pub fn settings(&self) -> TraceSettings {
+        TraceSettings {
+            machine: self.machine.clone(),
+            format: self.format.map(Into::into),
+            seed: self.seed,
+            limit: self.limit,
+            keyid: self.keyid,
+            outstanding: self.outstanding,
+            physical: self.physical,
+            cycles_max: self.cycles_max,
+        }
+    }
+}
+
 /// `--format` values.
 #[derive(Copy, Clone, clap::ValueEnum)]
-enum FormatArg {
+pub enum FormatArg {
     Mtrace,
     Lackey,
     Champsim,
@@ -147,54 +176,11 @@ impl From<ReplArg> for ReplacementPolicy {
     }
 }
 
-/// Parses a byte count with an optional binary suffix: `32768`, `32k`, `8M`.
-fn parse_bytes(text: &str) -> Option<u64> {
-    let (digits, shift) = match text.as_bytes().last()? {
-        b'k' | b'K' => (&text[..text.len() - 1], 10),
-        b'm' | b'M' => (&text[..text.len() - 1], 20),
-        _ => (text, 0),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse::<u64>().ok()?.checked_mul(1 << shift)
-}
-
 /// Turns `--cache SIZE:WAYS:LINE` and the policy flags into a cache configuration.
 fn cache_config(args: &Args, spec: &str) -> anyhow::Result<CacheParams> {
-    let parts: Vec<&str> = spec.split(':').collect();
-    let [size, ways, line] = parts.as_slice() else {
-        bail!("--cache {spec:?}: expected SIZE:WAYS:LINE, such as 32k:8:64");
-    };
-    let size = parse_bytes(size).with_context(|| {
-        format!("--cache {spec:?}: SIZE {size:?} is not a byte count such as 32768, 32k or 8m")
-    })?;
-    let ways: u32 = ways
-        .parse()
-        .ok()
-        .with_context(|| format!("--cache {spec:?}: WAYS {ways:?} is not a whole number"))?;
-    let line = parse_bytes(line).with_context(|| {
-        format!("--cache {spec:?}: LINE {line:?} is not a byte count such as 64")
-    })?;
-    let config = CacheConfig {
-        replacement: args.repl.unwrap_or(ReplArg::Lru).into(),
-        write_policy: WritePolicy {
-            on_hit: if args.write_through {
-                WriteHitPolicy::WriteThrough
-            } else {
-                WriteHitPolicy::WriteBack
-            },
-            on_miss: if args.no_write_allocate {
-                WriteMissPolicy::NoWriteAllocate
-            } else {
-                WriteMissPolicy::WriteAllocate
-            },
-        },
-        ..CacheConfig::with_size(size, ways, line).with_context(|| format!("--cache {spec:?}"))?
-    };
-    config
-        .validate()
-        .with_context(|| format!("--cache {spec:?}"))
+    let repl = args.repl.unwrap_or(ReplArg::Lru).into();
+    trace_report::cache_params(spec, repl, args.write_through, args.no_write_allocate)
+        .map_err(anyhow::Error::msg)
 }
 
 /// Runs `mktme-sim trace`.
@@ -215,23 +201,12 @@ pub fn run(args: Args, out: &mut Stdout) -> anyhow::Result<ExitCode> {
 }
 
 fn open_trace(args: &Args) -> anyhow::Result<trace::TraceReader> {
-    trace::open(&args.trace, args.format.map(Into::into)).map_err(|e| match e {
+    trace::open(&args.trace, args.run.format.map(Into::into)).map_err(|e| match e {
         TraceError::UnknownFormat { .. } => {
             anyhow::anyhow!("{e}; pass --format mtrace|lackey|champsim")
         }
         e => e.into(),
     })
-}
-
-/// `--machine`: a RON file when it names one (a `.ron` path, or an existing file), else a
-/// preset.
-fn machine_config(spec: &str) -> anyhow::Result<MachineConfig> {
-    let path = std::path::Path::new(spec);
-    if spec.ends_with(".ron") || path.is_file() {
-        Ok(scenarios::machine_file::load(path)?)
-    } else {
-        Ok(MachineConfig::preset(spec).context("--machine")?)
-    }
 }
 
 /// One cache level, no memory: DineroIV's counts.
@@ -240,7 +215,8 @@ fn run_cache_only(args: &Args, spec: &str, out: &mut Stdout) -> anyhow::Result<E
     let reader = open_trace(args)?;
     let name = args.trace.display().to_string();
     let started = Instant::now();
-    let report = trace_report::run_cache_only(&name, reader, &params, args.seed, args.limit)?;
+    let report =
+        trace_report::run_cache_only(&name, reader, &params, args.run.seed, args.run.limit)?;
     let elapsed = started.elapsed();
     if args.json {
         out.write_str(&report.json()?)?;
@@ -255,22 +231,29 @@ fn run_cache_only(args: &Args, spec: &str, out: &mut Stdout) -> anyhow::Result<E
 
 /// The whole machine: hierarchy, memory controllers, AES-XTS, DRAM timing.
 fn run_full_system(args: &Args, out: &mut Stdout) -> anyhow::Result<ExitCode> {
-    let config = machine_config(&args.machine)?;
-    let keyid = KeyId::new(args.keyid);
+    let config = scenarios::workload::machine_from_spec(&args.run.machine)?;
+    let keyid = KeyId::new(args.run.keyid);
     config.memory.layout.check_keyid(keyid).context("--keyid")?;
-    if args.outstanding == 0 {
+    if args.run.outstanding == 0 {
         bail!("--outstanding 0: the trace core needs at least one access in flight");
     }
-    let mut machine = Machine::new(&config, args.seed)?;
+    let mut machine = Machine::new(&config, args.run.seed)?;
+    let watch = args
+        .plot
+        .as_ref()
+        .map(|_| TrafficWatch::new(config.memory.layout));
+    if let Some(w) = &watch {
+        machine.caches_mut().attach_observer(w.clone());
+    }
     let reader = open_trace(args)?;
     let options = FullSystemOptions {
-        machine: args.machine.clone(),
-        seed: args.seed,
-        limit: args.limit,
-        keyid: args.keyid,
-        outstanding: args.outstanding,
-        physical: args.physical,
-        cycles_max: args.cycles_max,
+        machine: args.run.machine.clone(),
+        seed: args.run.seed,
+        limit: args.run.limit,
+        keyid: args.run.keyid,
+        outstanding: args.run.outstanding,
+        physical: args.run.physical,
+        cycles_max: args.run.cycles_max,
     };
     let name = args.trace.display().to_string();
     let started = Instant::now();
@@ -280,6 +263,10 @@ fn run_full_system(args: &Args, out: &mut Stdout) -> anyhow::Result<ExitCode> {
             e => anyhow::anyhow!("{e}"),
         })?;
     let elapsed = started.elapsed();
+    if let (Some(dir), Some(w)) = (&args.plot, watch) {
+        let m = Measured::of_machine(&machine, &config, report.end_cycle(), w.traffic());
+        plots::write_all(dir, &plots::measured(&m)?)?;
+    }
     if args.json {
         out.write_str(&report.json()?)?;
     } else {
@@ -289,22 +276,4 @@ fn run_full_system(args: &Args, out: &mut Stdout) -> anyhow::Result<ExitCode> {
         let _ = writeln!(std::io::stderr(), "{}", report.speed_line(elapsed));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn byte_counts_with_suffixes() {
-        assert_eq!(parse_bytes("32768"), Some(32768));
-        assert_eq!(parse_bytes("32k"), Some(32 << 10));
-        assert_eq!(parse_bytes("8M"), Some(8 << 20));
-        assert_eq!(parse_bytes("k"), None);
-        assert_eq!(parse_bytes(""), None);
-        assert_eq!(parse_bytes("1.5k"), None);
-        assert_eq!(parse_bytes("-1"), None);
-        assert_eq!(parse_bytes("99999999999999999999"), None);
-        assert_eq!(parse_bytes("18014398509481984k"), None);
-    }
 }

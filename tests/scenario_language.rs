@@ -899,6 +899,17 @@ fn set_runs_one_file_under_several_configurations() {
             .all(|v| v["kind"] != "data_loss"),
         "{s}"
     );
+    // A value that can only be text (a DRAM preset's name) leaves the file readable for the
+    // overrides after it.
+    let out = mktme_sim(&[
+        "check",
+        "--set",
+        "machine.memory.dram=ddr5-4800",
+        "--set",
+        "seed=11",
+        lib,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     // --seed still wins over the file and --set alike.
     let out = mktme_sim(&["run", "-q", "--set", "seed=77", "--seed", "3", lib]);
     assert_eq!(out.status.code(), Some(0));

@@ -116,6 +116,17 @@ fn run_direct(
     p: DramParams,
     reqs: &[(u64, sim_core::MemOp, DramLocation, bool)],
 ) -> Vec<mem_ctrl::dram::DramCompletion> {
+    drive(p, reqs).0
+}
+
+/// [`run_direct`], also handing back the controller (for its counts).
+fn drive(
+    p: DramParams,
+    reqs: &[(u64, sim_core::MemOp, DramLocation, bool)],
+) -> (
+    Vec<mem_ctrl::dram::DramCompletion>,
+    mem_ctrl::dram::DramController,
+) {
     use mem_ctrl::dram::{DramController, DramRequest};
     use sim_core::RequestId;
     let cfg = config(p);
@@ -142,7 +153,38 @@ fn run_direct(
         assert!(now.get() < 100_000, "run did not finish");
     }
     out.sort_by_key(|c| c.id);
-    out
+    (out, mc)
+}
+
+#[test]
+fn the_engine_counts_lines_waits_and_busy_lanes() {
+    // One lane taking a line every 8 cycles: four reads to four banks return close together
+    // and queue for the decrypt engine; the plaintext read skips it.
+    use sim_core::MemOp::{Read, Write};
+    let mut p = ddr4();
+    p.crypto.throughput = Throughput {
+        lines: 1,
+        per_cycles: 8,
+    };
+    p.controller.write_drain = WriteDrain::ReadQueueEmpty { at_least: 1 };
+    let reqs: Vec<_> = (0..4)
+        .map(|b| (0, Read, loc(0, 0, b, 1, 0), true))
+        .chain([
+            (0, Read, loc(0, 1, 0, 1, 0), false),
+            (300, Write, loc(0, 1, 1, 1, 0), true),
+        ])
+        .collect();
+    let (_, mc) = drive(p, &reqs);
+    let (decrypt, encrypt) = mc.engine_stats().expect("encryption is on");
+    assert_eq!(
+        (decrypt.lines, decrypt.lanes, decrypt.busy_lane_cycles),
+        (4, 1, 32)
+    );
+    assert!(decrypt.wait_cycles > 0 && decrypt.wait_max_cycles <= decrypt.wait_cycles);
+    assert_eq!(
+        (encrypt.lines, encrypt.wait_cycles, encrypt.busy_lane_cycles),
+        (1, 0, 8)
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! changes nothing in any report, and putting the reports back in input order makes the
 //! output independent of the thread count.
 
+use crate::measure::{MeasureOptions, Measured};
 use crate::report::ScenarioReport;
 use crate::runner::{self, RunError, RunOptions};
 use crate::scenario::Scenario;
@@ -130,6 +131,26 @@ pub fn run_all(
         scenarios
             .par_iter()
             .map(|s| runner::run(s, options))
+            .collect()
+    }))
+}
+
+/// One scenario's outcome in [`run_all_measured`]: its report and, when asked for, its
+/// measurements.
+pub type MeasuredRun = Result<(ScenarioReport, Option<Measured>), RunError>;
+
+/// [`run_all`], each run also measured ([`runner::run_measured`]) when `measure` is given.
+pub fn run_all_measured(
+    scenarios: &[Scenario],
+    options: &RunOptions,
+    jobs: usize,
+    measure: Option<MeasureOptions>,
+) -> Result<Vec<MeasuredRun>, rayon::ThreadPoolBuildError> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
+    Ok(pool.install(|| {
+        scenarios
+            .par_iter()
+            .map(|s| runner::run_measured(s, options, measure))
             .collect()
     }))
 }

@@ -15,6 +15,9 @@
 //! - **per line**: one `encrypt_line` call per line, as the simulator's hot path makes them,
 //!   in nanoseconds per line.
 //! - the lines and pages figures again on all cores (rayon, one working set per thread).
+//! - **the grid** (`grid`): lines by batch size ([`GRID_BATCHES`]) and thread count (1, 2, 4,
+//!   ... up to `--threads`), and pages by thread count, each on the wall clock for a quarter
+//!   of `--seconds`, with ratios to OpenSSL's figure of the same round.
 //! - **OpenSSL**: `openssl speed -evp aes-128-xts -bytes 4096 -seconds N -mr`, one process,
 //!   one thread.
 //!
@@ -77,6 +80,20 @@ pub struct BenchOptions {
     pub clock: Clock,
     /// Run OpenSSL when it is on the PATH.
     pub openssl: bool,
+    /// Measure the grid of batch sizes and thread counts too.
+    pub grid: bool,
+}
+
+/// Lines per `encrypt_lines` call of the grid.
+pub const GRID_BATCHES: [usize; 6] = [1, 4, 16, 64, 256, 1024];
+
+/// The grid's thread counts for `threads`: 1, 2, 4, ... below it, and `threads`.
+pub fn grid_threads(threads: usize) -> Vec<usize> {
+    let mut out: Vec<usize> = std::iter::successors(Some(1usize), |t| t.checked_mul(2))
+        .take_while(|&t| t < threads)
+        .collect();
+    out.push(threads.max(1));
+    out
 }
 
 /// Why the benchmark cannot start.
@@ -389,6 +406,8 @@ struct Samples {
     lines_all: Vec<f64>,
     pages_all: Vec<f64>,
     openssl: Vec<f64>,
+    /// `(batch, threads, GB/s per round)`: lines; batch 0 is pages.
+    grid: Vec<(usize, usize, Vec<f64>)>,
 }
 
 /// A benchmark ready to run: the engine, the thread pool, the working sets, and OpenSSL if
@@ -400,6 +419,8 @@ pub struct Bench {
     single: Workload,
     sets: Vec<Workload>,
     openssl: Option<OpenSsl>,
+    /// The grid's pools, one per thread count.
+    grid_pools: Vec<(usize, rayon::ThreadPool)>,
 }
 
 impl Bench {
@@ -420,6 +441,20 @@ impl Bench {
         } else {
             None
         };
+        let grid_pools = if options.grid {
+            grid_threads(options.threads)
+                .into_iter()
+                .map(|t| {
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(t)
+                        .build()
+                        .map(|p| (t, p))
+                        .map_err(BenchError::ThreadPool)
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            Vec::new()
+        };
         Ok(Bench {
             options,
             cipher,
@@ -427,6 +462,7 @@ impl Bench {
             single,
             sets,
             openssl,
+            grid_pools,
         })
     }
 
@@ -434,7 +470,9 @@ impl Bench {
     /// ours, and OpenSSL's whole seconds when it runs).
     pub fn seconds_per_round(&self) -> f64 {
         let seconds = self.options.seconds;
+        let grid = self.grid_pools.len() * (GRID_BATCHES.len() + 1);
         seconds * 5.0
+            + seconds / 4.0 * grid as f64
             + if self.openssl.is_some() {
                 seconds.ceil()
             } else {
@@ -501,6 +539,23 @@ impl Bench {
                 &self.pool,
                 o.seconds,
             ));
+            let mut k = 0;
+            for (threads, pool) in &self.grid_pools {
+                let sets = &mut self.sets[..*threads];
+                for batch in GRID_BATCHES.into_iter().chain([0]) {
+                    let pass = if batch == 0 {
+                        Pass::Pages
+                    } else {
+                        Pass::Lines { batch }
+                    };
+                    let v = sample_all_cores(&self.cipher, pass, sets, pool, o.seconds / 4.0);
+                    if s.grid.len() <= k {
+                        s.grid.push((batch, *threads, Vec::new()));
+                    }
+                    s.grid[k].2.push(v);
+                    k += 1;
+                }
+            }
         }
         // A failed OpenSSL run drops every OpenSSL figure: a partial set would not pair up with
         // the rounds.
@@ -525,6 +580,16 @@ pub struct BenchResults {
     /// Why OpenSSL could not be measured, when it was found but failed.
     openssl_error: Option<String>,
 }
+
+/// One figure of a report: `(figure, batch, threads, clock, unit, per-round values)`.
+type Figure = (
+    String,
+    Option<usize>,
+    usize,
+    &'static str,
+    &'static str,
+    Vec<f64>,
+);
 
 impl BenchResults {
     /// What the single-thread clock was, as the report says it.
@@ -582,9 +647,186 @@ impl BenchResults {
         if let Some(e) = &self.openssl_error {
             j["openssl_error"] = json!(e);
         }
+        if !s.grid.is_empty() {
+            j["grid"] = s
+                .grid
+                .iter()
+                .map(|(batch, threads, v)| {
+                    let mut g = json!({
+                        "what": if *batch == 0 { "pages" } else { "lines" },
+                        "threads": threads,
+                        "gbps": median(v),
+                        "samples": v,
+                    });
+                    if *batch > 0 {
+                        g["batch_lines"] = json!(batch);
+                    }
+                    if self.openssl.is_some() {
+                        g["vs_openssl"] = json!(median(&self.ratios(v)));
+                    }
+                    g
+                })
+                .collect();
+        }
         let mut text = serde_json::to_string_pretty(&j)?;
         text.push('\n');
         Ok(text)
+    }
+
+    /// Every figure as `(figure, batch, threads, clock, unit, per-round values)`.
+    fn figures(&self) -> Vec<Figure> {
+        let (o, s) = (&self.options, &self.samples);
+        let single = match o.clock {
+            Clock::Cpu => "cpu",
+            Clock::Wall => "wall",
+        };
+        let mut out = vec![
+            (
+                "lines".to_owned(),
+                Some(o.batch),
+                1,
+                single,
+                "GB/s",
+                s.lines.clone(),
+            ),
+            ("pages".to_owned(), None, 1, single, "GB/s", s.pages.clone()),
+            (
+                "encrypt_line".to_owned(),
+                Some(1),
+                1,
+                single,
+                "ns/line",
+                s.ns_per_line.clone(),
+            ),
+            (
+                "lines".to_owned(),
+                Some(o.batch),
+                o.threads,
+                "wall",
+                "GB/s",
+                s.lines_all.clone(),
+            ),
+            (
+                "pages".to_owned(),
+                None,
+                o.threads,
+                "wall",
+                "GB/s",
+                s.pages_all.clone(),
+            ),
+        ];
+        for (batch, threads, v) in &s.grid {
+            let what = if *batch == 0 {
+                "grid pages"
+            } else {
+                "grid lines"
+            };
+            let batch = (*batch > 0).then_some(*batch);
+            out.push((what.to_owned(), batch, *threads, "wall", "GB/s", v.clone()));
+        }
+        if self.openssl.is_some() {
+            let clock = match o.clock {
+                Clock::Cpu => "user cpu",
+                Clock::Wall => "wall",
+            };
+            out.push((
+                "openssl 4k".to_owned(),
+                None,
+                1,
+                clock,
+                "GB/s",
+                s.openssl.clone(),
+            ));
+            let ratios: Vec<_> = out
+                .iter()
+                .filter(|f| f.4 == "GB/s" && f.0 != "openssl 4k")
+                .map(|f| {
+                    (
+                        format!("{} / openssl", f.0),
+                        f.1,
+                        f.2,
+                        f.3,
+                        "ratio",
+                        self.ratios(&f.5),
+                    )
+                })
+                .collect();
+            out.extend(ratios);
+        }
+        out
+    }
+
+    /// The results as CSV: one line per figure (`figure, batch_lines, threads, clock, unit,
+    /// median`, then each round's value), ratios to OpenSSL last.
+    pub fn csv(&self) -> String {
+        let rounds = self.options.rounds as usize;
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .flexible(true)
+            .from_writer(Vec::new());
+        let mut header: Vec<String> = [
+            "figure",
+            "batch_lines",
+            "threads",
+            "clock",
+            "unit",
+            "median",
+        ]
+        .iter()
+        .map(|h| (*h).to_owned())
+        .collect();
+        header.extend((1..=rounds).map(|r| format!("round_{r}")));
+        let _ = w.write_record(&header);
+        for (what, batch, threads, clock, unit, v) in self.figures() {
+            let mut rec = vec![
+                what,
+                batch.map_or_else(String::new, |b| b.to_string()),
+                threads.to_string(),
+                clock.to_owned(),
+                unit.to_owned(),
+                format!("{:.4}", median(&v)),
+            ];
+            rec.extend(v.iter().map(|x| format!("{x:.4}")));
+            let _ = w.write_record(&rec);
+        }
+        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// The picture's series: grid lines GB/s against batch size, one per thread count; the
+    /// pages figure per thread count at 64 lines (a page); OpenSSL's 4 KiB figure as a flat
+    /// line.
+    pub fn plot_series(&self) -> Vec<crate::plots::Series> {
+        let s = &self.samples;
+        let mut out: Vec<crate::plots::Series> = Vec::new();
+        for (batch, threads, v) in &s.grid {
+            let name = if *batch == 0 {
+                format!("4 KiB pages, {threads} thread(s)")
+            } else {
+                format!("lines, {threads} thread(s)")
+            };
+            let x = if *batch == 0 { 64.0 } else { *batch as f64 };
+            match out.iter_mut().find(|p| p.name == name) {
+                Some(p) => p.points.push((x, median(v))),
+                None => out.push(crate::plots::Series {
+                    name,
+                    points: vec![(x, median(v))],
+                }),
+            }
+        }
+        if s.grid.is_empty() {
+            out.push(crate::plots::Series {
+                name: format!("lines, 1 thread ({})", self.clock_name()),
+                points: vec![(self.options.batch as f64, median(&s.lines))],
+            });
+        }
+        if self.openssl.is_some() {
+            let v = median(&s.openssl);
+            out.push(crate::plots::Series {
+                name: "OpenSSL aes-128-xts 4 KiB, 1 thread".to_owned(),
+                points: vec![(1.0, v), (GRID_BATCHES[GRID_BATCHES.len() - 1] as f64, v)],
+            });
+        }
+        out
     }
 
     /// The results as a table: one row per figure, its median and every round's value.
@@ -660,6 +902,14 @@ impl BenchResults {
             "GB/s",
             &s.pages_all,
         );
+        for (batch, threads, v) in &s.grid {
+            let what = if *batch == 0 {
+                format!("grid: 4 KiB pages, {threads} thread(s), wall clock")
+            } else {
+                format!("grid: lines, {batch} per call, {threads} thread(s), wall clock")
+            };
+            row(&mut out, &what, "GB/s", v);
+        }
         match (&self.openssl, &self.openssl_error) {
             (Some(ssl), _) => {
                 row(

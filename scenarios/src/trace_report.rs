@@ -7,7 +7,10 @@
 //! Wall-clock speed is not part of them ([`speed_line`] formats it apart, for `--stats-time`).
 
 use crate::formats::trace::{TraceError, TraceReader};
-use cache_model::{CacheParams, LevelStats, SingleLevelSim, TraceCounts};
+use cache_model::{
+    CacheConfig, CacheParams, LevelStats, ReplacementPolicy, SingleLevelSim, TraceCounts,
+    WriteHitPolicy, WriteMissPolicy, WritePolicy,
+};
 use cpu_model::trace_run::{TraceRunConfig, TraceRunError, Translation, run_trace};
 use cpu_model::{Machine, MachineConfig};
 use serde::Serialize;
@@ -142,6 +145,62 @@ pub fn run_full_system(
     })
 }
 
+/// Parses a byte count with an optional binary suffix: `32768`, `32k`, `8M`.
+fn parse_bytes(text: &str) -> Option<u64> {
+    let (digits, shift) = match text.as_bytes().last()? {
+        b'k' | b'K' => (&text[..text.len() - 1], 10),
+        b'm' | b'M' => (&text[..text.len() - 1], 20),
+        _ => (text, 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+/// `mktme-sim trace --cache SIZE:WAYS:LINE` with its policy flags, as a cache configuration;
+/// the error names the flag and what is wrong.
+pub fn cache_params(
+    spec: &str,
+    replacement: ReplacementPolicy,
+    write_through: bool,
+    no_write_allocate: bool,
+) -> Result<CacheParams, String> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let [size, ways, line] = parts.as_slice() else {
+        return Err(format!(
+            "--cache {spec:?}: expected SIZE:WAYS:LINE, such as 32k:8:64"
+        ));
+    };
+    let size = parse_bytes(size).ok_or_else(|| {
+        format!("--cache {spec:?}: SIZE {size:?} is not a byte count such as 32768, 32k or 8m")
+    })?;
+    let ways: u32 = ways
+        .parse()
+        .map_err(|_| format!("--cache {spec:?}: WAYS {ways:?} is not a whole number"))?;
+    let line = parse_bytes(line)
+        .ok_or_else(|| format!("--cache {spec:?}: LINE {line:?} is not a byte count such as 64"))?;
+    let config = CacheConfig {
+        replacement,
+        write_policy: WritePolicy {
+            on_hit: if write_through {
+                WriteHitPolicy::WriteThrough
+            } else {
+                WriteHitPolicy::WriteBack
+            },
+            on_miss: if no_write_allocate {
+                WriteMissPolicy::NoWriteAllocate
+            } else {
+                WriteMissPolicy::WriteAllocate
+            },
+        },
+        ..CacheConfig::with_size(size, ways, line).map_err(|e| format!("--cache {spec:?}: {e}"))?
+    };
+    config
+        .validate()
+        .map_err(|e| format!("--cache {spec:?}: {e}"))
+}
+
 /// The `--stats-time` line: trace accesses (and the line-sized pieces they made) read and
 /// simulated in `elapsed`, and the rate. Wall-clock time, so never part of a report.
 pub fn speed_line(trace_accesses: u64, pieces: u64, elapsed: Duration) -> String {
@@ -267,6 +326,11 @@ fn stats_section(stats: &StatsReport, prefix: &str) -> serde_json::Map<String, s
 }
 
 impl FullSystemReport {
+    /// The cycle the run ended: after the final drain.
+    pub fn end_cycle(&self) -> u64 {
+        self.drained_cycles.max(self.cycles)
+    }
+
     /// The report as pretty-printed JSON, with a final newline.
     pub fn json(&self) -> Result<String, serde_json::Error> {
         let mut json = serde_json::to_string_pretty(self)?;
@@ -561,6 +625,19 @@ mod tests {
     use super::*;
     use crate::formats::trace::TraceFormat;
     use cache_model::CacheConfig;
+
+    #[test]
+    fn byte_counts_with_suffixes() {
+        assert_eq!(parse_bytes("32768"), Some(32768));
+        assert_eq!(parse_bytes("32k"), Some(32 << 10));
+        assert_eq!(parse_bytes("8M"), Some(8 << 20));
+        assert_eq!(parse_bytes("k"), None);
+        assert_eq!(parse_bytes(""), None);
+        assert_eq!(parse_bytes("1.5k"), None);
+        assert_eq!(parse_bytes("-1"), None);
+        assert_eq!(parse_bytes("99999999999999999999"), None);
+        assert_eq!(parse_bytes("18014398509481984k"), None);
+    }
 
     fn mtrace(text: &'static str) -> TraceReader {
         TraceReader::new(TraceFormat::Mtrace, Box::new(text.as_bytes()), "t.mtrace")

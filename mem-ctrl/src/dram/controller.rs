@@ -48,7 +48,7 @@ mod describe;
 
 use super::bank::{self, BankCommand, BankState, ColumnCommand, CommandKind};
 use super::config::{DramConfig, PagePolicy, QueueStructure, WriteDrain};
-use super::crypto_stage::CryptoStage;
+use super::crypto_stage::{CryptoStage, EngineStats};
 use super::mapping::DramLocation;
 use super::refresh::RefreshScheduler;
 use super::stats::DramStats;
@@ -1705,5 +1705,17 @@ impl DramController {
     /// Writes the summed statistics into `report` under `prefix`.
     pub fn report_stats(&self, prefix: &str, report: &mut StatsReport) {
         self.stats().report(prefix, report);
+    }
+
+    /// What the AES stage's decrypt and encrypt pipelines did, summed over channels; `None`
+    /// when the stage's timing is off ([`Encryption::Off`]).
+    pub fn engine_stats(&self) -> Option<(EngineStats, EngineStats)> {
+        let mut out: Option<(EngineStats, EngineStats)> = None;
+        for stage in self.channels.iter().filter_map(|c| c.crypto.as_ref()) {
+            let (d, e) = out.get_or_insert_with(Default::default);
+            d.absorb(&stage.decrypt.stats());
+            e.absorb(&stage.encrypt.stats());
+        }
+        out
     }
 }

@@ -75,6 +75,7 @@ pub use controller::{
     CompletionSource, DramCompletion, DramController, DramRequest, Encryption, IssuedCommand,
     QueueFull,
 };
+pub use crypto_stage::EngineStats;
 pub use driver::{
     DriverError, DriverLimits, Recorder, TraceObserver, TraceRecord, TraceReport, run_trace,
     run_trace_observed,

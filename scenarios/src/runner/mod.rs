@@ -24,6 +24,7 @@ pub use observe::{
 };
 pub use summary::{Detail, summary};
 
+use crate::measure::{MeasureOptions, Measured, TrafficWatch};
 use crate::report::{
     AttackReport, BusEntry, BusLogReport, ColdBootReport, ComponentDump, DramDumpReport, DumpLine,
     EndReport, FaultReport, FindingReport, KeyIdReport, KeyReport, LoadReport, LoadValueReport,
@@ -81,6 +82,17 @@ pub struct RunError {
 
 /// Runs `scenario` and returns its report.
 pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioReport, RunError> {
+    run_measured(scenario, options, None).map(|(report, _)| report)
+}
+
+/// Runs `scenario` and returns its report and, with `measure`, what the run measured
+/// besides ([`Measured`]: traffic, events, the AES stage's counts). Measuring only observes:
+/// the report is the same either way.
+pub fn run_measured(
+    scenario: &Scenario,
+    options: &RunOptions,
+    measure: Option<MeasureOptions>,
+) -> Result<(ScenarioReport, Option<Measured>), RunError> {
     let fail = |problem: String| RunError {
         file: scenario.file.clone(),
         problem,
@@ -112,6 +124,17 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioReport, 
         writebacks_max: if analyses { options.bus_log_limit } else { 0 },
     };
     system.machine_mut().caches_mut().attach_observer(watch);
+    let traffic = measure.map(|m| {
+        if m.events_max > 0 {
+            system.record_events(m.events_max);
+        }
+        let traffic = TrafficWatch::new(layout);
+        system
+            .machine_mut()
+            .caches_mut()
+            .attach_observer(traffic.clone());
+        traffic
+    });
 
     // Results go to the log as they happen; unless every load is recorded, only the loads
     // the log watches need their values passed on.
@@ -207,8 +230,23 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioReport, 
         .map(|e| e.to_string())
         .collect();
     let passed = finished && model_errors.is_empty() && expectations.iter().all(|e| e.ok);
+    let measured = traffic.map(|traffic| {
+        let mut stats = stats.clone();
+        system.machine().memory().report_engine_stats(&mut stats);
+        let memory = &scenario.system.machine.memory;
+        Measured {
+            cycles: system.now().get(),
+            core_clock_mhz: memory.core_clock_mhz,
+            t_ck_ps: memory.dram.params().timing.t_ck_ps,
+            layout,
+            stats,
+            traffic: traffic.traffic(),
+            events: system.recorded_events().to_vec(),
+            events_not_recorded: system.events_not_recorded(),
+        }
+    });
 
-    Ok(ScenarioReport {
+    let report = ScenarioReport {
         scenario: scenario.name.clone(),
         file: scenario.file.clone(),
         description: scenario.description.clone(),
@@ -241,7 +279,8 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioReport, 
             .zip(attacker.cold_boot.as_ref())
             .map(|(cold, plan)| cold_boot_report(scenario, plan, cold)),
         attacker_findings: analyses.then(|| finding_reports(scenario, &findings)),
-    })
+    };
+    Ok((report, measured))
 }
 
 /// Each attack as the report gives it, with the chain of its line as the checker knows it at

@@ -69,6 +69,7 @@ mod system_ops;
 pub use machine::machine_error_path;
 pub use operands::parse_hex;
 pub use overrides::Override;
+pub(crate) use overrides::{apply_to_text, may_be_text};
 pub use read::{load, load_with, parse, parse_bytes, parse_bytes_with, parse_with};
 
 use crate::locate::{PathSeg, RonIndex};

@@ -63,6 +63,13 @@ impl Override {
         Ok(o)
     }
 
+    /// Whether the value can only be meant as text: a bare word that is not one RON value
+    /// (`64k`, `ddr5-4800`; not `lru`, a name RON reads). Such a value is quoted from the
+    /// start, so that the text around it stays RON for the overrides applied after it.
+    pub(crate) fn needs_quotes(&self) -> bool {
+        bare_word(&self.value) && ron::from_str::<ron::Value>(&self.value).is_err()
+    }
+
     /// The path's segments: names and list positions.
     fn segments(&self) -> Result<Vec<PathSeg<'_>>, String> {
         let mut out = Vec::new();
@@ -92,6 +99,23 @@ impl Override {
     fn text(&self) -> String {
         format!("--set {}={}", self.path, self.value)
     }
+}
+
+/// `overrides` applied to any RON text with the shape the paths name (a machine file's, for
+/// a sweep over a trace), with override `i`'s value taken as a string where `quoted[i]`.
+/// Errors name the override; the text's own errors are the caller's to find when it reads it.
+pub(crate) fn apply_to_text(
+    text: &str,
+    file: &str,
+    overrides: &[Override],
+    quoted: &[bool],
+) -> Result<String, ScenarioError> {
+    apply(text, file, overrides, quoted).map(|e| e.text)
+}
+
+/// Whether `o`'s value is a bare word that could be meant as text (`server`, `64k`).
+pub(crate) fn may_be_text(o: &Override) -> bool {
+    bare_word(&o.value)
 }
 
 /// A bare word that may be meant as text: `server`, `64k`, `ddr5-4800` (letters, digits and
@@ -332,6 +356,15 @@ mod tests {
     fn edited(text: &str, args: &[&str]) -> String {
         let overrides: Vec<Override> = args.iter().map(|a| set(a)).collect();
         apply(text, "f.ron", &overrides, &[]).unwrap().text
+    }
+
+    #[test]
+    fn only_words_that_are_no_ron_value_need_quotes() {
+        assert!(set("machine.memory.dram=ddr5-4800").needs_quotes());
+        assert!(set("machine.caches.l1d.size=64k").needs_quotes());
+        assert!(!set("machine.caches.alias_policy=none").needs_quotes());
+        assert!(!set("seed=3").needs_quotes());
+        assert!(!set("machine.memory.dram=\"ddr4-2400\"").needs_quotes());
     }
 
     #[test]

@@ -107,7 +107,7 @@ pub fn parse_with(
         return parse(text, file);
     }
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut quoted = vec![false; overrides.len()];
+    let mut quoted: Vec<bool> = overrides.iter().map(Override::needs_quotes).collect();
     // An override tried again as text, and the error it gave as written.
     let mut retried: Option<(usize, ScenarioError)> = None;
     loop {
