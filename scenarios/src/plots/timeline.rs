@@ -383,7 +383,8 @@ impl Timeline {
                     }
                 }
             }
-            for (k, m) in self.marks.iter().enumerate() {
+            let mut placed: Vec<(i32, i32, i32)> = Vec::new();
+            for m in &self.marks {
                 let color = m.color;
                 chart
                     .draw_series(std::iter::once(PathElement::new(
@@ -398,9 +399,27 @@ impl Timeline {
                 let (px, py) = chart
                     .plotting_area()
                     .map_coordinate(&(m.cycle, SegmentValue::Exact(n)));
+                // A label that would run past the plot (into the legend) goes left of its line,
+                // and each takes the first row where it overlaps no label placed before (7
+                // pixels a character is a generous width for the 12-pixel font).
+                let right = chart.plotting_area().get_pixel_range().0.end;
+                let width = 7 * m.label.chars().count() as i32;
+                let lx = if px + 3 + width > right {
+                    px - 3 - width
+                } else {
+                    px + 3
+                };
+                let row = (0..)
+                    .find(|r| {
+                        !placed
+                            .iter()
+                            .any(|&(pr, a, b)| pr == *r && lx < b && a < lx + width)
+                    })
+                    .expect("an unbounded range");
+                placed.push((row, lx, lx + width));
                 root.draw(&Text::new(
                     m.label.clone(),
-                    (px + 3, py + 2 + 14 * (k as i32 % 4)),
+                    (lx, py + 2 + 14 * row),
                     ("sans-serif", 12).into_font().color(&color),
                 ))
                 .map_err(|e| err(&e))?;
