@@ -79,20 +79,17 @@ impl Loader {
         })
     }
 
-    /// Tries one input; `None` when it is still running after `limit` (a hang).
+    /// Tries one input; `Err(Timeout)` when it is still running after `limit` (a hang).
     pub fn try_one(
         &self,
         index: u64,
         file: &str,
         bytes: &[u8],
         limit: Duration,
-    ) -> Option<Outcome> {
+    ) -> Result<Outcome, RecvTimeoutError> {
         self.to_worker
             .send((index, file.to_owned(), bytes.to_vec()))
-            .ok()?;
-        match self.from_worker.recv_timeout(limit) {
-            Ok(outcome) => Some(outcome),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+            .map_err(|_| RecvTimeoutError::Disconnected)?;
+        self.from_worker.recv_timeout(limit)
     }
 }

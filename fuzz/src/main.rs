@@ -22,6 +22,7 @@ use clap::{Parser, Subcommand};
 use mutate::{Corpus, Input, Kind, Seed};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 use tally::{Finding, Tally};
 
@@ -181,12 +182,20 @@ fn fuzz(cli: &Cli) -> Result<ExitCode, String> {
     let mut tally = Tally::new("loader");
     for index in cli.start..cli.start + cli.loader_inputs {
         let input = corpus.input(Kind::Loader, cli.seed, index);
-        let Some(outcome) = loader.try_one(index, &input.file, &input.bytes, limit) else {
-            let finding = Finding::Hang;
-            save(cli, Kind::Loader, index, &input, &finding)?;
-            tally.print(started.elapsed());
-            println!("HANG: loader input {index} still running after {limit:?}; ending");
-            return Ok(ExitCode::from(1));
+        let outcome = match loader.try_one(index, &input.file, &input.bytes, limit) {
+            Ok(outcome) => outcome,
+            Err(lost) => {
+                let finding = match lost {
+                    RecvTimeoutError::Timeout => Finding::Hang,
+                    RecvTimeoutError::Disconnected => {
+                        Finding::Crash("the loader's thread ended".to_owned())
+                    }
+                };
+                save(cli, Kind::Loader, index, &input, &finding)?;
+                tally.print(started.elapsed());
+                println!("{finding}: loader input {index} (time limit {limit:?}); ending");
+                return Ok(ExitCode::from(1));
+            }
         };
         let finding = tally.loader(index, input.bytes.len(), &outcome, budget);
         if let Some(finding) = finding {

@@ -468,7 +468,8 @@ impl Mutator<'_> {
 
     fn number(&mut self, s: &Shape) -> Option<&'static str> {
         let r = pick(&mut self.rng, &s.numbers)?.clone();
-        let new = self.value(Some(&self.bytes[r.clone()].to_vec()));
+        let old = self.bytes[r.clone()].to_vec();
+        let new = self.value(Some(&old));
         self.replace(r, new.as_bytes());
         Some("replace a number")
     }
