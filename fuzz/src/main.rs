@@ -85,6 +85,8 @@ enum ChildCommand {
         index: u64,
         #[arg(long)]
         file: String,
+        #[arg(long = "set")]
+        sets: Vec<String>,
         #[arg(long)]
         cycles_max: u64,
         #[arg(long)]
@@ -125,12 +127,13 @@ fn main() -> ExitCode {
     if let Some(ChildCommand::RunOne {
         index,
         file,
+        sets,
         cycles_max,
         budget_bytes,
     }) = cli.child
     {
         alloc::set_budget(budget_bytes);
-        return runs::child(index, &file, cycles_max);
+        return runs::child(index, &file, &sets, cycles_max);
     }
     match fuzz(&cli) {
         Ok(code) => code,
@@ -229,7 +232,7 @@ fn fuzz(cli: &Cli) -> Result<ExitCode, String> {
     while tally.ran() < cli.run_inputs && index < cli.start + tries_max {
         let input = corpus.input(Kind::Run, cli.seed, index);
         let outcome = child
-            .try_one(index, &input.file, &input.bytes)
+            .try_one(index, &input.file, &input.bytes, &input.sets)
             .map_err(|e| format!("cannot run a child: {e}"))?;
         if let Some(finding) = tally.run(index, input.bytes.len(), &outcome, budget) {
             findings += 1;
@@ -280,7 +283,12 @@ fn save(cli: &Cli, kind: Kind, index: u64, input: &Input, finding: &Finding) -> 
     let replay = match kind {
         Kind::Loader => format!("mktme-sim check {}", ron.display()),
         Kind::Run => format!(
-            "mktme-sim run --set run.cycles_max={} {}",
+            "mktme-sim run{} --set run.cycles_max={} {}",
+            input
+                .sets
+                .iter()
+                .map(|s| format!(" --set '{s}'"))
+                .collect::<String>(),
             cli.cycles_max,
             ron.display()
         ),

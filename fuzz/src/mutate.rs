@@ -47,6 +47,8 @@ pub struct Input {
     pub file: String,
     /// The bytes.
     pub bytes: Vec<u8>,
+    /// Fields set as `mktme-sim run --set PATH=VALUE` would (run inputs only).
+    pub sets: Vec<String>,
     /// The seed and the mutations, in order (for the finding's file).
     pub recipe: String,
 }
@@ -98,31 +100,43 @@ impl Corpus {
         key[16..24].copy_from_slice(&index.to_le_bytes());
         let mut rng = ChaCha8Rng::from_seed(key);
         let n = self.seeds.len();
-        let (pick, mutations) = if index < n as u64 {
+        let (chosen, mutations) = if index < n as u64 {
             (index as usize, 0)
         } else {
-            let pick = below(&mut rng, n);
+            let chosen = below(&mut rng, n);
             let mutations = match kind {
                 Kind::Loader => 1 + below(&mut rng, 8),
                 Kind::Run => below(&mut rng, 4),
             };
-            (pick, mutations)
+            (chosen, mutations)
         };
         let mut m = Mutator {
             corpus: self,
             rng,
             kind,
-            bytes: self.seeds[pick].bytes.clone(),
+            bytes: self.seeds[chosen].bytes.clone(),
         };
-        let mut recipe = self.seeds[pick].name.clone();
+        let mut recipe = self.seeds[chosen].name.clone();
         for _ in 0..mutations {
             let name = m.mutate();
             recipe.push_str(", ");
             recipe.push_str(name);
         }
+        // A third of the mutated run inputs also get a machine or run knob or two set, as
+        // a user's `--set` would: the runner meets every size the validator lets through.
+        let mut sets = Vec::new();
+        if kind == Kind::Run && mutations > 0 && m.chance(3) {
+            for _ in 0..1 + m.below(2) {
+                let (path, values) = *pick(&mut m.rng, KNOBS).expect("knobs");
+                let value = pick(&mut m.rng, values).expect("values");
+                sets.push(format!("{path}={value}"));
+            }
+            recipe.push_str(&format!(", set {}", sets.join(" ")));
+        }
         Input {
-            file: self.seeds[pick].name.clone(),
+            file: self.seeds[chosen].name.clone(),
             bytes: m.bytes,
+            sets,
             recipe,
         }
     }
@@ -292,6 +306,37 @@ const FIELDS: &[&str] = &[
     "times: N",
     "len: S",
     "bus_log: N",
+];
+
+/// Fields a run input may have set (`--set PATH=VALUE`), with values from the smallest to
+/// beyond what the validator takes.
+const KNOBS: &[(&str, &[&str])] = &[
+    ("machine.caches.cores", &["1", "2", "8", "64"]),
+    (
+        "machine.caches.l1d.size",
+        &["\"4k\"", "\"64k\"", "\"1m\"", "\"64m\"", "\"1g\"", "\"4g\""],
+    ),
+    (
+        "machine.caches.l2.size",
+        &["\"64k\"", "\"4m\"", "\"256m\"", "\"4g\"", "\"64g\""],
+    ),
+    (
+        "machine.caches.llc.size",
+        &["\"1m\"", "\"64m\"", "\"1g\"", "\"4g\"", "\"64g\""],
+    ),
+    ("machine.caches.l1d.ways", &["1", "2", "64", "1024"]),
+    ("machine.caches.llc.ways", &["1", "16", "1024"]),
+    ("machine.caches.writeback_buffer", &["1", "4096"]),
+    ("machine.caches.prefetch.degree", &["0", "1", "64"]),
+    ("machine.memory.controllers", &["1", "2", "64"]),
+    ("machine.memory.pconfig_latency", &["0", "1", "1000000"]),
+    ("machine.core.store_buffer", &["1", "1024"]),
+    ("machine.core.outstanding_loads", &["1", "256"]),
+    ("machine.core.tlb_entries", &["1", "65536"]),
+    ("machine.core.issue_width", &["1", "16"]),
+    ("kernel.keyids", &["0", "1", "63"]),
+    ("run.drain_at_end", &["true", "false"]),
+    ("seed", &["0", "18446744073709551615"]),
 ];
 
 /// Ops inserted into a list.

@@ -64,10 +64,17 @@ pub struct Child<'a> {
 
 impl Child<'_> {
     /// Runs input `index` (`bytes`, named `file`) in a child.
-    pub fn try_one(&self, index: u64, file: &str, bytes: &[u8]) -> std::io::Result<RunOutcome> {
+    pub fn try_one(
+        &self,
+        index: u64,
+        file: &str,
+        bytes: &[u8],
+        sets: &[String],
+    ) -> std::io::Result<RunOutcome> {
         let start = Instant::now();
         let mut child = Command::new(self.exe)
             .arg("run-one")
+            .args(sets.iter().map(|s| format!("--set={s}")))
             .arg(format!("--index={index}"))
             .arg(format!("--file={file}"))
             .arg(format!("--cycles-max={}", self.cycles_max))
@@ -151,22 +158,29 @@ fn flat(text: &str) -> String {
 /// The child: reads the input on standard input, validates and runs it, prints one line
 /// (`verdict`, peak bytes, `breached` or `ok`, message, end, `passed` or `failed`) and exits
 /// 0, or 3 after a panic.
-pub fn child(index: u64, file: &str, cycles_max: u64) -> std::process::ExitCode {
+pub fn child(index: u64, file: &str, sets: &[String], cycles_max: u64) -> std::process::ExitCode {
     let mut bytes = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut bytes) {
         eprintln!("mktme-fuzz run-one: cannot read the input: {e}");
         return std::process::ExitCode::from(2);
     }
     alloc::begin(Phase::Run, index);
-    let cap = Override {
+    let mut overrides: Vec<Override> = match sets.iter().map(|s| Override::parse(s)).collect() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("mktme-fuzz run-one: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    overrides.push(Override {
         path: "run.cycles_max".to_owned(),
         value: cycles_max.to_string(),
-    };
+    });
     let result = catch_unwind(AssertUnwindSafe(|| {
-        // Without the cap first: with it, a mistake elsewhere in the file may be reported
-        // less precisely (the override needs the file's structure).
+        // Without the overrides first: with them, a mistake elsewhere in the file may be
+        // reported less precisely (an override needs the file's structure).
         let validated = validate::parse_bytes(&bytes, file)
-            .and_then(|_| validate::parse_bytes_with(&bytes, file, &[cap]));
+            .and_then(|_| validate::parse_bytes_with(&bytes, file, &overrides));
         match validated {
             Err(e) => ("refused", e.message, String::new(), false),
             Ok(scenario) => match runner::run(&scenario, &RunOptions::default()) {
