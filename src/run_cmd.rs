@@ -88,7 +88,7 @@ fn overrides(args: &[String]) -> Result<Vec<Override>, ExitCode> {
 
 fn report_errors(errors: &[ScenarioError]) -> ExitCode {
     for e in errors {
-        stdout::error(&e);
+        stdout::error(e);
     }
     ExitCode::from(2)
 }
