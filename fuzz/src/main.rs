@@ -52,8 +52,9 @@ struct Cli {
     /// The index of the first input of each phase (a deep run in pieces).
     #[arg(long, default_value_t = 0, value_name = "I")]
     start: u64,
-    /// Wall-clock limit per input, seconds: an input still running then is a hang.
-    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    /// Wall-clock limit per input, seconds: an input still running then is a hang. Generous:
+    /// the largest legal file takes seconds to read, more on a busy machine at `nice`.
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
     time_limit: f64,
     /// `run.cycles_max` of every run input.
     #[arg(long, default_value_t = 20_000, value_name = "N")]
