@@ -186,7 +186,7 @@ fn fuzz(cli: &Cli) -> Result<ExitCode, String> {
     let mut tally = Tally::new("loader");
     for index in cli.start..cli.start + cli.loader_inputs {
         let input = corpus.input(Kind::Loader, cli.seed, index);
-        let outcome = match loader.try_one(index, &input.file, &input.bytes, limit) {
+        let outcome = match loader.try_one(index, &input.file, &input.bytes, &input.sets, limit) {
             Ok(outcome) => outcome,
             Err(lost) => {
                 let finding = match lost {
@@ -281,15 +281,11 @@ fn save(cli: &Cli, kind: Kind, index: u64, input: &Input, finding: &Finding) -> 
     );
     let ron = cli.out.join(format!("{stem}.ron"));
     let note = cli.out.join(format!("{stem}.txt"));
+    let sets: String = input.sets.iter().map(|s| format!(" --set '{s}'")).collect();
     let replay = match kind {
-        Kind::Loader => format!("mktme-sim check {}", ron.display()),
+        Kind::Loader => format!("mktme-sim check{sets} {}", ron.display()),
         Kind::Run => format!(
-            "mktme-sim run{} --set run.cycles_max={} {}",
-            input
-                .sets
-                .iter()
-                .map(|s| format!(" --set '{s}'"))
-                .collect::<String>(),
+            "mktme-sim run{sets} --set run.cycles_max={} {}",
             cli.cycles_max,
             ron.display()
         ),

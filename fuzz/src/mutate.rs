@@ -47,7 +47,7 @@ pub struct Input {
     pub file: String,
     /// The bytes.
     pub bytes: Vec<u8>,
-    /// Fields set as `mktme-sim run --set PATH=VALUE` would (run inputs only).
+    /// Fields set as `mktme-sim check` or `run --set PATH=VALUE` would.
     pub sets: Vec<String>,
     /// The seed and the mutations, in order (for the finding's file).
     pub recipe: String,
@@ -124,14 +124,21 @@ impl Corpus {
         }
         // A third of the mutated run inputs also get a machine or run knob or two set, as
         // a user's `--set` would: the runner meets every size the validator lets through.
+        // One loader input in eight gets one or two arbitrary `--set` arguments: the
+        // overrides edit the file's text, and are fuzzed with it.
         let mut sets = Vec::new();
-        if kind == Kind::Run && mutations > 0 && m.chance(3) {
-            for _ in 0..1 + m.below(2) {
-                let (path, values) = *pick(&mut m.rng, KNOBS).expect("knobs");
-                let value = pick(&mut m.rng, values).expect("values");
-                sets.push(format!("{path}={value}"));
+        if mutations > 0 {
+            let (chance, knob) = match kind {
+                Kind::Run => (3, true),
+                Kind::Loader => (8, false),
+            };
+            if m.chance(chance) {
+                for _ in 0..1 + m.below(2) {
+                    let set = if knob { m.knob() } else { m.any_set() };
+                    sets.push(set);
+                }
+                recipe.push_str(&format!(", set {}", sets.join(" ")));
             }
-            recipe.push_str(&format!(", set {}", sets.join(" ")));
         }
         Input {
             file: self.seeds[chosen].name.clone(),
@@ -470,6 +477,46 @@ impl Mutator<'_> {
             _ => self.insert_field(&s),
         };
         name.unwrap_or("nothing (no place for it)")
+    }
+
+    /// A knob and one of its values, `PATH=VALUE`.
+    fn knob(&mut self) -> String {
+        let (path, values) = *pick(&mut self.rng, KNOBS).expect("knobs");
+        let value = pick(&mut self.rng, values).expect("values");
+        format!("{path}={value}")
+    }
+
+    /// Any `PATH=VALUE`: a knob's path or one of names and list positions, and a value from
+    /// anywhere (a number, a string, quoted or bare, a seed's list element).
+    fn any_set(&mut self) -> String {
+        let path = if self.chance(2) {
+            pick(&mut self.rng, KNOBS).expect("knobs").0.to_owned()
+        } else {
+            let mut segments = Vec::new();
+            for _ in 0..1 + self.below(5) {
+                segments.push(if self.chance(3) {
+                    ["0", "1", "3", "4294967296", "99999999999999999999"][self.below(5)].to_owned()
+                } else {
+                    let name = pick(&mut self.rng, &self.corpus.names).expect("names");
+                    String::from_utf8_lossy(name).into_owned()
+                });
+            }
+            segments.join(".")
+        };
+        let value = match self.below(5) {
+            0 => self.value(None),
+            1 => format!("\"{}\"", pick(&mut self.rng, STRINGS).expect("strings")),
+            2 => (*pick(&mut self.rng, STRINGS).expect("strings")).to_owned(),
+            3 => {
+                let e = pick(&mut self.rng, &self.corpus.elements).expect("elements");
+                String::from_utf8_lossy(e).into_owned()
+            }
+            _ => {
+                let (_, values) = *pick(&mut self.rng, KNOBS).expect("knobs");
+                (*pick(&mut self.rng, values).expect("values")).to_owned()
+            }
+        };
+        format!("{path}={value}")
     }
 
     /// A number for a field: a boundary, a power of two near it, or (for run inputs, mostly)

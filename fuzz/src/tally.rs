@@ -204,10 +204,17 @@ impl Tally {
     }
 }
 
-/// A refusal's kind: its message with numbers as `#`, quoted text as `..`, cut to 80
-/// characters.
+/// A refusal's kind: its message with numbers as `#`, quoted text as `..`, the argument of
+/// a `--set` left out, cut to 80 characters.
 fn kind_of(message: &str) -> String {
     let mut out = String::new();
+    let message = match message.strip_prefix("--set ") {
+        Some(rest) => {
+            out.push_str("--set ..: ");
+            rest.split_once(": ").map_or("", |(_, m)| m)
+        }
+        None => message,
+    };
     let mut quote: Option<char> = None;
     let mut last_digit = false;
     for c in message.chars() {
@@ -248,6 +255,10 @@ mod tests {
         assert_eq!(
             kind_of("expected `cores` at most 64, found 0x1234 in \"abc\""),
             "expected `..` at most #, found #x# in \"..\""
+        );
+        assert_eq!(
+            kind_of("--set a.b=64g: Unexpected field named `x`"),
+            "--set ..: Unexpected field named `..`"
         );
     }
 }
