@@ -58,6 +58,14 @@ pub enum Phase {
     Loader = 1,
     /// A scenario to run.
     Run = 2,
+    /// An input being made (by the fuzzer itself, before it is tried).
+    Making = 3,
+}
+
+/// Notes that the fuzzer is making input `index`: a breach now is the fuzzer's own.
+pub fn making(index: u64) {
+    PHASE.store(Phase::Making as usize, Relaxed);
+    INDEX.store(index, Relaxed);
 }
 
 /// Counts `size` more bytes in use, unless that passes the budget.
@@ -88,6 +96,7 @@ fn refused(size: usize, in_use: usize, why: &str) {
     buf.push(match PHASE.load(Relaxed) {
         1 => b"; loader input ".as_slice(),
         2 => b"; run input ".as_slice(),
+        3 => b"; while making input ".as_slice(),
         _ => b"; no input".as_slice(),
     });
     if PHASE.load(Relaxed) != 0 {

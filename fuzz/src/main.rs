@@ -181,10 +181,12 @@ fn fuzz(cli: &Cli) -> Result<ExitCode, String> {
 
     // The loader, in this process.
     alloc::set_budget(budget);
+    let in_use_before = alloc::in_use();
     let started = Instant::now();
     let loader = loader::Loader::start().map_err(|e| format!("cannot start a thread: {e}"))?;
     let mut tally = Tally::new("loader");
     for index in cli.start..cli.start + cli.loader_inputs {
+        alloc::making(index);
         let input = corpus.input(Kind::Loader, cli.seed, index);
         let outcome = match loader.try_one(index, &input.file, &input.bytes, &input.sets, limit) {
             Ok(outcome) => outcome,
@@ -211,6 +213,10 @@ fn fuzz(cli: &Cli) -> Result<ExitCode, String> {
         }
     }
     tally.print(started.elapsed());
+    println!(
+        "  bytes in use: {in_use_before} before the loader phase, {} after",
+        alloc::in_use()
+    );
     if findings > 0 && !cli.keep_going {
         return Ok(ExitCode::from(1));
     }

@@ -57,6 +57,10 @@ pub struct Input {
 /// loader's own limit (64 MiB) plus room to see it refuse.
 const INPUT_BYTES_MAX: usize = 72 << 20;
 
+/// Structure-aware mutations apply to inputs up to this size; larger ones get a byte-level
+/// mutation instead.
+const SHAPE_BYTES_MAX: usize = 1 << 20;
+
 /// Mutations that make inputs of megabytes happen once in this many (they are slow to read,
 /// and a few go a long way).
 const HUGE_ONCE_IN: usize = 200;
@@ -465,6 +469,12 @@ impl Mutator<'_> {
     }
 
     fn structure_mutation(&mut self) -> &'static str {
+        // Reading the shape of megabytes of nested brackets takes many times their size: a
+        // large input gets a byte-level mutation instead, so that making inputs stays cheap
+        // (the memory budget counts the fuzzer's own allocations too).
+        if self.bytes.len() > SHAPE_BYTES_MAX {
+            return self.byte_mutation();
+        }
         let s = shape(&self.bytes);
         let name = match self.below(9) {
             0 | 1 => self.number(&s),
@@ -606,14 +616,13 @@ impl Mutator<'_> {
     fn repeat_element(&mut self, s: &Shape) -> Option<&'static str> {
         let list = pick(&mut self.rng, &s.lists)?;
         let r = pick(&mut self.rng, list)?.clone();
-        let copies = self.copies();
-        let mut piece = Vec::new();
+        // At most as many copies as fit.
+        let room = INPUT_BYTES_MAX.saturating_sub(self.bytes.len());
+        let copies = self.copies().min(room / (r.len() + 2));
+        let mut piece = Vec::with_capacity(copies * (r.len() + 2));
         for _ in 0..copies {
             piece.extend_from_slice(b", ");
             piece.extend_from_slice(&self.bytes[r.clone()]);
-            if piece.len() > INPUT_BYTES_MAX {
-                break;
-            }
         }
         self.replace(r.end..r.end, &piece);
         Some("repeat a list element")
@@ -651,11 +660,13 @@ impl Mutator<'_> {
         if self.chance(2) {
             let list = pick(&mut self.rng, &s.lists)?;
             let r = pick(&mut self.rng, list)?.clone();
-            let inner = self.bytes[r.clone()].to_vec();
             let times = self.value(None);
-            let mut new = format!("repeat(times: {times}, ops: [")
-                .repeat(depth)
-                .into_bytes();
+            let level = format!("repeat(times: {times}, ops: [");
+            if self.bytes.len() + depth * (level.len() + 2) > INPUT_BYTES_MAX {
+                return None;
+            }
+            let inner = self.bytes[r.clone()].to_vec();
+            let mut new = level.repeat(depth).into_bytes();
             new.extend_from_slice(&inner);
             new.extend_from_slice("])".repeat(depth).as_bytes());
             self.replace(r, &new);
@@ -667,6 +678,9 @@ impl Mutator<'_> {
             } else {
                 ("(", ")")
             };
+            if self.bytes.len() + 2 * depth > INPUT_BYTES_MAX {
+                return None;
+            }
             let mut new = open.repeat(depth).into_bytes();
             new.extend_from_slice(&self.bytes[r.clone()]);
             new.extend_from_slice(close.repeat(depth).as_bytes());
