@@ -152,20 +152,28 @@ fn the_memory_budget_is_reported_in_each_phase() {
     );
     assert!(t.contains("; run input 0"), "{t}");
 
-    // In the loader phase the process itself aborts, having said which input.
+    // In the loader phase the process itself aborts, having said which input: here a seed
+    // of 50,000 ops, which takes some 30 MiB to read.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("memory-loader-seed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let seed = dir.join("long.ron");
+    let ops = "compute(1), ".repeat(50_000);
+    std::fs::write(&seed, format!("(cores: [(ops: [{ops}])])")).unwrap();
     let o = fuzz(
         "memory-loader",
         &[
+            "--seeds",
+            seed.to_str().unwrap(),
             "--loader-inputs",
-            "100",
+            "1",
             "--run-inputs",
             "0",
             "--mem-budget",
-            "1",
+            "16",
         ],
     );
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
     assert!(t.contains("mktme-fuzz: MEMORY: an allocation of "), "{t}");
-    assert!(t.contains("; loader input "), "{t}");
+    assert!(t.contains("; loader input 0\n"), "{t}");
 }
