@@ -1,0 +1,179 @@
+//! The fuzzer's short run, in CI: a few thousand loader inputs and some fifty scenarios run
+//! find nothing (seconds, in a debug build); and the fuzzer reports what it must, when the
+//! limits are made tight enough to be passed: a hang in each phase, the memory budget in
+//! each phase.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn fuzz(out: &str, args: &[&str]) -> Output {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(out);
+    let _ = std::fs::remove_dir_all(&dir);
+    Command::new(env!("CARGO_BIN_EXE_mktme-fuzz"))
+        .arg("--out")
+        .arg(&dir)
+        .args(args)
+        .output()
+        .expect("the fuzzer runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {}\n{}{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The findings a run may have until the rest of issue 15 lands: a machine whose caches
+/// take more than the budget, allocated up front (finding 1; the lazily allocated cache sets
+/// fix it). Once they are merged, a short run finds nothing at all: make this list empty.
+fn expected_until_issue_15_lands(note: &str) -> bool {
+    note.starts_with("MEMORY: ")
+        && note.contains(", set machine.caches.")
+        && note.contains(".size=")
+}
+
+#[test]
+fn a_short_run_finds_nothing() {
+    let o = fuzz(
+        "short",
+        &[
+            "--seed",
+            "1",
+            "--loader-inputs",
+            "3000",
+            "--run-inputs",
+            "50",
+            "--time-limit",
+            "60",
+            "--keep-going",
+        ],
+    );
+    let t = text(&o);
+    assert!(t.contains("loader: 3000 inputs"), "{t}");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("short");
+    let mut found = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "txt") && !path.ends_with("child-stderr.txt") {
+            let note = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                expected_until_issue_15_lands(&note),
+                "{note}
+{t}"
+            );
+            found += 1;
+        }
+    }
+    if found == 0 {
+        assert!(o.status.success(), "{t}");
+        assert!(t.contains("no findings"), "{t}");
+    } else {
+        assert_eq!(o.status.code(), Some(1), "{t}");
+    }
+    // Fifty scenarios ran, and some mutants were accepted and some refused.
+    let ran: u64 = t
+        .lines()
+        .filter(|l| l.contains(" ran: "))
+        .map(|l| l.split_whitespace().next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(ran, 50, "{t}");
+    assert!(t.contains(" accepted\n") && t.contains(" refused\n"), "{t}");
+}
+
+#[test]
+fn a_hang_is_reported_in_each_phase() {
+    // No input is read in a microsecond.
+    let o = fuzz(
+        "hang-loader",
+        &[
+            "--loader-inputs",
+            "5",
+            "--run-inputs",
+            "0",
+            "--time-limit",
+            "0.000001",
+        ],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("HANG: still running at the time limit: loader input 0"),
+        "{t}"
+    );
+
+    let o = fuzz(
+        "hang-run",
+        &[
+            "--loader-inputs",
+            "0",
+            "--run-inputs",
+            "2",
+            "--time-limit",
+            "0.000001",
+            "--keep-going",
+        ],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("FINDING: HANG"), "{t}");
+    assert!(t.contains("findings: 40, hang 40"), "{t}");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hang-run");
+    let note = std::fs::read_to_string(dir.join("hang-run-s1-i0.txt")).unwrap();
+    assert!(
+        note.contains("replay: mktme-sim run --set run.cycles_max=20000"),
+        "{note}"
+    );
+    assert!(dir.join("hang-run-s1-i0.ron").exists());
+}
+
+#[test]
+fn the_memory_budget_is_reported_in_each_phase() {
+    // A run does not fit in one MiB: each child aborts, and the fuzzer goes on.
+    let o = fuzz(
+        "memory-run",
+        &[
+            "--loader-inputs",
+            "0",
+            "--run-inputs",
+            "1",
+            "--mem-budget",
+            "1",
+            "--keep-going",
+        ],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("FINDING: MEMORY: mktme-fuzz: MEMORY: an allocation of "),
+        "{t}"
+    );
+    assert!(t.contains("; run input 0"), "{t}");
+
+    // In the loader phase the process itself aborts, having said which input: here a seed
+    // of 50,000 ops, which takes some 30 MiB to read.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("memory-loader-seed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let seed = dir.join("long.ron");
+    let ops = "compute(1), ".repeat(50_000);
+    std::fs::write(&seed, format!("(cores: [(ops: [{ops}])])")).unwrap();
+    let o = fuzz(
+        "memory-loader",
+        &[
+            "--seeds",
+            seed.to_str().unwrap(),
+            "--loader-inputs",
+            "1",
+            "--run-inputs",
+            "0",
+            "--mem-budget",
+            "16",
+        ],
+    );
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("mktme-fuzz: MEMORY: an allocation of "), "{t}");
+    assert!(t.contains("; loader input 0\n"), "{t}");
+}
