@@ -20,14 +20,19 @@ use std::process::ExitCode;
     p50, p95, p99), sustained DRAM bandwidth, the engine's utilisation and queueing, the \
     overhead in percent and the throughput at which the engine becomes the bottleneck. \
     By default only the engine's timing is removed; --bypass turns TME bypass on instead \
-    (KeyIDs programmed by PCONFIG stay encrypted). See docs/sweeps.md."
+    (KeyIDs programmed by PCONFIG stay encrypted); --plaintext adds every KeyID as \
+    KEYID_NO_ENCRYPT (nothing encrypted). See docs/sweeps.md."
 )]
 pub struct OverheadArgs {
     /// A scenario file (.ron) or a memory trace.
     path: PathBuf,
     /// Take the engine away with TME bypass instead of removing only its timing.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "plaintext")]
     bypass: bool,
+    /// Take the engine away entirely: TME bypass, and every key programmed as
+    /// KEYID_NO_ENCRYPT.
+    #[arg(long)]
+    plaintext: bool,
     /// Throughput cuts of the sweep, each dividing the engine's throughput (at least 2).
     #[arg(long, value_delimiter = ',', default_values_t = [2, 4, 8, 16, 32, 64],
           value_parser = clap::value_parser!(u32).range(2..))]
@@ -61,7 +66,11 @@ pub fn overhead(args: OverheadArgs, out: &mut Stdout) -> Result<ExitCode> {
         .map_err(anyhow::Error::msg)?;
     let workload = Workload::open(&args.path, &set, &args.trace.settings())?;
     let options = OverheadOptions {
-        off: [OffMode::Ideal, OffMode::Bypass][usize::from(args.bypass)],
+        off: match (args.bypass, args.plaintext) {
+            (true, _) => OffMode::Bypass,
+            (_, true) => OffMode::Plaintext,
+            _ => OffMode::Ideal,
+        },
         slowdowns: args
             .slowdown
             .into_iter()

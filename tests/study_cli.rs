@@ -286,6 +286,55 @@ fn overhead_of_a_small_streaming_scenario() {
 }
 
 #[test]
+fn plaintext_takes_the_whole_engine_away_where_bypass_leaves_mktme_keys() {
+    // The streaming workload goes through KeyID 1, which its PCONFIG programs: TME bypass
+    // leaves it encrypted; --plaintext programs it KEYID_NO_ENCRYPT, so no line meets the
+    // engine, and the run matches the ideal stage's cycle for cycle.
+    let small = [
+        "scenarios/sweeps/workloads/stream.ron",
+        "--set",
+        "cores.0.ops.1.times=256",
+        "--set",
+        "cores.0.ops.2.times=512",
+        "--no-sweep",
+    ];
+    let with = |mode: &[&str]| {
+        let mut args = small.to_vec();
+        args.extend_from_slice(mode);
+        overhead_json(&args)
+    };
+    let bypass = with(&["--bypass"]);
+    assert_eq!(
+        bypass["off"]["decrypt"]["lines"], 512,
+        "KeyID 1 stays encrypted"
+    );
+    assert_eq!(bypass["off"]["encrypt"]["lines"], 256);
+    let plain = with(&["--plaintext"]);
+    assert_eq!(plain["off_mode"], "plaintext");
+    assert!(
+        plain["off_meaning"]
+            .as_str()
+            .unwrap()
+            .contains("KEYID_NO_ENCRYPT")
+    );
+    assert_eq!(plain["off"]["decrypt"]["lines"], 0);
+    assert_eq!(plain["off"]["encrypt"]["lines"], 0);
+    let ideal = with(&[]);
+    assert_eq!(cycles(&plain["on"]), cycles(&ideal["on"]));
+    assert_eq!(cycles(&plain["off"]), cycles(&ideal["off"]));
+    assert_eq!(cycles(&plain["off"]), 18911);
+    // The two flags are one choice.
+    let mut both = vec!["overhead"];
+    both.extend_from_slice(&small);
+    both.extend_from_slice(&["--bypass", "--plaintext"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_mktme-sim"))
+        .args(&both)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
 fn overhead_of_a_trace_with_tme_bypass() {
     let trace = "tests/data/true.lackey.gz";
     let j = overhead_json(&[

@@ -137,6 +137,11 @@ pub struct MemCtrlConfig {
     /// The core clock, in MHz. Every cycle the memory system's interface takes or returns is a
     /// core cycle; the DRAM model runs in its own clock underneath.
     pub core_clock_mhz: u64,
+    /// A study's counterfactual, never set by a machine file: every PCONFIG that sets a key
+    /// (SET_KEY_DIRECT, SET_KEY_RANDOM) programs KEYID_NO_ENCRYPT instead, with the same
+    /// checks, status, latency and random draws. With TME bypass, no line is encrypted at all: the "engine
+    /// off" of `mktme-sim overhead --plaintext`.
+    pub keys_as_no_encrypt: bool,
 }
 
 impl Default for MemCtrlConfig {
@@ -151,6 +156,7 @@ impl Default for MemCtrlConfig {
             interleave_bytes: 4096,
             dram: DramConfig::machine_preset("ddr4-2400").expect("built-in preset is valid"),
             core_clock_mhz: 3200,
+            keys_as_no_encrypt: false,
         }
     }
 }

@@ -322,6 +322,7 @@ pub struct PconfigUnit {
     entropy_rng: SimRng,
     entropy_failure_rate: Fraction,
     forced_entropy_failures: u32,
+    keys_as_no_encrypt: bool,
     stats: PconfigStats,
 }
 
@@ -344,6 +345,7 @@ impl PconfigUnit {
             entropy_rng,
             entropy_failure_rate: config.entropy_failure_rate,
             forced_entropy_failures: 0,
+            keys_as_no_encrypt: config.keys_as_no_encrypt,
             stats: PconfigStats::default(),
         }
     }
@@ -437,6 +439,12 @@ impl PconfigUnit {
             }
             ProgramAction::Clear => KeyMode::Tme,
             ProgramAction::NoEncrypt => KeyMode::NoEncrypt,
+        };
+        // The study's counterfactual: the key was made (and the RNG drawn) as usual, so every
+        // status and every later key is the same; only the entry installed differs.
+        let mode = match mode {
+            KeyMode::Keyed(_) if self.keys_as_no_encrypt => KeyMode::NoEncrypt,
+            mode => mode,
         };
         let done = now.plus(self.latency_cycles);
         self.lock_free_at = done;

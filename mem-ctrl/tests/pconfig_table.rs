@@ -365,6 +365,35 @@ fn the_entry_changes_at_completion_not_before() {
 }
 
 #[test]
+fn keys_as_no_encrypt_installs_no_encrypt_with_the_same_outcomes() {
+    // The overhead study's counterfactual: the same statuses and timing as a real machine
+    // (an entropy failure included), but a key that was set leaves its KeyID in plaintext.
+    let mut c = config(SpecRevision::Sdm);
+    c.keys_as_no_encrypt = true;
+    let mut mem = MemorySystem::new(&c, RngFactory::new(2026)).unwrap();
+    let direct = KeyProgramStruct::new(3, KeyCommand::SetKeyDirect, XtsAlgorithm::Aes128)
+        .with_keys(&[0x11; 16], &[0x22; 16]);
+    let r = mem.pconfig(Cycle::new(10), &PconfigCall::key_program(direct));
+    assert!(r.outcome.is_success());
+    assert_eq!(r.done, Cycle::new(10 + LATENCY));
+    mem.settle(r.done);
+    assert!(matches!(mem.key_mode(KeyId::new(3)), KeyMode::NoEncrypt));
+    assert_eq!(dimm_bytes(&mut mem, r.done, 3), PLAINTEXT);
+    mem.pconfig_unit().inject_entropy_failures(1);
+    let random = KeyProgramStruct::new(6, KeyCommand::SetKeyRandom, XtsAlgorithm::Aes128);
+    let e = mem.pconfig(r.done, &PconfigCall::key_program(random.clone()));
+    assert_eq!(e.outcome, status(PconfigStatus::EntropyError));
+    let ok = mem.pconfig(e.done, &PconfigCall::key_program(random));
+    assert!(ok.outcome.is_success());
+    mem.settle(ok.done);
+    assert!(matches!(mem.key_mode(KeyId::new(6)), KeyMode::NoEncrypt));
+    assert_eq!(dimm_bytes(&mut mem, ok.done, 6), PLAINTEXT);
+    // KeyID 0 keeps the platform key: the knob changes only what PCONFIG installs.
+    let platform = mem.tme().platform_key().unwrap().clone();
+    assert_eq!(dimm_bytes(&mut mem, ok.done, 0), encrypt(platform.cipher()));
+}
+
+#[test]
 fn entropy_error_changes_nothing_and_releases_the_lock() {
     for rev in [SpecRevision::Sdm, SpecRevision::Ise] {
         let mut mem = system(rev);

@@ -8,7 +8,10 @@
 //! throughput cost. TME bypass ([`OffMode::Bypass`]) is the other choice: KeyID 0 and every
 //! KeyID in TME behaviour cross the bus as plaintext and skip the stage, but KeyIDs a PCONFIG
 //! programmed keep being encrypted, so for a multi-key workload it takes only part of the
-//! engine away (docs/mem-ctrl.md, "Timing"). The report says which was used.
+//! engine away (docs/mem-ctrl.md, "Timing"). [`OffMode::Plaintext`] takes all of it away: TME
+//! bypass, and every KeyID a PCONFIG sets a key for programmed KEYID_NO_ENCRYPT instead, so no
+//! line is encrypted (the run's ciphertext expectations then see plaintext). The report says
+//! which was used.
 //!
 //! Every figure comes from the model ([`crate::measure`]): cycles, the DRAM read latency
 //! (accept to data out of the decrypt stage; mean and percentiles), sustained DRAM bandwidth,
@@ -31,6 +34,8 @@ pub enum OffMode {
     /// TME bypass: KeyID 0 and KeyIDs in TME behaviour are plaintext (MKTME keys still
     /// encrypt).
     Bypass,
+    /// TME bypass and every key programmed as KEYID_NO_ENCRYPT: nothing is encrypted.
+    Plaintext,
 }
 
 impl OffMode {
@@ -44,6 +49,10 @@ impl OffMode {
             OffMode::Bypass => {
                 "TME bypass: KeyID 0 and KeyIDs in TME behaviour cross the bus as plaintext and \
                  skip the AES stage; KeyIDs programmed by PCONFIG are still encrypted"
+            }
+            OffMode::Plaintext => {
+                "TME bypass, and every PCONFIG that sets a key programs KEYID_NO_ENCRYPT \
+                 instead: no line is encrypted, every line skips the AES stage"
             }
         }
     }
@@ -212,9 +221,11 @@ pub fn run(
     ));
     let off = match options.off {
         OffMode::Ideal => with_crypto(workload, ideal)?,
-        OffMode::Bypass => {
+        OffMode::Bypass | OffMode::Plaintext => {
             let mut w = workload.clone();
-            w.machine_mut().memory.tme.bypass = true;
+            let memory = &mut w.machine_mut().memory;
+            memory.tme.bypass = true;
+            memory.keys_as_no_encrypt = options.off == OffMode::Plaintext;
             w
         }
     };
