@@ -10,7 +10,7 @@
 //! which is also the memory controller's clock in this model), except `t_ck_ps`, the clock
 //! period itself, in picoseconds.
 
-use super::mapping::AddressMapping;
+use super::mapping::{AddressMapping, MappingParams};
 use sim_core::{BitRange, ClockRatio, LINE_BYTES};
 use std::fmt;
 
@@ -139,46 +139,6 @@ pub struct Timing {
     pub t_rfc_cycles: u32,
     /// Average refresh interval per rank.
     pub t_refi_cycles: u32,
-}
-
-/// Where each DRAM coordinate sits in a DRAM byte address.
-///
-/// Each field is a [`BitRange`] of the DRAM address (KeyID already stripped). Bits
-/// `[5:0]` are the byte within the 64-byte line and belong to no field. The column field counts
-/// lines within a row (DRAMsim3's "column / burst length"), so its width is
-/// `log2(columns / burst_length)`.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct MappingParams {
-    /// Width of the DRAM address of one channel set: every bit in `[6, addr_bits)` must belong
-    /// to exactly one field.
-    pub addr_bits: u32,
-    /// Channel field (width 0 with one channel).
-    pub channel: BitRange,
-    /// Rank field.
-    pub rank: BitRange,
-    /// Bank-group field.
-    pub bankgroup: BitRange,
-    /// Bank-within-group field.
-    pub bank: BitRange,
-    /// Row field.
-    pub row: BitRange,
-    /// Line-within-row field.
-    pub column: BitRange,
-}
-
-impl MappingParams {
-    /// The six fields with their configuration names, in a fixed order (used by validation and
-    /// error messages).
-    pub fn fields(&self) -> [(&'static str, BitRange); 6] {
-        [
-            ("mapping.channel", self.channel),
-            ("mapping.rank", self.rank),
-            ("mapping.bankgroup", self.bankgroup),
-            ("mapping.bank", self.bank),
-            ("mapping.row", self.row),
-            ("mapping.column", self.column),
-        ]
-    }
 }
 
 /// Scheduler and queue parameters of one channel's controller.
@@ -708,29 +668,6 @@ impl DramConfig {
 
         let mapping = AddressMapping::from_params(m);
         Ok(DramConfig { params, mapping })
-    }
-
-    /// A named preset: `ddr4-2400`, `ddr4-3200` or `ddr5-4800` (see [`super::presets`]).
-    pub fn preset(name: &str) -> Result<DramConfig, DramConfigError> {
-        match DramParams::preset(name) {
-            Some(params) => DramConfig::new(params),
-            None => Err(DramConfigError::UnknownPreset {
-                name: name.to_owned(),
-                known: super::presets::PRESET_NAMES.join(", "),
-            }),
-        }
-    }
-
-    /// A named preset as the full-system machines run it ([`DramParams::machine_preset`]: idle
-    /// write drain and the machines' drain rule).
-    pub fn machine_preset(name: &str) -> Result<DramConfig, DramConfigError> {
-        match DramParams::machine_preset(name) {
-            Some(params) => DramConfig::new(params),
-            None => Err(DramConfigError::UnknownPreset {
-                name: name.to_owned(),
-                known: super::presets::PRESET_NAMES.join(", "),
-            }),
-        }
     }
 
     /// The validated parameters.

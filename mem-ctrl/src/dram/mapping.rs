@@ -9,9 +9,48 @@
 //!       +----------------+----+------+------+----------+--------+
 //! ```
 
-use super::config::MappingParams;
 use sim_core::{BitRange, DramAddr};
 use std::fmt;
+
+/// Where each DRAM coordinate sits in a DRAM byte address.
+///
+/// Each field is a [`BitRange`] of the DRAM address (KeyID already stripped). Bits
+/// `[5:0]` are the byte within the 64-byte line and belong to no field. The column field counts
+/// lines within a row (DRAMsim3's "column / burst length"), so its width is
+/// `log2(columns / burst_length)`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct MappingParams {
+    /// Width of the DRAM address of one channel set: every bit in `[6, addr_bits)` must belong
+    /// to exactly one field.
+    pub addr_bits: u32,
+    /// Channel field (width 0 with one channel).
+    pub channel: BitRange,
+    /// Rank field.
+    pub rank: BitRange,
+    /// Bank-group field.
+    pub bankgroup: BitRange,
+    /// Bank-within-group field.
+    pub bank: BitRange,
+    /// Row field.
+    pub row: BitRange,
+    /// Line-within-row field.
+    pub column: BitRange,
+}
+
+impl MappingParams {
+    /// The six fields with their configuration names, in a fixed order (used by validation and
+    /// error messages).
+    pub fn fields(&self) -> [(&'static str, BitRange); 6] {
+        [
+            ("mapping.channel", self.channel),
+            ("mapping.rank", self.rank),
+            ("mapping.bankgroup", self.bankgroup),
+            ("mapping.bank", self.bank),
+            ("mapping.row", self.row),
+            ("mapping.column", self.column),
+        ]
+    }
+}
 
 /// The DRAM coordinates of one cache line.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, Default)]

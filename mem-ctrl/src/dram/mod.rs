@@ -68,8 +68,8 @@ mod timing;
 
 pub use bank::{BankCommand, BankState, CommandKind};
 pub use config::{
-    ControllerParams, CryptoTiming, DramConfig, DramConfigError, DramParams, Geometry,
-    MappingParams, PagePolicy, QueueStructure, Throughput, Timing, WriteDrain,
+    ControllerParams, CryptoTiming, DramConfig, DramConfigError, DramParams, Geometry, PagePolicy,
+    QueueStructure, Throughput, Timing, WriteDrain,
 };
 pub use controller::{
     CompletionSource, DramCompletion, DramController, DramRequest, Encryption, IssuedCommand,
@@ -80,6 +80,6 @@ pub use driver::{
     DriverError, DriverLimits, Recorder, TraceObserver, TraceRecord, TraceReport, run_trace,
     run_trace_observed,
 };
-pub use mapping::{AddressMapping, DramAddrOutOfRange, DramLocation};
+pub use mapping::{AddressMapping, DramAddrOutOfRange, DramLocation, MappingParams};
 pub use presets::{MACHINE_IDLE_WRITE_DRAIN_CYCLES, MACHINE_WRITE_DRAIN, PRESET_NAMES};
 pub use stats::DramStats;

@@ -16,9 +16,10 @@
 //! always used.
 
 use super::config::{
-    ControllerParams, CryptoTiming, DramParams, Geometry, MappingParams, PagePolicy,
+    ControllerParams, CryptoTiming, DramConfig, DramConfigError, DramParams, Geometry, PagePolicy,
     QueueStructure, Throughput, Timing, WriteDrain,
 };
+use super::mapping::MappingParams;
 use sim_core::BitRange;
 
 /// Names accepted by [`DramParams::preset`].
@@ -268,5 +269,32 @@ impl DramParams {
         params.controller.write_drain = MACHINE_WRITE_DRAIN;
         params.controller.idle_write_drain_cycles = Some(MACHINE_IDLE_WRITE_DRAIN_CYCLES);
         Some(params)
+    }
+}
+
+// `DramConfig`'s constructors by preset name live beside the presets, so that `config` does
+// not depend on them (nor they on each other in a circle).
+impl DramConfig {
+    /// A named preset: `ddr4-2400`, `ddr4-3200` or `ddr5-4800` ([`PRESET_NAMES`]).
+    pub fn preset(name: &str) -> Result<DramConfig, DramConfigError> {
+        match DramParams::preset(name) {
+            Some(params) => DramConfig::new(params),
+            None => Err(DramConfigError::UnknownPreset {
+                name: name.to_owned(),
+                known: PRESET_NAMES.join(", "),
+            }),
+        }
+    }
+
+    /// A named preset as the full-system machines run it ([`DramParams::machine_preset`]: idle
+    /// write drain and the machines' drain rule).
+    pub fn machine_preset(name: &str) -> Result<DramConfig, DramConfigError> {
+        match DramParams::machine_preset(name) {
+            Some(params) => DramConfig::new(params),
+            None => Err(DramConfigError::UnknownPreset {
+                name: name.to_owned(),
+                known: PRESET_NAMES.join(", "),
+            }),
+        }
     }
 }
