@@ -792,12 +792,12 @@ impl BenchResults {
         String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
     }
 
-    /// The picture's series: grid lines GB/s against batch size, one per thread count; the
-    /// pages figure per thread count at 64 lines (a page); OpenSSL's 4 KiB figure as a flat
-    /// line.
-    pub fn plot_series(&self) -> Vec<crate::plots::Series> {
+    /// The curves of bench-crypto's picture (`plots::bench_crypto`), as (name, points):
+    /// grid lines GB/s against batch size, one per thread count; the pages figure per thread
+    /// count at 64 lines (a page); OpenSSL's 4 KiB figure as a flat line.
+    pub fn curves(&self) -> Vec<(String, Vec<(f64, f64)>)> {
         let s = &self.samples;
-        let mut out: Vec<crate::plots::Series> = Vec::new();
+        let mut out: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
         for (batch, threads, v) in &s.grid {
             let name = if *batch == 0 {
                 format!("4 KiB pages, {threads} thread(s)")
@@ -805,26 +805,23 @@ impl BenchResults {
                 format!("lines, {threads} thread(s)")
             };
             let x = if *batch == 0 { 64.0 } else { *batch as f64 };
-            match out.iter_mut().find(|p| p.name == name) {
-                Some(p) => p.points.push((x, median(v))),
-                None => out.push(crate::plots::Series {
-                    name,
-                    points: vec![(x, median(v))],
-                }),
+            match out.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, points)) => points.push((x, median(v))),
+                None => out.push((name, vec![(x, median(v))])),
             }
         }
         if s.grid.is_empty() {
-            out.push(crate::plots::Series {
-                name: format!("lines, 1 thread ({})", self.clock_name()),
-                points: vec![(self.options.batch as f64, median(&s.lines))],
-            });
+            out.push((
+                format!("lines, 1 thread ({})", self.clock_name()),
+                vec![(self.options.batch as f64, median(&s.lines))],
+            ));
         }
         if self.openssl.is_some() {
             let v = median(&s.openssl);
-            out.push(crate::plots::Series {
-                name: "OpenSSL aes-128-xts 4 KiB, 1 thread".to_owned(),
-                points: vec![(1.0, v), (GRID_BATCHES[GRID_BATCHES.len() - 1] as f64, v)],
-            });
+            out.push((
+                "OpenSSL aes-128-xts 4 KiB, 1 thread".to_owned(),
+                vec![(1.0, v), (GRID_BATCHES[GRID_BATCHES.len() - 1] as f64, v)],
+            ));
         }
         out
     }

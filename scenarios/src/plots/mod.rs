@@ -315,7 +315,11 @@ fn file_part(name: &str) -> String {
 
 /// bench-crypto's picture: throughput by batch size, one line per thread count, and pages.
 pub fn bench_crypto(results: &BenchResults) -> Result<Vec<Picture>, PlotError> {
-    let series = results.plot_series();
+    let series: Vec<Series> = results
+        .curves()
+        .into_iter()
+        .map(|(name, points)| Series { name, points })
+        .collect();
     let svg = charts::lines(
         &Labels {
             title: "Host AES-XTS-128 throughput",
