@@ -45,11 +45,8 @@ pub enum FilesError {
 
 /// A path as a message shows it ([`sim_core::text`]).
 fn shown_path(path: &Path) -> String {
-    sim_core::text::shown_max(
-        &path.display().to_string(),
-        crate::validate::FILE_CHARS_SHOWN,
-    )
-    .into_owned()
+    sim_core::text::shown_max(&path.display().to_string(), crate::limits::FILE_CHARS_SHOWN)
+        .into_owned()
 }
 
 /// Every scenario file named by `paths`: files as given, folders searched recursively for

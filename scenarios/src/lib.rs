@@ -34,6 +34,7 @@ pub mod batch;
 pub mod bench_crypto;
 pub mod dram_trace_run;
 pub mod formats;
+pub mod limits;
 pub mod locate;
 pub mod machine_file;
 pub mod measure;

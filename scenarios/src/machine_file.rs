@@ -29,8 +29,7 @@
 //! [`MachineFile::to_config`], which knows no folder, takes presets only.
 
 use crate::formats::dram_file::{self, DramFileError};
-use crate::validate::FILE_CHARS_SHOWN;
-use crate::validate::read::{Bounded, read_bounded};
+use crate::limits::{Bounded, FILE_CHARS_SHOWN, read_bounded};
 use cache_model::ReplacementPolicy;
 use cache_model::hierarchy::{AliasPolicy, PrefetchLevel};
 use cpu_model::{CoreConfig, MachineConfig, MachineConfigError};

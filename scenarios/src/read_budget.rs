@@ -12,7 +12,7 @@
 //! counted outside it. Outside any scope nothing is counted (deserializing a file struct
 //! directly, in a test, is not bounded).
 
-use crate::validate::OPS_MAX;
+use crate::limits::OPS_MAX;
 use serde::de::{self, Deserialize, Deserializer, SeqAccess, Visitor};
 use std::cell::Cell;
 use std::fmt;

@@ -23,7 +23,7 @@
 //! existed give `write_drain_threshold: N` instead, which still reads as what it meant then:
 //! `ReadQueueEmpty(at_least: N)`.
 
-use crate::validate::FILE_CHARS_SHOWN;
+use crate::limits::FILE_CHARS_SHOWN;
 use mem_ctrl::dram::{
     ControllerParams, CryptoTiming, DramConfig, DramConfigError, DramParams, Geometry,
     MappingParams, PRESET_NAMES, PagePolicy, QueueStructure, Throughput, Timing, WriteDrain,

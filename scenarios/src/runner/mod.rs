@@ -70,7 +70,7 @@ impl Default for RunOptions {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "{}: {}",
-    sim_core::text::shown_max(file, crate::validate::FILE_CHARS_SHOWN),
+    sim_core::text::shown_max(file, crate::limits::FILE_CHARS_SHOWN),
     sim_core::text::one_line(problem)
 )]
 pub struct RunError {

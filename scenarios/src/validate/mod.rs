@@ -87,14 +87,10 @@ use ops::{Block, LabelInfo};
 use sim_core::{AddressLayout, DetHashMap, text};
 use std::path::Path;
 
+pub use crate::limits::{FILE_CHARS_SHOWN, OPS_MAX, SCENARIO_FILE_BYTES_MAX};
+
 /// Ops nested deeper than this (repeat and mispredict blocks) are refused.
 pub const NESTING_MAX: usize = 16;
-/// More ops than this in the file (nested ones included, repeats not unrolled) are refused,
-/// while the file is read ([`crate::read_budget`]).
-pub const OPS_MAX: usize = 1_000_000;
-/// A scenario file larger than this (64 MiB) is refused before it is parsed: enough for
-/// [`OPS_MAX`] ops of the longest common form, and a bound on the memory reading one takes.
-pub const SCENARIO_FILE_BYTES_MAX: u64 = 64 << 20;
 /// `run.cycles_max` at most.
 pub const CYCLES_MAX_LIMIT: u64 = 1_000_000_000_000;
 /// `run.cycles_max` when not given.
@@ -128,9 +124,6 @@ pub struct ScenarioError {
     /// What is wrong, and what was expected.
     pub message: String,
 }
-
-/// Characters of a file's path shown in a message (paths may be long, but not megabytes).
-pub const FILE_CHARS_SHOWN: usize = 400;
 
 fn place_suffix(place: &Option<Location>) -> String {
     place.map_or_else(String::new, |p| format!(":{p}"))

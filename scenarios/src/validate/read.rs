@@ -3,7 +3,8 @@
 //! here; everything after `ron` is the [`Validator`]'s.
 
 use super::overrides::{self, Edited, Override};
-use super::{OPS_MAX, SCENARIO_FILE_BYTES_MAX, ScenarioError, Validator};
+use super::{ScenarioError, Validator};
+use crate::limits::{Bounded, OPS_MAX, SCENARIO_FILE_BYTES_MAX, read_bounded};
 use crate::locate::{PathSeg, RonIndex};
 use crate::machine_file::ron_options;
 use crate::read_budget;
@@ -28,34 +29,6 @@ pub fn load_with(path: &Path, overrides: &[Override]) -> Result<Scenario, Scenar
         },
     })?;
     parse_bytes_with(&bytes, &file, overrides)
-}
-
-/// Why [`read_bounded`] gave no bytes.
-pub(crate) enum Bounded {
-    /// The file holds more than the limit.
-    TooLarge,
-    /// It could not be read.
-    Io(std::io::Error),
-}
-
-/// The bytes of the file at `path`, if it holds at most `max` of them. Reads at most
-/// `max + 1` bytes whatever the file is (a growing file, `/dev/zero`), so memory stays
-/// bounded before anything is parsed.
-pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, Bounded> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(Bounded::Io)?;
-    let expected = file.metadata().map_or(0, |m| m.len());
-    if expected > max {
-        return Err(Bounded::TooLarge);
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(Bounded::Io)?;
-    if bytes.len() as u64 > max {
-        return Err(Bounded::TooLarge);
-    }
-    Ok(bytes)
 }
 
 /// The message for a scenario file above [`SCENARIO_FILE_BYTES_MAX`].

@@ -35,7 +35,7 @@ pub use champsim::ChampsimReader;
 pub use lackey::LackeyReader;
 pub use mtrace::MtraceReader;
 
-use crate::validate::FILE_CHARS_SHOWN;
+use crate::limits::FILE_CHARS_SHOWN;
 use lines::CursorError;
 use sim_core::text::{shown, shown_max};
 use std::fmt;
