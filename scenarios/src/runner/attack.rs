@@ -13,7 +13,6 @@
 //! run ended (at `end`, or at a cycle the run did not reach) happens at its end, in the same
 //! order by time. A cold boot at a cycle ends the run there: the power is cut.
 
-use super::findings::DumpTaken;
 use crate::scenario::{AttackKind, AttackerPlan, ColdBootPlan, DumpTime};
 use cpu_model::{RunEnd, System};
 use mem_ctrl::bus::{BusRecorder, BusTransaction, ProbeId};
@@ -40,6 +39,15 @@ pub(super) struct AttackTaken {
     /// For a replay, when its ciphertext was recorded (at the end, when the run ended before
     /// the cycle asked for).
     pub(super) recorded: Option<Cycle>,
+}
+
+/// One DRAM dump as taken: when, and each line's bytes.
+#[derive(Debug)]
+pub(super) struct DumpTaken {
+    pub(super) cycle: Cycle,
+    pub(super) lines: Vec<(DramAddr, LineBytes)>,
+    /// Lines whose writes sat in a controller at the dump, not yet on the DIMMs.
+    pub(super) pending_writes: Vec<DramAddr>,
 }
 
 /// A cold boot as taken: the dump of all DRAM, what the write queues lost, and, once the power

@@ -16,7 +16,7 @@
 //! all-zero lines: untouched DRAM reads as zeros everywhere, which says nothing about the
 //! tweak.
 
-use super::attack::ColdBootTaken;
+use super::attack::{ColdBootTaken, DumpTaken};
 use crate::scenario::{AttackerExpect, DramDumpPlan, FindingKind};
 use mem_ctrl::bus::BusTransaction;
 use sim_core::{Cycle, DetHashMap, DetHashSet, DramAddr, LINE_BYTES, LineBytes, MemOp};
@@ -163,15 +163,6 @@ pub(super) fn bus_findings(
         }
     }
     out
-}
-
-/// One DRAM dump as taken: when, and each line's bytes.
-#[derive(Debug)]
-pub(super) struct DumpTaken {
-    pub(super) cycle: Cycle,
-    pub(super) lines: Vec<(DramAddr, LineBytes)>,
-    /// Lines whose writes sat in a controller at the dump, not yet on the DIMMs.
-    pub(super) pending_writes: Vec<DramAddr>,
 }
 
 /// A count-1 finding of a dump's (or the cold boot's) line.

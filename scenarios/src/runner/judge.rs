@@ -3,7 +3,7 @@
 //! for the report: what was expected and what was observed.
 
 use super::findings::{Finding, selected};
-use super::observe::{PAIR_WAITING_MAX, ResultLog};
+use super::observe::{PAIR_WAITING_MAX, ResultLog, describe_outcome};
 use crate::report::ExpectationReport;
 use crate::report::hex;
 use crate::scenario::{
@@ -12,8 +12,7 @@ use crate::scenario::{
 };
 use checker::{Violation, ViolationKind};
 use cpu_model::System;
-use cpu_model::program::{OpOutcome, OpTag};
-use mem_ctrl::pconfig::PconfigOutcome;
+use cpu_model::program::OpTag;
 use sim_core::{DramAddr, KeyId, LINE_BYTES};
 use std::fmt::Write;
 
@@ -28,59 +27,6 @@ pub(super) fn op_name(scenario: &Scenario, tag: OpTag) -> String {
         }
         None => format!("op #{}", tag.0),
     }
-}
-
-pub(super) fn describe_outcome(outcome: &OpOutcome) -> String {
-    match outcome {
-        OpOutcome::Load { bytes, .. } => format!("loaded {}", hex(bytes)),
-        OpOutcome::Fault(f) => format!("faulted ({}) at {:#x}", f.kind.name(), f.addr),
-        OpOutcome::Pconfig(o) => format!("PCONFIG {o}"),
-        OpOutcome::Kernel(Ok(v)) => format!("returned {v:#x}"),
-        OpOutcome::Kernel(Err(e)) => format!("failed with {e}"),
-    }
-}
-
-fn pconfig_matches(expect: PconfigExpect, outcome: &PconfigOutcome) -> bool {
-    match (expect, outcome) {
-        (PconfigExpect::Status(s), PconfigOutcome::Status(got)) => s == *got,
-        (PconfigExpect::Fault(v), PconfigOutcome::Fault(f)) => f.vector() == v,
-        _ => false,
-    }
-}
-
-/// Whether one execution's outcome meets an expectation on op executions; `Err` carries what
-/// to add to the description of the execution that did not (nothing, for most).
-pub(super) fn accepts(kind: &ExpectKind, outcome: &OpOutcome) -> Result<(), String> {
-    let ok = match kind {
-        ExpectKind::LoadValue { bytes, .. } => {
-            matches!(outcome, OpOutcome::Load { bytes: got, .. } if got == bytes)
-        }
-        ExpectKind::LoadNot { bytes, .. } => {
-            matches!(outcome, OpOutcome::Load { bytes: got, .. } if got != bytes)
-        }
-        ExpectKind::Pconfig { outcome: want, .. } => {
-            matches!(outcome, OpOutcome::Pconfig(got) if pconfig_matches(*want, got))
-        }
-        ExpectKind::Kernel { result, .. } => match (outcome, result) {
-            (OpOutcome::Kernel(Ok(_)), Ok(None)) => true,
-            (OpOutcome::Kernel(Ok(v)), Ok(Some(want))) => v == want,
-            (OpOutcome::Kernel(Err(e)), Err(want)) => e == want,
-            _ => false,
-        },
-        ExpectKind::Fault { kind, .. } => {
-            matches!(outcome, OpOutcome::Fault(f) if kind.is_none_or(|k| f.kind == k))
-        }
-        // Judged with more than the outcome (by the result log, and after the run).
-        ExpectKind::LoadSameAs { .. }
-        | ExpectKind::LoadWritten { .. }
-        | ExpectKind::NoFaults
-        | ExpectKind::Violations(_)
-        | ExpectKind::Loss(_)
-        | ExpectKind::Attacker(_)
-        | ExpectKind::Plaintext { .. }
-        | ExpectKind::Cycles { .. } => true,
-    };
-    if ok { Ok(()) } else { Err(String::new()) }
 }
 
 /// What ended the run, as judging needs it.

@@ -32,11 +32,11 @@ use crate::report::{
 };
 use crate::scenario::{AttackKind, Scenario};
 use aftermath::{aftermath, in_drain};
-use attack::{AttackTaken, ColdBootTaken, Ended};
+use attack::{AttackTaken, ColdBootTaken, DumpTaken, Ended};
 use checker::Violation;
 use cpu_model::program::{OpOutcome, OpResult, ProcessId};
 use cpu_model::{RunEnd, System, SystemError};
-use findings::{DumpTaken, Finding, bus_findings, cold_boot_findings, dump_findings};
+use findings::{Finding, bus_findings, cold_boot_findings, dump_findings};
 use judge::{Evidence, RunFacts, judge};
 use mem_ctrl::bus::BusTransaction;
 use mem_ctrl::key_table::KeyMode;

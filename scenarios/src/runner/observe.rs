@@ -10,12 +10,12 @@
 //!   and the first that broke the expectation;
 //! - every fault, up to [`FAULTS_KEPT`] (the rest counted).
 
-use super::judge::{accepts, describe_outcome};
 use crate::report::hex;
-use crate::scenario::{ExpectKind, Scenario};
+use crate::scenario::{ExpectKind, PconfigExpect, Scenario};
 use cache_model::{CacheEvent, CacheObserver, WritebackCause};
 use cpu_model::ResultSink;
 use cpu_model::program::{OpOutcome, OpResult, OpTag};
+use mem_ctrl::pconfig::PconfigOutcome;
 use sim_core::{
     AddressLayout, Cycle, DetHashMap, DramAddr, KeyId, LINE_BYTES, LineBytes, PhysAddr,
 };
@@ -228,6 +228,60 @@ struct Watch {
     refused: bool,
     /// The expectations (indices into the scenario's) judged on its executions.
     expectations: Vec<usize>,
+}
+
+/// An execution's outcome in words, for reports.
+pub(super) fn describe_outcome(outcome: &OpOutcome) -> String {
+    match outcome {
+        OpOutcome::Load { bytes, .. } => format!("loaded {}", hex(bytes)),
+        OpOutcome::Fault(f) => format!("faulted ({}) at {:#x}", f.kind.name(), f.addr),
+        OpOutcome::Pconfig(o) => format!("PCONFIG {o}"),
+        OpOutcome::Kernel(Ok(v)) => format!("returned {v:#x}"),
+        OpOutcome::Kernel(Err(e)) => format!("failed with {e}"),
+    }
+}
+
+fn pconfig_matches(expect: PconfigExpect, outcome: &PconfigOutcome) -> bool {
+    match (expect, outcome) {
+        (PconfigExpect::Status(s), PconfigOutcome::Status(got)) => s == *got,
+        (PconfigExpect::Fault(v), PconfigOutcome::Fault(f)) => f.vector() == v,
+        _ => false,
+    }
+}
+
+/// Whether one execution's outcome meets an expectation on op executions; `Err` carries what
+/// to add to the description of the execution that did not (nothing, for most).
+pub(super) fn accepts(kind: &ExpectKind, outcome: &OpOutcome) -> Result<(), String> {
+    let ok = match kind {
+        ExpectKind::LoadValue { bytes, .. } => {
+            matches!(outcome, OpOutcome::Load { bytes: got, .. } if got == bytes)
+        }
+        ExpectKind::LoadNot { bytes, .. } => {
+            matches!(outcome, OpOutcome::Load { bytes: got, .. } if got != bytes)
+        }
+        ExpectKind::Pconfig { outcome: want, .. } => {
+            matches!(outcome, OpOutcome::Pconfig(got) if pconfig_matches(*want, got))
+        }
+        ExpectKind::Kernel { result, .. } => match (outcome, result) {
+            (OpOutcome::Kernel(Ok(_)), Ok(None)) => true,
+            (OpOutcome::Kernel(Ok(v)), Ok(Some(want))) => v == want,
+            (OpOutcome::Kernel(Err(e)), Err(want)) => e == want,
+            _ => false,
+        },
+        ExpectKind::Fault { kind, .. } => {
+            matches!(outcome, OpOutcome::Fault(f) if kind.is_none_or(|k| f.kind == k))
+        }
+        // Judged with more than the outcome (by the result log, and after the run).
+        ExpectKind::LoadSameAs { .. }
+        | ExpectKind::LoadWritten { .. }
+        | ExpectKind::NoFaults
+        | ExpectKind::Violations(_)
+        | ExpectKind::Loss(_)
+        | ExpectKind::Attacker(_)
+        | ExpectKind::Plaintext { .. }
+        | ExpectKind::Cycles { .. } => true,
+    };
+    if ok { Ok(()) } else { Err(String::new()) }
 }
 
 /// The runner's [`ResultSink`].
