@@ -5,9 +5,9 @@
 //! [parent module](super).
 
 use super::flat::{Node, store_data};
+use super::kernel_run::KernelRun;
 use super::load_queue::{Dispatch, LoadEntry};
 use super::request_id::ReqTag;
-use super::serializing::KernelRun;
 use super::store_buffer::SbKind;
 use super::translate::{Pieces, Xl, XlateState};
 use super::{Core, CoreCtx};

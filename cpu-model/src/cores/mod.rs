@@ -147,6 +147,7 @@ mod describe;
 mod flat;
 mod indexed;
 mod issue;
+mod kernel_run;
 mod load_queue;
 mod request_id;
 mod serializing;

@@ -6,43 +6,17 @@
 
 use super::flat::Node;
 use super::issue::{Progress, Stage, Wait};
+use super::kernel_run::{KStep, KernelRun};
 use super::request_id::ReqTag;
 use super::store_buffer::SbKind;
 use super::store_drain::FlushEntry;
 use super::translate::Xl;
 use super::{Core, CoreCtx};
-use crate::kernel::{Access, KernelStep, Syscall};
+use crate::kernel::{Access, KernelStep};
 use crate::program::{Addr, LineFlush, OpKind, OpOutcome, OpTag};
 use cache_model::hierarchy::CoreOp;
 use mem_ctrl::pconfig::{PconfigCall, PconfigOutcome, PconfigStatus};
 use sim_core::{Cycle, LINE_BYTES, PhysAddr};
-
-/// A system call's progress through its steps.
-#[derive(Debug)]
-pub(super) struct KernelRun {
-    pub(super) syscall: Syscall,
-    pub(super) next: usize,
-    outcomes: Vec<PconfigOutcome>,
-    step: KStep,
-}
-
-#[derive(Debug)]
-enum KStep {
-    Start,
-    /// A flush or zeroing store in flight.
-    Wait,
-    /// A PCONFIG executed; `left` retries remain.
-    Pconfig {
-        done: Cycle,
-        outcome: PconfigOutcome,
-        left: u32,
-    },
-    /// A retry waits for the lock (DEVICE_BUSY) or the next cycle (ENTROPY_ERROR).
-    Retry {
-        at: Cycle,
-        left: u32,
-    },
-}
 
 impl Core {
     /// MFENCE: issues once nothing older is in flight.
