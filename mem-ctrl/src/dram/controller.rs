@@ -896,6 +896,9 @@ impl Channel {
     /// Whether a rule allows an entry depends only on the queue and the bank states, not on
     /// time, so an entry disallowed now stays disallowed until one of those changes.
     fn scan_queue(&self, q: usize, now: Cycle) -> Result<Selected, Cycle> {
+        if self.queue_structure == QueueStructure::PerBank {
+            return self.scan_bank_queue(q, now);
+        }
         let queue = &self.command_queues[q];
         // In a per-bank queue every entry is for the same bank, so (1) on a closed bank every
         // entry needs the same ACT, always allowed, and only the oldest can be chosen or set the
@@ -926,6 +929,69 @@ impl Channel {
             if per_bank && state == BankState::Closed {
                 break;
             }
+        }
+        Err(ready)
+    }
+
+    /// [`Channel::scan_queue`] for a per-bank queue, whose entries all share one bank: its
+    /// state and the ready cycles of its commands are looked up once for the whole queue, not
+    /// entry by entry. On a closed bank every entry needs the same ACT, so the oldest decides;
+    /// on an open one an entry needs its column command (READ or WRITE class) if it hits the
+    /// open row, else PRE, which only the oldest entry may issue. Then the same FR-FCFS walk.
+    #[inline]
+    fn scan_bank_queue(&self, q: usize, now: Cycle) -> Result<Selected, Cycle> {
+        let queue = &self.command_queues[q];
+        let Some(first) = queue.first() else {
+            return Err(Cycle::NEVER);
+        };
+        let (bank, bank_index) = (first.bank, first.bank_index as usize);
+        let state = self.banks[bank_index];
+        let open = match state {
+            BankState::Closed => {
+                let at = self
+                    .timing
+                    .ready_at(bank, bank_index, CommandKind::Activate);
+                return if at <= now {
+                    Ok(Selected {
+                        bank,
+                        command: BankCommand::Activate {
+                            row: first.txn.loc.row,
+                        },
+                        origin: Origin::Queue { queue: q, index: 0 },
+                    })
+                } else {
+                    Err(at)
+                };
+            }
+            BankState::Open { row, .. } => row,
+        };
+        let [read_at, write_at, precharge_at] =
+            self.timing.ready_at_column_and_precharge(bank, bank_index);
+        let mut ready = Cycle::NEVER;
+        for (index, qc) in queue.iter().enumerate() {
+            let (command, at) = if qc.txn.loc.row == open {
+                let at = if qc.column.is_write() {
+                    write_at
+                } else {
+                    read_at
+                };
+                (qc.column.command(), at)
+            } else if index == 0 {
+                (BankCommand::Precharge, precharge_at)
+            } else {
+                continue;
+            };
+            if (at > now && at >= ready) || !self.allowed(q, index, command, state) {
+                continue;
+            }
+            if at <= now {
+                return Ok(Selected {
+                    bank,
+                    command,
+                    origin: Origin::Queue { queue: q, index },
+                });
+            }
+            ready = at;
         }
         Err(ready)
     }

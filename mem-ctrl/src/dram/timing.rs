@@ -394,6 +394,24 @@ impl ChannelTiming {
         }
     }
 
+    /// [`ChannelTiming::ready_at`] of READ (and READA), WRITE (and WRITEA) and PRE on bank `b`
+    /// (whose flattened index is `bank_index`), in that order, looked up together.
+    #[inline]
+    pub(crate) fn ready_at_column_and_precharge(&self, b: BankId, bank_index: usize) -> [Cycle; 3] {
+        let group = (b.rank * self.bankgroups + b.bankgroup) as usize;
+        let (bank, group, rank) = (
+            &self.bank_earliest[bank_index],
+            &self.group_earliest[group],
+            &self.rank_earliest[b.rank as usize],
+        );
+        [
+            class(CommandKind::Read),
+            class(CommandKind::Write),
+            class(CommandKind::Precharge),
+        ]
+        .map(|lane| Cycle::new(cmp::max(cmp::max(bank[lane], group[lane]), rank[lane])))
+    }
+
     /// Records that `kind` issued to `b` (for REF: to `b.rank`) at `now`.
     pub(crate) fn record(&mut self, b: BankId, kind: CommandKind, now: Cycle) {
         if kind == CommandKind::Activate {
