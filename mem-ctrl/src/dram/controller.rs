@@ -937,7 +937,10 @@ impl Channel {
     /// state and the ready cycles of its commands are looked up once for the whole queue, not
     /// entry by entry. On a closed bank every entry needs the same ACT, so the oldest decides;
     /// on an open one an entry needs its column command (READ or WRITE class) if it hits the
-    /// open row, else PRE, which only the oldest entry may issue. Then the same FR-FCFS walk.
+    /// open row, else PRE, which only the oldest entry may issue. Then the same FR-FCFS walk,
+    /// with [`Channel::allowed`]'s rules asked without comparing banks (every entry has the
+    /// same): PRE (of the oldest entry) only when no entry hits the open row or the row has
+    /// served `row_hit_cap` column commands; a WRITE only with no older READ of its line.
     #[inline]
     fn scan_bank_queue(&self, q: usize, now: Cycle) -> Result<Selected, Cycle> {
         let queue = &self.command_queues[q];
@@ -963,8 +966,12 @@ impl Channel {
                     Err(at)
                 };
             }
-            BankState::Open { row, .. } => row,
+            BankState::Open {
+                row,
+                column_commands,
+            } => (row, column_commands),
         };
+        let (open, column_commands) = open;
         let [read_at, write_at, precharge_at] =
             self.timing.ready_at_column_and_precharge(bank, bank_index);
         let mut ready = Cycle::NEVER;
@@ -981,7 +988,27 @@ impl Channel {
             } else {
                 continue;
             };
-            if (at > now && at >= ready) || !self.allowed(q, index, command, state) {
+            if at > now && at >= ready {
+                continue;
+            }
+            let allowed = match command {
+                BankCommand::Precharge => {
+                    column_commands >= self.row_hit_cap
+                        || !queue.iter().any(|p| p.txn.loc.row == open)
+                }
+                BankCommand::Write | BankCommand::WritePrecharge => {
+                    !queue[..index].iter().any(|p| {
+                        !p.column.is_write()
+                            && p.txn.loc.row == qc.txn.loc.row
+                            && p.txn.loc.column == qc.txn.loc.column
+                    })
+                }
+                BankCommand::Activate { .. }
+                | BankCommand::Read
+                | BankCommand::ReadPrecharge
+                | BankCommand::Refresh => true,
+            };
+            if !allowed {
                 continue;
             }
             if at <= now {
