@@ -440,7 +440,7 @@ impl ChannelTiming {
     /// is exactly `ready_at(..) <= now`. Issuing commands only ever moves it later (every
     /// update is a maximum, and a new ACT replaces the oldest of the four in the tFAW window
     /// by a younger one), which is what lets the controller cache it as a lower bound.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn ready_at(&self, b: BankId, bank_index: usize, kind: CommandKind) -> Cycle {
         let earliest = self.earliest_at(b, bank_index, kind);
         let r = b.rank as usize;
