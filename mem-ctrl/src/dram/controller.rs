@@ -324,6 +324,9 @@ struct Channel {
     // ---- event skipping (docs/dram-model.md section 10) ----------------------------------
     /// The command queues that hold entries, so a tick visits only those.
     nonempty: QueueSet,
+    /// The command queues that are full (`command_queue_entries` entries), so step 5 tells
+    /// whether a transaction's queue has room without reading the queue.
+    full: QueueSet,
     /// Per command queue: no entry of the queue can issue before this cycle. A lower bound,
     /// kept valid by resetting it to `Cycle::ZERO` ("unknown") whenever the queue's entries or
     /// the state of one of its banks change; every other command only delays entries (timing
@@ -365,6 +368,11 @@ impl QueueSet {
 
     fn is_empty(&self) -> bool {
         self.members == 0
+    }
+
+    #[inline]
+    fn contains(&self, q: usize) -> bool {
+        self.words[q / 64] & (1u64 << (q % 64)) != 0
     }
 
     fn insert(&mut self, q: usize) {
@@ -485,6 +493,7 @@ impl Channel {
             last_activity: Cycle::ZERO,
             stats: DramStats::default(),
             nonempty: QueueSet::new(queues),
+            full: QueueSet::new(queues),
             queue_ready: vec![Cycle::ZERO; queues],
             wake: Cycle::ZERO,
             next_event: Cycle::ZERO,
@@ -1289,6 +1298,7 @@ impl Channel {
                     panic!("cycle {now}: column command {kind} without a queued request");
                 };
                 let qc = self.command_queues[queue].remove(index);
+                self.full.remove(queue);
                 if self.command_queues[queue].is_empty() {
                     self.nonempty.remove(queue);
                 }
@@ -1428,6 +1438,9 @@ impl Channel {
                 bank_index,
             });
             self.nonempty.insert(mv.queue);
+            if self.command_queues[mv.queue].len() >= self.command_queue_entries {
+                self.full.insert(mv.queue);
+            }
             self.queue_ready[mv.queue] = Cycle::ZERO;
         }
         changed
@@ -1464,7 +1477,11 @@ impl Channel {
         };
         for (index, txn) in candidates.iter().enumerate() {
             let queue = txn.queue as usize;
-            if self.command_queues[queue].len() >= self.command_queue_entries {
+            debug_assert_eq!(
+                self.full.contains(queue),
+                self.command_queues[queue].len() >= self.command_queue_entries
+            );
+            if self.full.contains(queue) {
                 continue;
             }
             if from == TxnSource::WriteBuffer {
