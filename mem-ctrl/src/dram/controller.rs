@@ -324,6 +324,9 @@ struct Channel {
     // ---- event skipping (docs/dram-model.md section 10) ----------------------------------
     /// The command queues that hold entries, so a tick visits only those.
     nonempty: QueueSet,
+    /// The command queues that are full (`command_queue_entries` entries), so step 5 tells
+    /// whether a transaction's queue has room without reading the queue.
+    full: QueueSet,
     /// Per command queue: no entry of the queue can issue before this cycle. A lower bound,
     /// kept valid by resetting it to `Cycle::ZERO` ("unknown") whenever the queue's entries or
     /// the state of one of its banks change; every other command only delays entries (timing
@@ -365,6 +368,11 @@ impl QueueSet {
 
     fn is_empty(&self) -> bool {
         self.members == 0
+    }
+
+    #[inline]
+    fn contains(&self, q: usize) -> bool {
+        self.words[q / 64] & (1u64 << (q % 64)) != 0
     }
 
     fn insert(&mut self, q: usize) {
@@ -485,6 +493,7 @@ impl Channel {
             last_activity: Cycle::ZERO,
             stats: DramStats::default(),
             nonempty: QueueSet::new(queues),
+            full: QueueSet::new(queues),
             queue_ready: vec![Cycle::ZERO; queues],
             wake: Cycle::ZERO,
             next_event: Cycle::ZERO,
@@ -896,6 +905,9 @@ impl Channel {
     /// Whether a rule allows an entry depends only on the queue and the bank states, not on
     /// time, so an entry disallowed now stays disallowed until one of those changes.
     fn scan_queue(&self, q: usize, now: Cycle) -> Result<Selected, Cycle> {
+        if self.queue_structure == QueueStructure::PerBank {
+            return self.scan_bank_queue(q, now);
+        }
         let queue = &self.command_queues[q];
         // In a per-bank queue every entry is for the same bank, so (1) on a closed bank every
         // entry needs the same ACT, always allowed, and only the oldest can be chosen or set the
@@ -926,6 +938,96 @@ impl Channel {
             if per_bank && state == BankState::Closed {
                 break;
             }
+        }
+        Err(ready)
+    }
+
+    /// [`Channel::scan_queue`] for a per-bank queue, whose entries all share one bank: its
+    /// state and the ready cycles of its commands are looked up once for the whole queue, not
+    /// entry by entry. On a closed bank every entry needs the same ACT, so the oldest decides;
+    /// on an open one an entry needs its column command (READ or WRITE class) if it hits the
+    /// open row, else PRE, which only the oldest entry may issue. Then the same FR-FCFS walk,
+    /// with [`Channel::allowed`]'s rules asked without comparing banks (every entry has the
+    /// same): PRE (of the oldest entry) only when no entry hits the open row or the row has
+    /// served `row_hit_cap` column commands; a WRITE only with no older READ of its line.
+    #[inline]
+    fn scan_bank_queue(&self, q: usize, now: Cycle) -> Result<Selected, Cycle> {
+        let queue = &self.command_queues[q];
+        let Some(first) = queue.first() else {
+            return Err(Cycle::NEVER);
+        };
+        let (bank, bank_index) = (first.bank, first.bank_index as usize);
+        let state = self.banks[bank_index];
+        let open = match state {
+            BankState::Closed => {
+                let at = self
+                    .timing
+                    .ready_at(bank, bank_index, CommandKind::Activate);
+                return if at <= now {
+                    Ok(Selected {
+                        bank,
+                        command: BankCommand::Activate {
+                            row: first.txn.loc.row,
+                        },
+                        origin: Origin::Queue { queue: q, index: 0 },
+                    })
+                } else {
+                    Err(at)
+                };
+            }
+            BankState::Open {
+                row,
+                column_commands,
+            } => (row, column_commands),
+        };
+        let (open, column_commands) = open;
+        let [read_at, write_at, precharge_at] =
+            self.timing.ready_at_column_and_precharge(bank, bank_index);
+        let mut ready = Cycle::NEVER;
+        for (index, qc) in queue.iter().enumerate() {
+            let (command, at) = if qc.txn.loc.row == open {
+                let at = if qc.column.is_write() {
+                    write_at
+                } else {
+                    read_at
+                };
+                (qc.column.command(), at)
+            } else if index == 0 {
+                (BankCommand::Precharge, precharge_at)
+            } else {
+                continue;
+            };
+            if at > now && at >= ready {
+                continue;
+            }
+            let allowed = match command {
+                BankCommand::Precharge => {
+                    column_commands >= self.row_hit_cap
+                        || !queue.iter().any(|p| p.txn.loc.row == open)
+                }
+                BankCommand::Write | BankCommand::WritePrecharge => {
+                    !queue[..index].iter().any(|p| {
+                        !p.column.is_write()
+                            && p.txn.loc.row == qc.txn.loc.row
+                            && p.txn.loc.column == qc.txn.loc.column
+                    })
+                }
+                BankCommand::Activate { .. }
+                | BankCommand::Read
+                | BankCommand::ReadPrecharge
+                | BankCommand::Refresh => true,
+            };
+            if !allowed {
+                continue;
+            }
+            if at <= now {
+                return Ok(Selected {
+                    bank,
+                    command,
+                    origin: Origin::Queue { queue: q, index },
+                });
+            }
+            ready = at;
         }
         Err(ready)
     }
@@ -1196,6 +1298,7 @@ impl Channel {
                     panic!("cycle {now}: column command {kind} without a queued request");
                 };
                 let qc = self.command_queues[queue].remove(index);
+                self.full.remove(queue);
                 if self.command_queues[queue].is_empty() {
                     self.nonempty.remove(queue);
                 }
@@ -1335,6 +1438,9 @@ impl Channel {
                 bank_index,
             });
             self.nonempty.insert(mv.queue);
+            if self.command_queues[mv.queue].len() >= self.command_queue_entries {
+                self.full.insert(mv.queue);
+            }
             self.queue_ready[mv.queue] = Cycle::ZERO;
         }
         changed
@@ -1371,7 +1477,11 @@ impl Channel {
         };
         for (index, txn) in candidates.iter().enumerate() {
             let queue = txn.queue as usize;
-            if self.command_queues[queue].len() >= self.command_queue_entries {
+            debug_assert_eq!(
+                self.full.contains(queue),
+                self.command_queues[queue].len() >= self.command_queue_entries
+            );
+            if self.full.contains(queue) {
                 continue;
             }
             if from == TxnSource::WriteBuffer {

@@ -195,10 +195,20 @@ pub trait TraceObserver {
     fn command(&mut self, command: &IssuedCommand) {
         let _ = command;
     }
+
+    /// Whether [`TraceObserver::command`] wants to see the commands (true unless the observer
+    /// says otherwise); when false the run does not collect them.
+    fn wants_commands(&self) -> bool {
+        true
+    }
 }
 
 /// The observer that ignores everything.
-impl TraceObserver for () {}
+impl TraceObserver for () {
+    fn wants_commands(&self) -> bool {
+        false
+    }
+}
 
 /// An observer that keeps everything, for tests and short traces (memory grows with the run).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -271,6 +281,7 @@ where
     let mut delivered: Vec<DramCompletion> = Vec::new();
     let mut issued: Vec<IssuedCommand> = Vec::new();
     let mut last_done: Option<Cycle> = None;
+    let wants_commands = observer.wants_commands();
     loop {
         if let Some(cap) = limits.cycles_max
             && now.get() > cap
@@ -281,9 +292,13 @@ where
                 state: ctrl.describe_state(),
             });
         }
-        ctrl.tick_with_commands(now, &mut delivered, &mut issued);
-        for c in issued.drain(..) {
-            observer.command(&c);
+        if wants_commands {
+            ctrl.tick_with_commands(now, &mut delivered, &mut issued);
+            for c in issued.drain(..) {
+                observer.command(&c);
+            }
+        } else {
+            ctrl.tick(now, &mut delivered);
         }
         for c in delivered.drain(..) {
             observer.completion(&c);

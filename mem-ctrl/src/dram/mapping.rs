@@ -99,11 +99,18 @@ pub struct AddressMapping {
     bank: BitRange,
     row: BitRange,
     column: BitRange,
+    /// The six fields (channel, rank, bank group, bank, row, column) as `(shift, mask in
+    /// place)`, derived from them once: [`AddressMapping::decode`] runs per request.
+    extract: [(u32, u64); 6],
 }
 
 impl AddressMapping {
     pub(crate) fn from_params(p: &MappingParams) -> AddressMapping {
+        // A zero-width field extracts 0 (its mask is empty; its shift, at most 64, is dropped).
+        let extract = [p.channel, p.rank, p.bankgroup, p.bank, p.row, p.column]
+            .map(|r| (if r.width() == 0 { 0 } else { r.low() }, r.mask()));
         AddressMapping {
+            extract,
             addr_bits: p.addr_bits,
             channel: p.channel,
             rank: p.rank,
@@ -137,14 +144,17 @@ impl AddressMapping {
         let raw = self.check(addr)?.raw();
         // Field widths are at most 16 bits for real geometries, and validation ties each width
         // to a u32 count, so the narrowing below cannot lose bits.
-        let get = |r: BitRange| r.extract(raw) as u32;
+        let [channel, rank, bankgroup, bank, row, column] = self
+            .extract
+            .map(|(shift, mask)| ((raw & mask) >> shift) as u32);
+        debug_assert_eq!(row, self.row.extract(raw) as u32);
         Ok(DramLocation {
-            channel: get(self.channel),
-            rank: get(self.rank),
-            bankgroup: get(self.bankgroup),
-            bank: get(self.bank),
-            row: get(self.row),
-            column: get(self.column),
+            channel,
+            rank,
+            bankgroup,
+            bank,
+            row,
+            column,
         })
     }
 

@@ -65,7 +65,10 @@ impl RefreshScheduler {
             "cycle {now}: the refresh trigger at cycle {} was skipped",
             self.next_trigger
         );
-        if self.triggers_at(now) {
+        // Every trigger before `next_trigger` was passed, and `now` is not past it: `now`
+        // triggers exactly when it is `next_trigger` (no division needed).
+        debug_assert_eq!(now == self.next_trigger, self.triggers_at(now));
+        if now == self.next_trigger {
             self.next_trigger = now.plus(self.interval_cycles);
             assert!(
                 self.pending.len() < self.ranks as usize * POSTPONED_REFRESHES_MAX,

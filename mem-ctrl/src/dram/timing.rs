@@ -100,15 +100,60 @@ impl Relation {
 /// `effects[issued][relation]` is the same table compiled for [`ChannelTiming::record`]: per
 /// class of following command (one lane each, [`LANES`] lanes, see [`class`]), the largest
 /// delay of every rule that covers the relation (raising an earliest cycle to the maximum of
-/// several values is raising it to each in turn), or [`NO_DELAY`] when none does; `None` when
-/// the relation has no rule at all. Recording a command then raises each entry it touches with
-/// one branch-free maximum per lane.
+/// several values is raising it to each in turn), or [`NO_DELAY`] when none does. Recording a
+/// command then raises each entry it touches with one branch-free maximum per lane, and only
+/// in the lanes the rules of its kind can reach ([`touched`]); the constructor checks that
+/// every other lane is [`NO_DELAY`].
 #[derive(Clone, Debug)]
 pub(crate) struct TimingTable {
     /// Kept only by tests, as the definition the compiled `effects` are checked against.
     #[cfg(test)]
     rules: Vec<Vec<(Scope, CommandKind, i64)>>,
-    effects: Vec<[Option<Lanes<i64>>; Relation::COUNT]>,
+    effects: Vec<[Lanes<i64>; Relation::COUNT]>,
+}
+
+/// The lanes a command's rules can reach, per relation of the bank, as fixed lists so that
+/// [`ChannelTiming::record`] raises exactly those (see the table in the module documentation):
+/// READ and WRITE constrain their own bank's READ, WRITE and PRE, every other bank's READ and
+/// WRITE; READA and WRITEA their own bank's ACT and REF, the others' READ and WRITE; ACT its
+/// bank's ACT, READ, WRITE and PRE and the ACT of its rank's other banks; PRE its bank's ACT
+/// and REF; REF the ACT and REF of every bank of its rank.
+mod touched {
+    pub(super) const NONE: [usize; 0] = [];
+    pub(super) const ACT: [usize; 1] = [0];
+    pub(super) const ACT_REF: [usize; 2] = [0, 4];
+    pub(super) const READ_WRITE: [usize; 2] = [1, 2];
+    pub(super) const READ_WRITE_PRE: [usize; 3] = [1, 2, 3];
+    pub(super) const ACT_READ_WRITE_PRE: [usize; 4] = [0, 1, 2, 3];
+}
+
+/// The lanes of [`touched`] that `record` raises for `kind` in each relation, as masks (lane
+/// `k` is bit `k`), in [`Relation::ALL`] order: what the constructor checks the table against.
+fn touched_masks(kind: CommandKind) -> [u8; Relation::COUNT] {
+    use touched::*;
+    let mask = |lanes: &[usize]| lanes.iter().fold(0u8, |m, &k| m | 1 << k);
+    match kind {
+        CommandKind::Read | CommandKind::Write => [
+            mask(&READ_WRITE_PRE),
+            mask(&READ_WRITE),
+            mask(&READ_WRITE),
+            mask(&READ_WRITE),
+        ],
+        CommandKind::ReadPrecharge | CommandKind::WritePrecharge => [
+            mask(&ACT_REF),
+            mask(&READ_WRITE),
+            mask(&READ_WRITE),
+            mask(&READ_WRITE),
+        ],
+        CommandKind::Activate => [
+            mask(&ACT_READ_WRITE_PRE),
+            mask(&ACT),
+            mask(&ACT),
+            mask(&NONE),
+        ],
+        CommandKind::Precharge => [mask(&ACT_REF), mask(&NONE), mask(&NONE), mask(&NONE)],
+        CommandKind::Refresh => [mask(&ACT_REF), mask(&ACT_REF), mask(&ACT_REF), mask(&NONE)],
+    }
 }
 
 /// Lanes of a timing entry: one per class of following command ([`class`]).
@@ -281,10 +326,22 @@ impl TimingTable {
                         );
                         *lane = d;
                     }
-                    delay.iter().any(|&d| d != NO_DELAY).then_some(delay)
+                    delay
                 })
             })
-            .collect();
+            .collect::<Vec<_>>();
+        for kind in CommandKind::ALL {
+            let masks = touched_masks(kind);
+            for (relation, delay) in effects[kind.index()].iter().enumerate() {
+                for (lane, &d) in delay.iter().enumerate() {
+                    assert!(
+                        d == NO_DELAY || masks[relation] & (1 << lane) != 0,
+                        "{kind:?} constrains lane {lane} of relation {relation}, which record \
+                         does not raise"
+                    );
+                }
+            }
+        }
         TimingTable {
             #[cfg(test)]
             rules,
@@ -383,7 +440,7 @@ impl ChannelTiming {
     /// is exactly `ready_at(..) <= now`. Issuing commands only ever moves it later (every
     /// update is a maximum, and a new ACT replaces the oldest of the four in the tFAW window
     /// by a younger one), which is what lets the controller cache it as a lower bound.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn ready_at(&self, b: BankId, bank_index: usize, kind: CommandKind) -> Cycle {
         let earliest = self.earliest_at(b, bank_index, kind);
         let r = b.rank as usize;
@@ -392,6 +449,24 @@ impl ChannelTiming {
         } else {
             earliest
         }
+    }
+
+    /// [`ChannelTiming::ready_at`] of READ (and READA), WRITE (and WRITEA) and PRE on bank `b`
+    /// (whose flattened index is `bank_index`), in that order, looked up together.
+    #[inline]
+    pub(crate) fn ready_at_column_and_precharge(&self, b: BankId, bank_index: usize) -> [Cycle; 3] {
+        let group = (b.rank * self.bankgroups + b.bankgroup) as usize;
+        let (bank, group, rank) = (
+            &self.bank_earliest[bank_index],
+            &self.group_earliest[group],
+            &self.rank_earliest[b.rank as usize],
+        );
+        [
+            class(CommandKind::Read),
+            class(CommandKind::Write),
+            class(CommandKind::Precharge),
+        ]
+        .map(|lane| Cycle::new(cmp::max(cmp::max(bank[lane], group[lane]), rank[lane])))
     }
 
     /// Records that `kind` issued to `b` (for REF: to `b.rank`) at `now`.
@@ -407,17 +482,58 @@ impl ChannelTiming {
                 self.recent_acts[r][3] = now;
             }
         }
+        use touched::*;
+        match kind {
+            CommandKind::Read | CommandKind::Write => {
+                self.raise(
+                    b,
+                    kind,
+                    now,
+                    READ_WRITE_PRE,
+                    READ_WRITE,
+                    READ_WRITE,
+                    READ_WRITE,
+                );
+            }
+            CommandKind::ReadPrecharge | CommandKind::WritePrecharge => {
+                self.raise(b, kind, now, ACT_REF, READ_WRITE, READ_WRITE, READ_WRITE);
+            }
+            CommandKind::Activate => self.raise(b, kind, now, ACT_READ_WRITE_PRE, ACT, ACT, NONE),
+            CommandKind::Precharge => self.raise(b, kind, now, ACT_REF, NONE, NONE, NONE),
+            CommandKind::Refresh => self.raise(b, kind, now, ACT_REF, ACT_REF, ACT_REF, NONE),
+        }
+    }
+
+    /// Raises the entries `kind` issued to `b` at `now` constrains, in the given lanes only per
+    /// relation (the others hold [`NO_DELAY`], checked by [`TimingTable::new`]): with fixed
+    /// lanes the compiler emits a straight line of maxima.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn raise<const A: usize, const B: usize, const C: usize, const D: usize>(
+        &mut self,
+        b: BankId,
+        kind: CommandKind,
+        now: Cycle,
+        same_bank_lanes: [usize; A],
+        same_group_lanes: [usize; B],
+        other_groups_lanes: [usize; C],
+        other_ranks_lanes: [usize; D],
+    ) {
         let base = now.get() as i64;
         // A constraint at or before cycle 0 constrains nothing (DRAMsim3 drops it): clamped to
-        // 0, it leaves every entry as it is.
-        let lanes = |delay: &Lanes<i64>| -> Lanes<u64> {
-            std::array::from_fn(|k| (base + delay[k]).max(0) as u64)
-        };
-        let raise = |entry: &mut Lanes<u64>, at: &Lanes<u64>| {
-            for k in 0..LANES {
+        // 0, it leaves every entry as it is. Lanes not listed stay 0 and are never read.
+        fn at<const N: usize>(base: i64, delay: &Lanes<i64>, lanes: [usize; N]) -> Lanes<u64> {
+            let mut at = [0; LANES];
+            for k in lanes {
+                at[k] = (base + delay[k]).max(0) as u64;
+            }
+            at
+        }
+        fn raise<const N: usize>(entry: &mut Lanes<u64>, at: &Lanes<u64>, lanes: [usize; N]) {
+            for k in lanes {
                 entry[k] = cmp::max(entry[k], at[k]);
             }
-        };
+        }
         // Banks are flattened rank-major, then bank group, then bank, and bank groups the same
         // way.
         let per_group = self.banks_per_group as usize;
@@ -426,30 +542,31 @@ impl ChannelTiming {
         let group = rank * groups_per_rank + b.bankgroup as usize;
         let own = group * per_group + b.bank as usize;
         let [same_bank, same_group, other_groups, other_ranks] = &self.table.effects[kind.index()];
-        if let Some(delay) = same_bank {
-            raise(&mut self.bank_earliest[own], &lanes(delay));
+        if A > 0 {
+            let at = at(base, same_bank, same_bank_lanes);
+            raise(&mut self.bank_earliest[own], &at, same_bank_lanes);
         }
-        if let Some(delay) = same_group {
-            let at = lanes(delay);
+        if B > 0 {
+            let at = at(base, same_group, same_group_lanes);
             for i in group * per_group..(group + 1) * per_group {
                 if i != own {
-                    raise(&mut self.bank_earliest[i], &at);
+                    raise(&mut self.bank_earliest[i], &at, same_group_lanes);
                 }
             }
         }
-        if let Some(delay) = other_groups {
-            let at = lanes(delay);
+        if C > 0 {
+            let at = at(base, other_groups, other_groups_lanes);
             for g in rank * groups_per_rank..(rank + 1) * groups_per_rank {
                 if g != group {
-                    raise(&mut self.group_earliest[g], &at);
+                    raise(&mut self.group_earliest[g], &at, other_groups_lanes);
                 }
             }
         }
-        if let Some(delay) = other_ranks {
-            let at = lanes(delay);
+        if D > 0 {
+            let at = at(base, other_ranks, other_ranks_lanes);
             for (r, entry) in self.rank_earliest.iter_mut().enumerate() {
                 if r != rank {
-                    raise(entry, &at);
+                    raise(entry, &at, other_ranks_lanes);
                 }
             }
         }

@@ -190,13 +190,12 @@ fn parse_plain(line: &[u8]) -> Option<(u64, MemOp, u64)> {
     }
     let mut addr = 0u64;
     let mut digits = 0;
+    // A table, not a match on three ranges: whether a digit is a letter is unpredictable.
     while let [b, tail @ ..] = rest {
-        let digit = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            b'A'..=b'F' => b - b'A' + 10,
-            _ => break,
-        };
+        let digit = HEX_DIGIT[usize::from(*b)];
+        if digit == NOT_HEX {
+            break;
+        }
         addr = (addr << 4) | u64::from(digit);
         digits += 1;
         rest = tail;
@@ -223,6 +222,25 @@ fn parse_plain(line: &[u8]) -> Option<(u64, MemOp, u64)> {
     }
     Some((addr, op, cycle))
 }
+
+/// [`HEX_DIGIT`]'s entry for a byte that is not a hexadecimal digit.
+const NOT_HEX: u8 = 0xff;
+
+/// The value of each byte as a hexadecimal digit (either case), or [`NOT_HEX`].
+const HEX_DIGIT: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b as u8 {
+            c @ b'0'..=b'9' => c - b'0',
+            c @ b'a'..=b'f' => c - b'a' + 10,
+            c @ b'A'..=b'F' => c - b'A' + 10,
+            _ => NOT_HEX,
+        };
+        b += 1;
+    }
+    table
+};
 
 /// `bytes` after at least one space or tab, or `None` when it does not start with one.
 fn skip_blanks(mut bytes: &[u8]) -> Option<&[u8]> {

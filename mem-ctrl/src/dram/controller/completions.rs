@@ -25,6 +25,11 @@ impl<E> CompletionQueue<E> {
     /// Schedules `event` at `at`, after every event scheduled at or before `at`.
     #[inline]
     pub(super) fn push(&mut self, at: Cycle, event: E) {
+        // Nearly always the latest: append without the general insertion.
+        if self.items.back().is_none_or(|&(last, _)| last <= at) {
+            self.items.push_back((at, event));
+            return;
+        }
         let mut index = self.items.len();
         while index > 0 && self.items[index - 1].0 > at {
             index -= 1;
