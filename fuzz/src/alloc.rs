@@ -150,41 +150,35 @@ impl Line {
     }
 }
 
+/// An allocation of `layout` by `allocate`, counted: refused (null) over the budget; a null
+/// from the system gives its bytes back and says so.
+fn counted(layout: Layout, allocate: impl FnOnce() -> *mut u8) -> *mut u8 {
+    if !reserve(layout.size()) {
+        return std::ptr::null_mut();
+    }
+    let p = allocate();
+    if p.is_null() {
+        IN_USE.fetch_sub(layout.size(), Relaxed);
+        refused(
+            layout.size(),
+            in_use(),
+            "the system has no more (ulimit -v?)",
+        );
+    }
+    p
+}
+
 // SAFETY: every call goes to `System` with the caller's layout; the counting only adds
 // bookkeeping, and a refused or failed allocation returns null as the contract allows.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if !reserve(layout.size()) {
-            return std::ptr::null_mut();
-        }
         // SAFETY: the caller's layout, as `GlobalAlloc::alloc` requires.
-        let p = unsafe { System.alloc(layout) };
-        if p.is_null() {
-            IN_USE.fetch_sub(layout.size(), Relaxed);
-            refused(
-                layout.size(),
-                in_use(),
-                "the system has no more (ulimit -v?)",
-            );
-        }
-        p
+        counted(layout, || unsafe { System.alloc(layout) })
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if !reserve(layout.size()) {
-            return std::ptr::null_mut();
-        }
         // SAFETY: as in `alloc`.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if p.is_null() {
-            IN_USE.fetch_sub(layout.size(), Relaxed);
-            refused(
-                layout.size(),
-                in_use(),
-                "the system has no more (ulimit -v?)",
-            );
-        }
-        p
+        counted(layout, || unsafe { System.alloc_zeroed(layout) })
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {

@@ -130,27 +130,18 @@ impl<'t> Tokenizer<'t> {
     /// Steps over a `"`-quoted string starting here; false when it does not end.
     fn skip_string(&mut self) -> bool {
         self.step();
-        loop {
-            match self.byte(0) {
-                None => return false,
-                Some(b'\\') => {
-                    self.step();
-                    if self.i < self.bytes.len() {
-                        self.step();
-                    }
-                }
-                Some(b'"') => {
-                    self.step();
-                    return true;
-                }
-                Some(_) => self.step(),
-            }
-        }
+        self.skip_quoted_body(b'"')
     }
 
     /// Steps over a char literal's body and closing `'` (the opening `'` already passed);
     /// false when it does not end.
     fn skip_char_body(&mut self) -> bool {
+        self.skip_quoted_body(b'\'')
+    }
+
+    /// Steps over a quoted body and its closing `quote`, a backslash escaping the byte after
+    /// it; false when it does not end.
+    fn skip_quoted_body(&mut self, quote: u8) -> bool {
         loop {
             match self.byte(0) {
                 None => return false,
@@ -160,7 +151,7 @@ impl<'t> Tokenizer<'t> {
                         self.step();
                     }
                 }
-                Some(b'\'') => {
+                Some(b) if b == quote => {
                     self.step();
                     return true;
                 }
