@@ -66,12 +66,15 @@ fn a_short_run_finds_nothing() {
 
 #[test]
 fn a_hang_is_reported_in_each_phase() {
-    // No input is read in a microsecond.
+    // No input is read in a microsecond. Which input is caught is up to the scheduler: one
+    // whose reader finished before the watchdog began waiting (the main thread descheduled
+    // for a millisecond on a busy machine) is not, so the test asks for a hang in the loader
+    // phase, not at input 0; the fuzzer stops at the first.
     let o = fuzz(
         "hang-loader",
         &[
             "--loader-inputs",
-            "5",
+            "20",
             "--run-inputs",
             "0",
             "--time-limit",
@@ -81,7 +84,7 @@ fn a_hang_is_reported_in_each_phase() {
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(
-        t.contains("HANG: still running at the time limit: loader input 0"),
+        t.contains("HANG: still running at the time limit: loader input "),
         "{t}"
     );
 
