@@ -39,9 +39,21 @@ const INVALID: u64 = u64::MAX;
 pub struct Slot {
     set: u32,
     way: u32,
+    /// Where the set is stored (a set's place never changes once stored), so that a slot's
+    /// line is found without looking its set up again.
+    stored: u32,
 }
 
 impl Slot {
+    /// Way `way` of `set`, stored in place `stored`.
+    const fn at(set: usize, way: usize, stored: usize) -> Slot {
+        Slot {
+            set: set as u32,
+            way: way as u32,
+            stored: stored as u32,
+        }
+    }
+
     /// The set index.
     pub const fn set(self) -> usize {
         self.set as usize
@@ -256,10 +268,7 @@ impl<P: Default> Cache<P> {
     /// The line index of a slot; its set must be stored (a slot holding a line always is).
     #[inline]
     fn index(&self, slot: Slot) -> usize {
-        let stored = self
-            .stored(slot.set())
-            .unwrap_or_else(|| panic!("cache slot {slot:?} holds no valid line (stale slot)"));
-        stored * self.ways + slot.way()
+        slot.stored as usize * self.ways + slot.way()
     }
 
     /// The line index of a slot that must hold a valid line (a stale slot is a caller bug).
@@ -280,13 +289,14 @@ impl<P: Default> Cache<P> {
     /// a conditional move does not. A block is in at most one way, so the last match is the
     /// only one.
     #[inline]
-    fn find(&self, set: usize, block: u64) -> Option<usize> {
-        let base = self.stored(set)? * self.ways;
+    fn find(&self, set: usize, block: u64) -> Option<Slot> {
+        let stored = self.stored(set)?;
+        let base = stored * self.ways;
         let mut found = usize::MAX;
         for (way, &tag) in self.tags[base..base + self.ways].iter().enumerate() {
             found = if tag == block { way } else { found };
         }
-        (found != usize::MAX).then_some(found)
+        (found != usize::MAX).then_some(Slot::at(set, found, stored))
     }
 
     /// Where the line holding `addr` is, without touching the replacement state (a snoop or a
@@ -294,10 +304,7 @@ impl<P: Default> Cache<P> {
     #[inline]
     pub fn probe(&self, addr: PhysAddr) -> Option<Slot> {
         let set = self.params.set_of(addr);
-        self.find(set, self.params.block_of(addr)).map(|way| Slot {
-            set: set as u32,
-            way: way as u32,
-        })
+        self.find(set, self.params.block_of(addr))
     }
 
     /// True when the line holding `addr` is present.
@@ -323,8 +330,8 @@ impl<P: Default> Cache<P> {
     /// The replacement state's hit on a slot whose set is stored.
     #[inline]
     fn touch_stored(&mut self, slot: Slot) {
-        let stored = self.stored(slot.set()).expect("a slot's set is stored");
-        self.replacement.on_hit(stored, slot.way(), self.ways);
+        self.replacement
+            .on_hit(slot.stored as usize, slot.way(), self.ways);
     }
 
     /// The valid line at `slot`.
@@ -420,10 +427,7 @@ impl<P: Default> Cache<P> {
         self.dirty_lines += usize::from(dirty);
         self.replacement.on_fill(stored, way, self.ways);
         Inserted {
-            slot: Slot {
-                set: set as u32,
-                way: way as u32,
-            },
+            slot: Slot::at(set, way, stored),
             victim,
         }
     }
@@ -476,11 +480,7 @@ impl<P: Default> Cache<P> {
         let write_back = policy.on_hit == WriteHitPolicy::WriteBack;
         let set = self.params.set_of(addr);
         let block = self.params.block_of(addr);
-        if let Some(way) = self.find(set, block) {
-            let slot = Slot {
-                set: set as u32,
-                way: way as u32,
-            };
+        if let Some(slot) = self.find(set, block) {
             self.touch_stored(slot);
             if is_write && write_back {
                 self.set_dirty(slot, true);
@@ -523,10 +523,7 @@ impl<P: Default> Cache<P> {
             (0..self.ways)
                 .filter(move |way| self.tags[base + way] != INVALID)
                 .map(move |way| LineRef {
-                    slot: Slot {
-                        set: set as u32,
-                        way: way as u32,
-                    },
+                    slot: Slot::at(set, way, stored),
                     addr: self.params.block_base(self.tags[base + way]),
                     dirty: self.dirty[base + way],
                     payload: &self.payloads[base + way],
@@ -546,12 +543,7 @@ impl<P: Default> Cache<P> {
         let ways = if stored.is_some() { self.ways } else { 0 };
         (0..ways)
             .filter(move |w| self.tags[base + w] != INVALID)
-            .map(move |way| {
-                self.line(Slot {
-                    set: set as u32,
-                    way: way as u32,
-                })
-            })
+            .map(move |way| self.line(Slot::at(set, way, stored.unwrap_or(0))))
     }
 }
 
