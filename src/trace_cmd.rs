@@ -78,6 +78,12 @@ pub struct Args {
     /// accesses per second (not part of the report, which stays deterministic).
     #[arg(long)]
     stats_time: bool,
+
+    /// Full-system mode: no shortcuts. The trace core steps the machine every cycle it acts and
+    /// every L1D hit goes through the caches' queue (slower; the report is the same, which is
+    /// what this checks).
+    #[arg(long)]
+    no_shortcuts: bool,
 }
 
 /// How a trace is read and run: shared with `mktme-sim overhead`.
@@ -254,6 +260,7 @@ fn run_full_system(args: &Args, out: &mut Stdout) -> anyhow::Result<ExitCode> {
         outstanding: args.run.outstanding,
         physical: args.run.physical,
         cycles_max: args.run.cycles_max,
+        shortcuts: !args.no_shortcuts,
     };
     let name = args.trace.display().to_string();
     let started = Instant::now();

@@ -219,6 +219,10 @@ pub struct Machine {
     /// so it is not offered again before. (Offering it every cycle changed nothing but cost a
     /// step per core cycle while a write buffer stayed full, as through the end-of-run drain.)
     refused_at: Option<u64>,
+    /// The memory system's next event as of its last change (the memory changes only in
+    /// `step`, `drain` and through `memory_mut`, which forget it): `submit_at_once` asks for it
+    /// on every request.
+    memory_wake: Option<Cycle>,
 }
 
 impl Machine {
@@ -232,6 +236,7 @@ impl Machine {
             memory: MemorySystem::new(&config.memory, rng)?,
             mem_responses: Vec::new(),
             refused_at: None,
+            memory_wake: None,
         })
     }
 
@@ -252,6 +257,7 @@ impl Machine {
 
     /// The memory system, for PCONFIG, bus probes and the DIMMs.
     pub fn memory_mut(&mut self) -> &mut MemorySystem {
+        self.memory_wake = None;
         &mut self.memory
     }
 
@@ -261,16 +267,37 @@ impl Machine {
         self.caches.submit(now, request)
     }
 
+    /// [`Machine::submit`], completing L1D hits ahead of their cycle when nothing can happen
+    /// before they complete ([`Hierarchy::submit_at_once`]): their responses go to
+    /// `completed`, never to [`Machine::step`]'s caller.
+    pub fn submit_at_once(
+        &mut self,
+        now: Cycle,
+        request: CoreRequest,
+        completed: &mut Vec<CoreResponse>,
+    ) -> Result<(), CoreRequest> {
+        let quiet_until = match self.memory_wake {
+            Some(at) => at,
+            None => *self.memory_wake.insert(self.memory.next_event_cycle()),
+        };
+        self.caches
+            .submit_at_once(now, request, quiet_until, completed)
+    }
+
     /// Advances the machine through cycle `now`: memory responses due go to the caches, the
     /// caches answer the cores, and the caches' requests go to memory while its queues accept
     /// them.
     pub fn step(&mut self, now: Cycle, responses: &mut Vec<CoreResponse>) {
+        self.memory_wake = None;
         self.memory.tick(now, &mut self.mem_responses);
         for response in self.mem_responses.drain(..) {
             self.caches.mem_response(now, response);
         }
         self.caches.tick(now, responses);
-        if self.refused_at == Some(self.memory.queue_departures()) {
+        if self
+            .refused_at
+            .is_some_and(|at| at == self.memory.queue_departures())
+        {
             return;
         }
         self.refused_at = None;
@@ -298,6 +325,7 @@ impl Machine {
     /// Starts the end of a run: every dirty line is written back and the memory controllers
     /// drain their write buffers. Step until [`Machine::has_work`] is false to finish.
     pub fn drain(&mut self, now: Cycle) {
+        self.memory_wake = None;
         self.caches.drain(now);
         self.memory.set_flush_writes(true);
     }

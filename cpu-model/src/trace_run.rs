@@ -23,8 +23,10 @@ use crate::machine::Machine;
 use cache_model::access::{Access, AccessKind};
 use cache_model::hierarchy::{CoreOp, CoreRequest, CoreResponse};
 use sim_core::{
-    CoreId, Cycle, DetHashMap, DramAddr, KeyId, LINE_BYTES, PAGE_SHIFT, VirtAddr, dump_component,
+    CoreId, Cycle, DetHashMap, DramAddr, KeyId, LINE_BYTES, PAGE_SHIFT, PhysAddr, VirtAddr,
+    dump_component,
 };
+use std::collections::VecDeque;
 
 /// How trace addresses become physical addresses.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -46,16 +48,22 @@ pub struct TraceRunConfig {
     pub translation: Translation,
     /// Stop with an error (and a dump of the machine's state) past this cycle.
     pub cycles_max: u64,
+    /// Take the shortcuts that give the same results faster: an L1D hit with nothing else going
+    /// on completes at once ([`Machine::submit_at_once`]), and the machine is not stepped
+    /// before its next event. `false` steps every cycle the trace core acts and every hit
+    /// through the caches' queue, to check the shortcuts against.
+    pub shortcuts: bool,
 }
 
 impl Default for TraceRunConfig {
-    /// 8 outstanding pieces, KeyID 0, first-touch translation, at most 10^12 cycles.
+    /// 8 outstanding pieces, KeyID 0, first-touch translation, at most 10^12 cycles, shortcuts.
     fn default() -> TraceRunConfig {
         TraceRunConfig {
             max_outstanding: 8,
             keyid: KeyId::TME,
             translation: Translation::FirstTouch,
             cycles_max: 1_000_000_000_000,
+            shortcuts: true,
         }
     }
 }
@@ -79,6 +87,9 @@ pub struct TraceRunReport {
     pub cycles: u64,
     /// The cycle the end-of-run drain finished (every dirty line in DRAM).
     pub drained_cycles: u64,
+    /// The simulator's effort, not the model's: pieces completed ahead of their cycle by the
+    /// shortcuts ([`TraceRunConfig::shortcuts`]; 0 without them).
+    pub pieces_at_once: u64,
 }
 
 /// Why a trace run stopped early.
@@ -130,28 +141,48 @@ where
     let core = CoreId::new(0);
     let mut trace = trace.into_iter();
     let mut report = TraceRunReport::default();
-    // First-touch frames by the trace's virtual page.
-    let mut frames: DetHashMap<VirtAddr, u64> = DetHashMap::default();
+    // First-touch frames by the trace's virtual page, with the page's physical address once
+    // composed.
+    let mut frames: DetHashMap<VirtAddr, (u64, u64)> = DetHashMap::default();
     // The access being split, streamed one line piece at a time (a 4 GiB access is 67 M
     // pieces: they are made as they issue, never queued), and a piece the caches refused.
     let mut current: Option<Splitting> = None;
     let mut back: Option<CoreRequest> = None;
     let mut responses: Vec<CoreResponse> = Vec::new();
+    // Completion cycles of the pieces the machine completed ahead of time (L1D hits with
+    // nothing else going on, `Machine::submit_at_once`), oldest first: until then they are in
+    // flight like any other piece.
+    let mut done_at_once: VecDeque<Cycle> = VecDeque::new();
+    let mut early: Vec<CoreResponse> = Vec::new();
+    // The machine's next event as of its last step: stepping it earlier changes nothing, so
+    // the shortcut loop leaves it alone until then (a piece accepted the usual way brings it
+    // forward to the next cycle).
+    let mut wake = Cycle::ZERO;
     let mut next_id = 0u64;
     let mut in_flight = 0usize;
     let mut trace_done = false;
     let mut now = Cycle::ZERO;
     let mut last_done = Cycle::ZERO;
-    let phys = |index: u64, addr: u64, frames: &mut DetHashMap<VirtAddr, u64>| {
-        let dram = match config.translation {
-            Translation::Identity => addr,
-            Translation::FirstTouch => {
-                let va = VirtAddr::new(addr);
-                let next = frames.len() as u64;
-                let frame = *frames.entry(va.page_base()).or_insert(next);
-                (frame << PAGE_SHIFT) | va.page_offset()
-            }
+    // The last page translated, with its DRAM page and its physical page under the KeyID
+    // (most pieces fall in the page of the piece before them).
+    let mut last_page: Option<(VirtAddr, u64, u64)> = None;
+    let mut phys = |index: u64, addr: u64, frames: &mut DetHashMap<VirtAddr, (u64, u64)>| {
+        let va = VirtAddr::new(addr);
+        let page = va.page_base();
+        let offset = va.page_offset();
+        let (dram_page, pa_page) = match last_page {
+            Some((p, dram_page, pa_page)) if p == page => (dram_page, Some(pa_page)),
+            _ => match config.translation {
+                Translation::Identity => (page.raw(), None),
+                Translation::FirstTouch => {
+                    let next = frames.len() as u64;
+                    let &mut (frame, pa_page) = frames.entry(page).or_insert((next, NOT_COMPOSED));
+                    let dram_page = frame << PAGE_SHIFT;
+                    (dram_page, (pa_page != NOT_COMPOSED).then_some(pa_page))
+                }
+            },
         };
+        let dram = dram_page | offset;
         if dram >= dram_bytes {
             return Err(TraceRunError::Address {
                 index,
@@ -161,20 +192,48 @@ where
                 ),
             });
         }
-        layout
-            .compose(config.keyid, DramAddr::new(dram))
-            .map_err(|e| TraceRunError::Address {
-                index,
-                addr,
-                why: e.to_string(),
-            })
+        let pa_page = match pa_page {
+            Some(pa_page) => pa_page,
+            None => {
+                let pa = layout
+                    .compose(config.keyid, DramAddr::new(dram))
+                    .map_err(|e| TraceRunError::Address {
+                        index,
+                        addr,
+                        why: e.to_string(),
+                    })?;
+                // The KeyID sits above the DRAM address bits: a page's addresses differ in
+                // the offset alone.
+                let pa_page = pa.raw() - offset;
+                if let Some(entry) = frames.get_mut(&page) {
+                    entry.1 = pa_page;
+                }
+                pa_page
+            }
+        };
+        last_page = Some((page, dram_page, pa_page));
+        Ok(PhysAddr::new(pa_page | offset))
     };
 
     loop {
-        machine.step(now, &mut responses);
-        for r in responses.drain(..) {
+        let stepped = !config.shortcuts || now >= wake;
+        if stepped {
+            machine.step(now, &mut responses);
+            for r in responses.drain(..) {
+                in_flight -= 1;
+                last_done = last_done.max(r.done);
+            }
+            if config.shortcuts {
+                wake = machine.next_event_cycle();
+            }
+        }
+        while let Some(&done) = done_at_once.front() {
+            if done > now {
+                break;
+            }
+            done_at_once.pop_front();
             in_flight -= 1;
-            last_done = last_done.max(r.done);
+            last_done = last_done.max(done);
         }
         // Take the next access from the trace once the last one is wholly issued.
         while back.is_none() && current.is_none() && !trace_done {
@@ -231,8 +290,22 @@ where
                 },
             };
             if let Some(piece) = piece {
-                match machine.submit(now, piece) {
-                    Ok(()) => in_flight += 1,
+                let submitted = if config.shortcuts {
+                    machine.submit_at_once(now, piece, &mut early)
+                } else {
+                    machine.submit(now, piece)
+                };
+                match submitted {
+                    Ok(()) => {
+                        in_flight += 1;
+                        if early.is_empty() {
+                            wake = wake.min(now.plus(1));
+                        }
+                        report.pieces_at_once += early.len() as u64;
+                        for r in early.drain(..) {
+                            done_at_once.push_back(r.done);
+                        }
+                    }
                     Err(piece) => {
                         back = Some(piece);
                         refused = true;
@@ -242,6 +315,12 @@ where
         }
         let waiting = usize::from(back.is_some()) + current.as_ref().map_or(0, Splitting::pieces);
         if trace_done && waiting == 0 && in_flight == 0 {
+            if !stepped {
+                // The drain starts from a machine stepped through this cycle, as without the
+                // shortcuts (its memory has caught up with the cycle under the old drain rule).
+                machine.step(now, &mut responses);
+                debug_assert!(responses.is_empty());
+            }
             break;
         }
         // The next cycle anything can change: the next issue slot, or (when the caches refused
@@ -253,14 +332,20 @@ where
         let next = if can_issue {
             now.plus(1)
         } else {
-            machine.next_event_cycle()
+            let at_once = done_at_once.front().copied().unwrap_or(Cycle::NEVER);
+            machine.next_event_cycle().min(at_once)
         };
         let core = TraceCore {
             in_flight,
             waiting,
             trace_done,
         };
-        now = check_limit(machine, &core, now, next.max(now.plus(1)), config)?;
+        let next = next.max(now.plus(1));
+        if !stepped && next.get() > config.cycles_max {
+            // The state reported is the machine's as of this cycle.
+            machine.step(now, &mut responses);
+        }
+        now = check_limit(machine, &core, now, next, config)?;
     }
 
     report.cycles = last_done.get();
@@ -291,6 +376,9 @@ where
     Ok(report)
 }
 
+/// A first-touch frame whose physical page is not composed yet (no physical page is all ones).
+const NOT_COMPOSED: u64 = u64::MAX;
+
 /// The rest of one access, split into line pieces as they issue.
 struct Splitting {
     /// The access's place in the trace.
@@ -319,6 +407,7 @@ struct TraceCore {
 
 /// `next`, unless it is past `cycles_max`: then the error, with every component's state as of
 /// `now`.
+#[inline]
 fn check_limit<E: std::error::Error + 'static>(
     machine: &Machine,
     core: &TraceCore,
@@ -326,37 +415,49 @@ fn check_limit<E: std::error::Error + 'static>(
     next: Cycle,
     config: &TraceRunConfig,
 ) -> Result<Cycle, TraceRunError<E>> {
-    if next.get() > config.cycles_max {
-        let mut dump = vec![(
-            "trace core".to_owned(),
-            format!(
-                "line pieces in flight {} of {}; pieces waiting to issue {}; trace {}",
-                core.in_flight,
-                config.max_outstanding,
-                core.waiting,
-                if core.trace_done {
-                    "read to the end"
-                } else {
-                    "not read to the end"
-                }
-            ),
-        )];
-        dump_component("machine", machine, now, &mut dump);
-        let mut state = String::new();
-        for (component, text) in &dump {
-            state.push_str(component);
-            state.push_str(":\n");
-            for line in text.lines() {
-                state.push_str("  ");
-                state.push_str(line);
-                state.push('\n');
-            }
-        }
-        return Err(TraceRunError::CycleLimit {
-            cycle: next.get(),
-            cycles_max: config.cycles_max,
-            state,
-        });
+    if next.get() <= config.cycles_max {
+        return Ok(next);
     }
-    Ok(next)
+    Err(cycle_limit(machine, core, now, next, config))
+}
+
+/// The error of a run stopped at `cycles_max`, with every component's state as of `now`.
+#[cold]
+fn cycle_limit<E: std::error::Error + 'static>(
+    machine: &Machine,
+    core: &TraceCore,
+    now: Cycle,
+    next: Cycle,
+    config: &TraceRunConfig,
+) -> TraceRunError<E> {
+    let mut dump = vec![(
+        "trace core".to_owned(),
+        format!(
+            "line pieces in flight {} of {}; pieces waiting to issue {}; trace {}",
+            core.in_flight,
+            config.max_outstanding,
+            core.waiting,
+            if core.trace_done {
+                "read to the end"
+            } else {
+                "not read to the end"
+            }
+        ),
+    )];
+    dump_component("machine", machine, now, &mut dump);
+    let mut state = String::new();
+    for (component, text) in &dump {
+        state.push_str(component);
+        state.push_str(":\n");
+        for line in text.lines() {
+            state.push_str("  ");
+            state.push_str(line);
+            state.push('\n');
+        }
+    }
+    TraceRunError::CycleLimit {
+        cycle: next.get(),
+        cycles_max: config.cycles_max,
+        state,
+    }
 }

@@ -133,6 +133,7 @@ impl Workload {
                 outstanding: trace.outstanding,
                 physical: trace.physical,
                 cycles_max: trace.cycles_max,
+                shortcuts: true,
             },
         })))
     }

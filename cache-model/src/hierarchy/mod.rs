@@ -382,6 +382,43 @@ impl Hierarchy {
         self.submit_now(now, request)
     }
 
+    /// [`Hierarchy::submit`], and when the request is a load or store that hits in its core's
+    /// L1D while nothing else can happen before it completes, its completion at once, with
+    /// that of every L1D hit in flight before it: their responses are appended to `completed`,
+    /// oldest first, each to be counted done at its own `done` cycle (after `now`), and
+    /// [`Hierarchy::tick`] never hands them out. Otherwise as `submit` (accepted, with the
+    /// response from `tick`, or refused).
+    ///
+    /// The results are the ones [`Hierarchy::submit`] and stepping would give. The hits
+    /// complete at once only when no event is scheduled before the request's `done` (events at
+    /// `done` run after the hits of that cycle anyway), nothing waits for the write-back
+    /// buffer, for an MSHR or for memory, no observer is attached (it would see the events out
+    /// of cycle order), no prefetcher trains on L1D hits (a hit would schedule prefetches),
+    /// and `quiet_until`, the first cycle at which anything from outside can reach the
+    /// hierarchy (memory's next response), is after `done`. Requests submitted later cannot
+    /// come between: the fastest of them, an L2 hit, completes after `done`, and none plans
+    /// differently for a hit having completed (an E line turned M is exclusive either way).
+    pub fn submit_at_once(
+        &mut self,
+        now: Cycle,
+        request: CoreRequest,
+        quiet_until: Cycle,
+        completed: &mut Vec<CoreResponse>,
+    ) -> Result<(), CoreRequest> {
+        self.advance(now);
+        self.check_request(&request);
+        let quiet = self.blocked.is_empty()
+            && self.stalled.is_empty()
+            && self.outbox.is_empty()
+            && !self.drain_pending
+            && !self.observers.any()
+            && self.pf_train != Some(PrefetchLevel::L1d);
+        if quiet && self.hit_at_once(now, &request, quiet_until, completed) {
+            return Ok(());
+        }
+        self.submit_now(now, request)
+    }
+
     /// Advances the hierarchy through cycle `now` and appends the responses of the requests
     /// completed by then, in completion order.
     pub fn tick(&mut self, now: Cycle, responses: &mut Vec<CoreResponse>) {

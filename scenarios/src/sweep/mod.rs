@@ -400,6 +400,7 @@ impl Sweep {
                         outstanding: t.outstanding,
                         physical: t.physical,
                         cycles_max: t.cycles_max,
+                        shortcuts: true,
                     },
                 })))
             }

@@ -8,6 +8,7 @@
 //! order for an MSHR when none is free.
 
 use super::{Ev, Hit, NO_DATA, sufficient};
+use crate::cache::Slot;
 use crate::events::{FillCause, Level};
 use crate::hierarchy::mshr::{Access, Kind, L1Entry, L2Entry, LlcEntry};
 use crate::hierarchy::request::{CoreOp, CoreRequest};
@@ -20,28 +21,10 @@ impl Hierarchy {
         now: Cycle,
         request: CoreRequest,
     ) -> Result<(), CoreRequest> {
+        self.check_request(&request);
         let c = request.core.index();
-        assert!(
-            c < self.cores,
-            "request {} from core {c}: the hierarchy has {} cores",
-            request.id,
-            self.cores
-        );
-        if let Err(e) = self.layout.check_phys_addr(request.addr.raw()) {
-            panic!("request {} from core {c}: {e}", request.id);
-        }
         if let Some(kind) = request.op.flush_kind() {
             return self.submit_flush(now, request, kind);
-        }
-        if let Some(len) = request.op.access_len() {
-            let offset = request.addr.line_offset();
-            assert!(
-                len >= 1 && offset + usize::from(len) <= sim_core::LINE_BYTES,
-                "request {} from core {c}: {len} bytes at {} cross its line (the core splits \
-                 accesses at line boundaries)",
-                request.id,
-                request.addr
-            );
         }
         if self.stalled_per_core[c] > 0 {
             // A replayed request of this core waits for an MSHR: nothing overtakes it.
@@ -87,6 +70,31 @@ impl Hierarchy {
                 Ok(())
             }
             Err(_) => Err(request),
+        }
+    }
+
+    /// Panics on a caller's bug: a core that does not exist, an address that does not fit the
+    /// layout, an access that is empty or crosses its line.
+    pub(in crate::hierarchy) fn check_request(&self, request: &CoreRequest) {
+        let c = request.core.index();
+        assert!(
+            c < self.cores,
+            "request {} from core {c}: the hierarchy has {} cores",
+            request.id,
+            self.cores
+        );
+        if let Err(e) = self.layout.check_phys_addr(request.addr.raw()) {
+            panic!("request {} from core {c}: {e}", request.id);
+        }
+        if let Some(len) = request.op.access_len() {
+            let offset = request.addr.line_offset();
+            assert!(
+                len >= 1 && offset + usize::from(len) <= sim_core::LINE_BYTES,
+                "request {} from core {c}: {len} bytes at {} cross its line (the core splits \
+                 accesses at line boundaries)",
+                request.id,
+                request.addr
+            );
         }
     }
 
@@ -312,16 +320,8 @@ impl Hierarchy {
         if !sufficient(is_store || write_hint, self.l1[c].payload(s1).state) {
             return false;
         }
-        self.l1[c].touch(s1);
+        let first_use = self.admit_l1_hit(c, s1, hit.kind, fresh);
         let demand = hit.kind.is_demand();
-        let first_use = demand && std::mem::take(&mut self.l1[c].payload_mut(s1).prefetched);
-        if fresh {
-            let s = self.stats.at(Some(c), Level::L1d);
-            s.access(is_store, true);
-            if first_use {
-                s.prefetches_useful.inc();
-            }
-        }
         if is_store {
             self.hit_data.push_back(*data);
         }
@@ -331,6 +331,24 @@ impl Hierarchy {
             self.train(t, c, hit.addr.line(), PrefetchLevel::L1d, first_use);
         }
         true
+    }
+
+    /// What admitting an L1D hit on slot `s1` of core `c` does at once: the line is touched,
+    /// and a fresh request is counted (with a prefetched line's first use). Returns whether
+    /// this is that first use.
+    pub(super) fn admit_l1_hit(&mut self, c: usize, s1: Slot, kind: Kind, fresh: bool) -> bool {
+        let is_store = kind == Kind::Store;
+        self.l1[c].touch(s1);
+        let first_use =
+            kind.is_demand() && std::mem::take(&mut self.l1[c].payload_mut(s1).prefetched);
+        if fresh {
+            let s = self.stats.at(Some(c), Level::L1d);
+            s.access(is_store, true);
+            if first_use {
+                s.prefetches_useful.inc();
+            }
+        }
+        first_use
     }
 
     /// Opens an LLC MSHR entry for `line`, whose read leaves at `at`.

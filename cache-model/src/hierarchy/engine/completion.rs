@@ -8,11 +8,12 @@
 
 use super::fills::Acquire;
 use super::{Ev, Hit, NO_DATA, Step, sufficient};
+use crate::cache::Slot;
 use crate::events::{CacheEvent, FillCause, Level};
 use crate::hierarchy::Hierarchy;
 use crate::hierarchy::mesi::{MesiEvent, MesiState, transition};
 use crate::hierarchy::mshr::{Access, AcquireKind, Kind};
-use crate::hierarchy::request::CoreResponse;
+use crate::hierarchy::request::{CoreOp, CoreRequest, CoreResponse};
 use sim_core::{CoreId, Cycle, LineBytes, MemOp, MemRequest, MemResponse, PhysAddr, RequestId};
 
 /// A request being performed, however it was stored.
@@ -40,7 +41,7 @@ impl<'a> Perform<'a> {
 }
 
 impl Hierarchy {
-    pub(super) fn complete_hit(&mut self, hit: Hit) {
+    pub(in crate::hierarchy) fn complete_hit(&mut self, hit: Hit) {
         let c = hit.core.index();
         let write = hit.kind == Kind::Store;
         let stored = if write {
@@ -56,11 +57,6 @@ impl Hierarchy {
         if let Some(s1) = self.l1[c].probe(hit.addr) {
             let st = self.l1[c].payload(s1).state;
             if sufficient(write, st) {
-                if write && st != MesiState::Modified {
-                    // E -> M, silently.
-                    let next = transition(st, MesiEvent::LocalStore).next;
-                    self.set_core_state(c, hit.addr.line(), next);
-                }
                 let r = Perform {
                     id: hit.id,
                     core: hit.core,
@@ -69,7 +65,9 @@ impl Hierarchy {
                     len: hit.len,
                     data,
                 };
-                self.perform(hit.done, &r, Some(Level::L1d));
+                if let Some(response) = self.perform_l1_hit(hit.done, s1, st, &r) {
+                    self.ready.push(response);
+                }
                 return;
             }
         }
@@ -86,16 +84,108 @@ impl Hierarchy {
         self.restart(hit.done, a, false);
     }
 
-    /// Applies request `a` to its L1D copy at `t`: returns a load's value, applies a store.
-    fn perform(&mut self, t: Cycle, a: &Perform<'_>, from: Option<Level>) {
+    /// `Hierarchy::submit_at_once`'s shortcut for `request`, a fresh load or store of core `c`
+    /// at `now`: when it hits in the L1D and nothing can happen before it completes (no event
+    /// before then, nothing from memory before `quiet_until`; the caller checked the rest),
+    /// the hits in flight complete, oldest first, then this one is admitted and completes,
+    /// each as it would at its own cycle, their responses going to `completed`. Returns false,
+    /// having changed nothing, when the shortcut does not apply.
+    pub(in crate::hierarchy) fn hit_at_once(
+        &mut self,
+        now: Cycle,
+        request: &CoreRequest,
+        quiet_until: Cycle,
+        completed: &mut Vec<CoreResponse>,
+    ) -> bool {
+        let c = request.core.index();
+        let (kind, len, data) = match &request.op {
+            CoreOp::Load { len } => (Kind::Load, *len, &NO_DATA),
+            CoreOp::Store { len, data } => (Kind::Store, *len, data),
+            _ => return false,
+        };
+        if self.stalled_per_core[c] > 0 {
+            return false;
+        }
+        let Some(s1) = self.l1[c].probe(request.addr) else {
+            return false;
+        };
+        let mut st = self.l1[c].payload(s1).state;
+        if !sufficient(kind == Kind::Store, st) {
+            return false;
+        }
+        let done = now.plus(self.lat_l1);
+        if done >= quiet_until
+            || self.queue.peek_cycle().is_some_and(|at| at < done)
+            || self.walks.iter().any(Option::is_some)
+        {
+            return false;
+        }
+        // A hit in flight whose line has gone since it was planned (evicted by a fill) starts
+        // over at its cycle, after this request's admission: not a hit to take ahead.
+        if !self.hits.iter().all(|h| self.hit_holds(h)) {
+            return false;
+        }
+        if !self.hits.is_empty() {
+            let answered = self.ready.len();
+            while let Some(hit) = self.hits.pop_front() {
+                self.complete_hit(hit);
+            }
+            completed.extend(self.ready.drain(answered..));
+            // An earlier store may have made the line M.
+            st = self.l1[c].payload(s1).state;
+        }
+        // Admitted as `submit` would (no training: the caller checked), then completed.
+        self.admit_l1_hit(c, s1, kind, true);
+        self.next_seq += 1;
+        let a = Perform {
+            id: request.id,
+            core: request.core,
+            addr: request.addr,
+            kind,
+            len,
+            data,
+        };
+        if let Some(response) = self.perform_l1_hit(done, s1, st, &a) {
+            completed.push(response);
+        }
+        true
+    }
+
+    /// Whether hit `h` still finds its line in its L1D with the permission it needs: its
+    /// completion will perform it rather than start it over.
+    fn hit_holds(&self, h: &Hit) -> bool {
+        let l1 = &self.l1[h.core.index()];
+        l1.probe(h.addr)
+            .is_some_and(|s| sufficient(h.kind == Kind::Store, l1.payload(s).state))
+    }
+
+    /// Performs `a`, an L1D hit on slot `s1` whose line is in state `st` (enough for it), at
+    /// `t`: a store makes an E line M first (silently).
+    fn perform_l1_hit(
+        &mut self,
+        t: Cycle,
+        s1: Slot,
+        st: MesiState,
+        a: &Perform<'_>,
+    ) -> Option<CoreResponse> {
+        if a.kind == Kind::Store && st != MesiState::Modified {
+            let next = transition(st, MesiEvent::LocalStore).next;
+            self.set_core_state(a.core.index(), a.addr.line(), next);
+        }
+        self.perform(t, s1, a, Some(Level::L1d))
+    }
+
+    /// Applies request `a` to its L1D copy (slot `s1`) at `t`: a load's value, or a store
+    /// applied; returns the core's answer (none for a hardware prefetch).
+    fn perform(
+        &mut self,
+        t: Cycle,
+        s1: Slot,
+        a: &Perform<'_>,
+        from: Option<Level>,
+    ) -> Option<CoreResponse> {
         let c = a.core.index();
         let line = a.addr.line();
-        let s1 = self.l1[c].probe(a.addr).unwrap_or_else(|| {
-            panic!(
-                "request {} of core {c} performed at {t} without {line:?} in its L1D",
-                a.id
-            )
-        });
         let offset = a.addr.line_offset();
         let len = usize::from(a.len);
         let core = a.core;
@@ -113,22 +203,22 @@ impl Hierarchy {
                         from,
                     });
                 }
-                self.ready.push(CoreResponse {
+                Some(CoreResponse {
                     id: a.id,
                     core,
                     done: t,
                     data: Some(data),
                     from,
-                });
+                })
             }
-            Kind::SwPrefetch => self.ready.push(CoreResponse {
+            Kind::SwPrefetch => Some(CoreResponse {
                 id: a.id,
                 core,
                 done: t,
                 data: None,
                 from,
             }),
-            Kind::HwPrefetch => {}
+            Kind::HwPrefetch => None,
             Kind::Store => {
                 self.last_stamp = self.last_stamp.next();
                 let stamp = self.last_stamp;
@@ -153,13 +243,13 @@ impl Hierarchy {
                     data,
                     stamp,
                 });
-                self.ready.push(CoreResponse {
+                Some(CoreResponse {
                     id: a.id,
                     core,
                     done: t,
                     data: None,
                     from,
-                });
+                })
             }
         }
     }
@@ -202,7 +292,16 @@ impl Hierarchy {
         let e = self.l1_mshr[c].free(slot);
         self.mshr_freed = true;
         for a in &e.reqs {
-            self.perform(t, &Perform::of(a), from);
+            let s1 = self.l1[c].probe(a.addr).unwrap_or_else(|| {
+                panic!(
+                    "request {} of core {c} performed at {t} without {:?} in its L1D",
+                    a.id,
+                    a.addr.line()
+                )
+            });
+            if let Some(response) = self.perform(t, s1, &Perform::of(a), from) {
+                self.ready.push(response);
+            }
         }
     }
 
