@@ -284,6 +284,8 @@ impl LineAddr {
 pub struct BitRange {
     low: u32,
     width: u32,
+    /// The field's bits, right-aligned (kept: extracting is on every cache lookup).
+    value_mask: u64,
 }
 
 impl BitRange {
@@ -292,7 +294,24 @@ impl BitRange {
         if low > 64 || width > 64 || low + width > 64 {
             None
         } else {
-            Some(BitRange { low, width })
+            // Shifting by 64 - width: 0 bits for a 64-bit field, all of them for an empty one.
+            let value_mask = match u64::MAX.checked_shr(64 - width) {
+                Some(mask) => mask,
+                None => 0,
+            };
+            Some(BitRange {
+                low,
+                width,
+                value_mask,
+            })
+        }
+    }
+
+    /// [`BitRange::new`] for a field known to fit (a layout's, which validation checked).
+    const fn within_64(low: u32, width: u32) -> BitRange {
+        match BitRange::new(low, width) {
+            Some(range) => range,
+            None => panic!("an address layout's field fits in 64 bits"),
         }
     }
 
@@ -320,40 +339,22 @@ impl BitRange {
         }
     }
 
-    /// The field's bits, right-aligned.
-    const fn value_mask(self) -> u64 {
-        if self.width == 64 {
-            u64::MAX
-        } else {
-            (1u64 << self.width) - 1
-        }
-    }
-
     /// The field's bits in place.
     pub const fn mask(self) -> u64 {
-        if self.width == 0 {
-            0
-        } else {
-            self.value_mask() << self.low
-        }
+        // An empty field's mask is 0, so a shift of 64 (wrapping to 0) is harmless.
+        self.value_mask.wrapping_shl(self.low)
     }
 
     /// Reads the field out of `word`.
+    #[inline]
     pub const fn extract(self, word: u64) -> u64 {
-        if self.width == 0 {
-            0
-        } else {
-            (word >> self.low) & self.value_mask()
-        }
+        word.wrapping_shr(self.low) & self.value_mask
     }
 
     /// Writes `value` (truncated to the field's width) into the field of `word`.
+    #[inline]
     pub const fn insert(self, word: u64, value: u64) -> u64 {
-        if self.width == 0 {
-            word
-        } else {
-            (word & !self.mask()) | ((value & self.value_mask()) << self.low)
-        }
+        (word & !self.mask()) | (value & self.value_mask).wrapping_shl(self.low)
     }
 
     /// True when the two fields share a bit.
@@ -544,18 +545,12 @@ impl AddressLayout {
 
     /// The field of a physical address that carries the KeyID.
     pub const fn keyid_field(self) -> BitRange {
-        BitRange {
-            low: self.usable_bits(),
-            width: self.keyid_bits,
-        }
+        BitRange::within_64(self.usable_bits(), self.keyid_bits)
     }
 
     /// The field of a physical address that carries the DRAM address.
     pub const fn dram_field(self) -> BitRange {
-        BitRange {
-            low: 0,
-            width: self.usable_bits(),
-        }
+        BitRange::within_64(0, self.usable_bits())
     }
 
     /// The largest KeyID the KeyID bits can name (`2^keyid_bits - 1`, 0 without KeyID bits).

@@ -122,7 +122,7 @@ impl Hierarchy {
         }
         // A hit in flight whose line has gone since it was planned (evicted by a fill) starts
         // over at its cycle, after this request's admission: not a hit to take ahead.
-        if !self.hits.iter().all(|h| self.hit_holds(h)) {
+        if !self.hits.is_empty() && !self.hits.iter().all(|h| self.hit_holds(h)) {
             return false;
         }
         if !self.hits.is_empty() {
