@@ -52,7 +52,7 @@
 //! * `transactions`: step 5 and the write-drain rules;
 //! * `skipping`: the bounds that let a tick return at once (`wake`, `next_event`) and the debug
 //!   checks that a skipped tick would have done nothing;
-//! * `queue_set`: the bit set of command queues the walks visit;
+//! * `queue_set`: the bit set of command queues the walk visits, and what it saw;
 //! * `completions`: the queue of completions on their way;
 //! * `describe`: what a controller tells about itself when a run stops
 //!   ([`DramController::describe_state`]) and its [`sim_core::TimedComponent`] view.
@@ -74,7 +74,7 @@ use super::refresh::RefreshScheduler;
 use super::stats::DramStats;
 use super::timing::{BankId, ChannelTiming};
 use completions::CompletionQueue;
-use queue_set::QueueSet;
+use queue_set::{QueueSet, QueueWalk};
 use sim_core::{Cycle, DetHashMap, DramAddr, MemOp, RequestId, StatsReport};
 use std::collections::VecDeque;
 use std::fmt;
@@ -352,6 +352,8 @@ struct Channel {
     /// the state of one of its banks change; every other command only delays entries (timing
     /// constraints only ever rise), which keeps an old bound a lower bound.
     queue_ready: Vec<Cycle>,
+    /// What this tick's search saw of the bounds, for `plan`.
+    walk: QueueWalk,
     /// Steps 4 and 5 of a tick cannot change anything before this cycle: computed at the end of
     /// each tick that did work, lowered by requests accepted since.
     wake: Cycle,
@@ -427,6 +429,7 @@ impl Channel {
             nonempty: QueueSet::new(queues),
             full: QueueSet::new(queues),
             queue_ready: vec![Cycle::ZERO; queues],
+            walk: QueueWalk::new(queues),
             wake: Cycle::ZERO,
             next_event: Cycle::ZERO,
             step5_settled: false,

@@ -132,7 +132,7 @@ impl Channel {
                 let idx = self.bank_index(b);
                 self.banks[idx] = self.apply(b, sel.command, now).next;
                 let q = self.queue_index(b);
-                self.queue_ready[q] = Cycle::ZERO;
+                self.reset_bound(q, now);
                 self.stats.acts.inc();
             }
             BankCommand::Precharge => {
@@ -140,7 +140,7 @@ impl Channel {
                 self.banks[idx] = self.apply(b, sel.command, now).next;
                 // Also for a refresh's PRE: the bank's queue needs ACT now, not PRE.
                 let q = self.queue_index(b);
-                self.queue_ready[q] = Cycle::ZERO;
+                self.reset_bound(q, now);
                 self.stats.pres.inc();
             }
             BankCommand::Read
@@ -155,7 +155,7 @@ impl Channel {
                 if self.command_queues[queue].is_empty() {
                     self.nonempty.remove(queue);
                 }
-                self.queue_ready[queue] = Cycle::ZERO;
+                self.reset_bound(queue, now);
                 // A command queue slot is free, and a pending read or queued write is gone.
                 self.step5_settled = false;
                 row = Some(qc.txn.loc.row);

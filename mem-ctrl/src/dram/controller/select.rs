@@ -87,13 +87,21 @@ impl Channel {
         let n = self.command_queues.len();
         let held_rank = self.refresh.held_rank();
         let held = held_rank.map_or(0..0, |rank| self.rank_queues(rank));
+        // One walk over the members: whose bound has passed, and the earliest of the others,
+        // recorded for the end of the tick (`plan`), which needs the same.
+        let all = 0..n;
+        for w in QueueSet::words_of(&all) {
+            let members = self.nonempty.word(w, &all, &held);
+            self.walk
+                .record(w, QueueSet::split(members, w, &self.queue_ready, now));
+        }
+        self.walk.recorded(held);
         let start = (self.queue_cursor + 1) % n;
         let mut selected = None;
-        // Round-robin: the queues from `start` on, then those before it.
+        // Round-robin over the passed ones: from `start` on, then those before it.
         'search: for range in [start..n, 0..start] {
             for w in QueueSet::words_of(&range) {
-                let members = self.nonempty.word(w, &range, &held);
-                let mut bits = QueueSet::passed(members, w, &self.queue_ready, now);
+                let mut bits = self.walk.passed_in(w, &range);
                 while bits != 0 {
                     let q = w * 64 + bits.trailing_zeros() as usize;
                     bits &= bits - 1;
@@ -102,7 +110,10 @@ impl Channel {
                             selected = Some((q, sel));
                             break 'search;
                         }
-                        Err(ready) => self.queue_ready[q] = ready,
+                        Err(ready) => {
+                            self.queue_ready[q] = ready;
+                            self.walk.scanned(q, ready);
+                        }
                     }
                 }
             }

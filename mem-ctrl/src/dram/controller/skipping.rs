@@ -63,6 +63,9 @@ impl Channel {
             .next_held_rank()
             .map_or(0..0, |rank| self.rank_queues(rank));
         let all = 0..self.command_queues.len();
+        // The search's walk, when it stands for this one (the same queues held, no reset of a
+        // bound the earliest may rest on).
+        let walked = self.walk.take(&held);
         // Once `wake` is the next cycle nothing can lower it and no bound need be refreshed:
         // the walk over the queues stops there (or never starts). Otherwise, first the bounds
         // still to come, then the passed ones (the queue's entries or bank changed, another
@@ -71,16 +74,23 @@ impl Channel {
         // for the next tick's search, which refreshes it.
         if wake > next {
             for w in QueueSet::words_of(&all) {
-                let mut bits = self.nonempty.word(w, &all, &held);
-                let mut passed = 0u64;
-                while bits != 0 {
-                    let i = bits.trailing_zeros();
-                    bits &= bits - 1;
-                    let bound = self.queue_ready[w * 64 + i as usize];
-                    let is_passed = bound <= now;
-                    passed |= u64::from(is_passed) << i;
-                    wake = wake.min(if is_passed { Cycle::NEVER } else { bound });
+                let members = self.nonempty.word(w, &all, &held);
+                let (mut passed, earliest) = if walked {
+                    let (passed, earliest) = self.walk.word(w);
+                    (passed & members, earliest)
+                } else {
+                    QueueSet::split(members, w, &self.queue_ready, now)
+                };
+                #[cfg(debug_assertions)]
+                if walked {
+                    assert_eq!(
+                        (passed, earliest),
+                        QueueSet::split(members, w, &self.queue_ready, now),
+                        "cycle {now}: channel {}: word {w} of the search's walk is stale",
+                        self.index
+                    );
                 }
+                wake = wake.min(earliest);
                 while passed != 0 && wake > next {
                     let q = w * 64 + passed.trailing_zeros() as usize;
                     passed &= passed - 1;
@@ -95,6 +105,12 @@ impl Channel {
         }
         self.wake = cmp::max(wake, next);
         self.update_next_event();
+    }
+
+    /// Queue `q`'s entries or the state of one of its banks changed: its bound is unknown.
+    pub(super) fn reset_bound(&mut self, q: usize, now: Cycle) {
+        self.walk.reset(q, self.queue_ready[q], now);
+        self.queue_ready[q] = Cycle::ZERO;
     }
 
     /// Recomputes `next_event` after a change to any of its parts.

@@ -111,7 +111,7 @@ impl Channel {
             if self.command_queues[mv.queue].len() >= self.command_queue_entries {
                 self.full.insert(mv.queue);
             }
-            self.queue_ready[mv.queue] = Cycle::ZERO;
+            self.reset_bound(mv.queue, now);
         }
         changed
     }
