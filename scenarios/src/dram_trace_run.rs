@@ -4,9 +4,11 @@
 //!
 //! Requests are offered in file order, no earlier than their cycle, at most one per cycle; a
 //! request refused by a full queue holds back every later one (DRAMsim3's trace CPU). The trace
-//! is streamed, so a trace of any length runs in bounded memory.
+//! is streamed (and parsed on a thread of its own, [`crate::read_ahead`]), so a trace of any
+//! length runs in bounded memory.
 
 use crate::formats::dram_trace::{DramTraceError, DramTraceReader};
+use crate::read_ahead::with_read_ahead;
 use mem_ctrl::dram::{DramConfig, DriverError, DriverLimits, Encryption, TraceReport, run_trace};
 use serde::Serialize;
 use std::fmt;
@@ -64,7 +66,10 @@ pub fn run(
     let records = DramTraceReader::new(path, BufReader::new(file), config);
     let mut limits = DriverLimits::for_config(config);
     limits.cycles_max = Some(cycles_max.unwrap_or(CYCLES_MAX_DEFAULT));
-    match run_trace(config, encryption, records, limits) {
+    // The trace is parsed on a thread of its own, in order: the same requests, the same errors.
+    match with_read_ahead(records, |records| {
+        run_trace(config, encryption, records, limits)
+    }) {
         Ok(report) => Ok(report),
         Err(DriverError::Input(e)) => Err(DramTraceRunError::Trace(e)),
         Err(error) => Err(DramTraceRunError::Run {

@@ -41,6 +41,7 @@ pub mod measure;
 pub mod output;
 pub mod overhead;
 pub mod plots;
+pub mod read_ahead;
 pub mod read_budget;
 pub mod report;
 pub mod report_file;

@@ -7,12 +7,12 @@
 //! Wall-clock speed is not part of them ([`speed_line`] formats it apart, for `--stats-time`).
 
 use crate::formats::trace::{TraceError, TraceReader};
-use cache_model::access::Access;
+use crate::read_ahead::with_read_ahead;
 use cache_model::{
     CacheConfig, CacheParams, LevelStats, ReplacementPolicy, SingleLevelSim, TraceCounts,
     WriteHitPolicy, WriteMissPolicy, WritePolicy,
 };
-use cpu_model::trace_run::{TraceRunConfig, TraceRunError, TraceRunReport, Translation, run_trace};
+use cpu_model::trace_run::{TraceRunConfig, TraceRunError, Translation, run_trace};
 use cpu_model::{Machine, MachineConfig};
 use serde::Serialize;
 use serde::ser::SerializeMap;
@@ -78,46 +78,6 @@ pub struct FullSystemOptions {
     pub shortcuts: bool,
 }
 
-/// Accesses per batch handed from the reading thread to the simulating one.
-const READ_AHEAD_BATCH: usize = 4096;
-/// Batches read ahead at most (a bounded buffer: the reader never runs far ahead).
-const READ_AHEAD_BATCHES: usize = 4;
-
-/// [`run_trace`] on the first `taken` accesses of `reader`, read and parsed on a thread of
-/// their own while the machine runs. The accesses arrive in trace order, so the run is the one
-/// a single thread gives; the reader stops at the first bad line (the run reports it when it
-/// gets there) or when the run stops early, and has read exactly what a single thread would
-/// have read once the run has taken every access.
-fn run_trace_read_ahead(
-    machine: &mut Machine,
-    reader: &mut TraceReader,
-    taken: usize,
-    config: &TraceRunConfig,
-) -> Result<TraceRunReport, TraceRunError<TraceError>> {
-    type Batch = Vec<Result<Access, TraceError>>;
-    std::thread::scope(|scope| {
-        let (batches, arriving) = std::sync::mpsc::sync_channel::<Batch>(READ_AHEAD_BATCHES);
-        scope.spawn(move || {
-            let mut batch = Vec::with_capacity(READ_AHEAD_BATCH);
-            for access in reader.take(taken) {
-                let bad = access.is_err();
-                batch.push(access);
-                if batch.len() == READ_AHEAD_BATCH || bad {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(READ_AHEAD_BATCH));
-                    // A closed channel: the run stopped early and wants no more.
-                    if batches.send(full).is_err() || bad {
-                        return;
-                    }
-                }
-            }
-            if !batch.is_empty() {
-                let _ = batches.send(batch);
-            }
-        });
-        run_trace(machine, arriving.into_iter().flatten(), config)
-    })
-}
-
 /// Runs the first `options.limit` accesses of `reader` on `machine` (booted from `config`)
 /// with one trace core, drains the caches, and reports every level and the memory side.
 pub fn run_full_system(
@@ -142,7 +102,10 @@ pub fn run_full_system(
             .unwrap_or(TraceRunConfig::default().cycles_max),
         shortcuts: options.shortcuts,
     };
-    let run = run_trace_read_ahead(machine, &mut reader, taken, &run_config)?;
+    // The trace is parsed on a thread of its own, in order: the same accesses, the same errors.
+    let run = with_read_ahead((&mut reader).take(taken), |accesses| {
+        run_trace(machine, accesses, &run_config)
+    })?;
     let mut stats = StatsReport::new();
     machine.report_stats(&mut stats);
     Ok(FullSystemReport {
