@@ -274,7 +274,7 @@ impl Machine {
         &mut self,
         now: Cycle,
         request: CoreRequest,
-        completed: &mut Vec<CoreResponse>,
+        completed: &mut impl Extend<CoreResponse>,
     ) -> Result<(), CoreRequest> {
         let quiet_until = match self.memory_wake {
             Some(at) => at,

@@ -26,7 +26,6 @@ use sim_core::{
     CoreId, Cycle, DetHashMap, DramAddr, KeyId, LINE_BYTES, PAGE_SHIFT, PhysAddr, VirtAddr,
     dump_component,
 };
-use std::collections::VecDeque;
 
 /// How trace addresses become physical addresses.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -152,8 +151,7 @@ where
     // Completion cycles of the pieces the machine completed ahead of time (L1D hits with
     // nothing else going on, `Machine::submit_at_once`), oldest first: until then they are in
     // flight like any other piece.
-    let mut done_at_once: VecDeque<Cycle> = VecDeque::new();
-    let mut early: Vec<CoreResponse> = Vec::new();
+    let mut done_at_once = DoneAtOnce::default();
     // The machine's next event as of its last step: stepping it earlier changes nothing, so
     // the shortcut loop leaves it alone until then (a piece accepted the usual way brings it
     // forward to the next cycle).
@@ -227,11 +225,11 @@ where
                 wake = machine.next_event_cycle();
             }
         }
-        while let Some(&done) = done_at_once.front() {
+        while let Some(done) = done_at_once.front() {
             if done > now {
                 break;
             }
-            done_at_once.pop_front();
+            done_at_once.pop();
             in_flight -= 1;
             last_done = last_done.max(done);
         }
@@ -290,20 +288,17 @@ where
                 },
             };
             if let Some(piece) = piece {
+                let taken_before = done_at_once.taken;
                 let submitted = if config.shortcuts {
-                    machine.submit_at_once(now, piece, &mut early)
+                    machine.submit_at_once(now, piece, &mut done_at_once)
                 } else {
                     machine.submit(now, piece)
                 };
                 match submitted {
                     Ok(()) => {
                         in_flight += 1;
-                        if early.is_empty() {
+                        if done_at_once.taken == taken_before {
                             wake = wake.min(now.plus(1));
-                        }
-                        report.pieces_at_once += early.len() as u64;
-                        for r in early.drain(..) {
-                            done_at_once.push_back(r.done);
                         }
                     }
                     Err(piece) => {
@@ -332,7 +327,7 @@ where
         let next = if can_issue {
             now.plus(1)
         } else {
-            let at_once = done_at_once.front().copied().unwrap_or(Cycle::NEVER);
+            let at_once = done_at_once.front().unwrap_or(Cycle::NEVER);
             machine.next_event_cycle().min(at_once)
         };
         let core = TraceCore {
@@ -348,6 +343,7 @@ where
         now = check_limit(machine, &core, now, next, config)?;
     }
 
+    report.pieces_at_once = done_at_once.taken;
     report.cycles = last_done.get();
     report.multi_line = report.pieces - report.accesses;
     report.pages_touched = match config.translation {
@@ -374,6 +370,57 @@ where
     }
     report.drained_cycles = now.get();
     Ok(report)
+}
+
+/// The completion cycles of the pieces the machine completed ahead of their cycle, oldest
+/// first (they complete in the order they issue): a ring that grows by doubling, as the window
+/// of pieces in flight needs.
+#[derive(Default)]
+struct DoneAtOnce {
+    ring: Vec<Cycle>,
+    head: usize,
+    len: usize,
+    /// Pieces completed ahead so far.
+    taken: u64,
+}
+
+impl DoneAtOnce {
+    #[inline]
+    fn front(&self) -> Option<Cycle> {
+        (self.len > 0).then(|| self.ring[self.head])
+    }
+
+    #[inline]
+    fn pop(&mut self) {
+        self.head = (self.head + 1) & (self.ring.len() - 1);
+        self.len -= 1;
+    }
+
+    #[inline]
+    fn push(&mut self, done: Cycle) {
+        if self.len == self.ring.len() {
+            // Unroll the ring into one twice the size (at least 16).
+            let mut grown = Vec::with_capacity((2 * self.len).max(16));
+            grown.extend((0..self.len).map(|k| self.ring[(self.head + k) & (self.ring.len() - 1)]));
+            grown.resize(grown.capacity(), Cycle::ZERO);
+            self.ring = grown;
+            self.head = 0;
+        }
+        let at = (self.head + self.len) & (self.ring.len() - 1);
+        self.ring[at] = done;
+        self.len += 1;
+        self.taken += 1;
+    }
+}
+
+/// The machine hands the responses of what it completed ahead of time here.
+impl Extend<CoreResponse> for DoneAtOnce {
+    #[inline]
+    fn extend<T: IntoIterator<Item = CoreResponse>>(&mut self, responses: T) {
+        for r in responses {
+            self.push(r.done);
+        }
+    }
 }
 
 /// A first-touch frame whose physical page is not composed yet (no physical page is all ones).

@@ -403,7 +403,7 @@ impl Hierarchy {
         now: Cycle,
         request: CoreRequest,
         quiet_until: Cycle,
-        completed: &mut Vec<CoreResponse>,
+        completed: &mut impl Extend<CoreResponse>,
     ) -> Result<(), CoreRequest> {
         self.advance(now);
         self.check_request(&request);

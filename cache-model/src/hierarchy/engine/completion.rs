@@ -95,7 +95,7 @@ impl Hierarchy {
         now: Cycle,
         request: &CoreRequest,
         quiet_until: Cycle,
-        completed: &mut Vec<CoreResponse>,
+        completed: &mut impl Extend<CoreResponse>,
     ) -> bool {
         let c = request.core.index();
         let (kind, len, data) = match &request.op {
@@ -145,9 +145,7 @@ impl Hierarchy {
             len,
             data,
         };
-        if let Some(response) = self.perform_l1_hit(done, s1, st, &a) {
-            completed.push(response);
-        }
+        completed.extend(self.perform_l1_hit(done, s1, st, &a));
         true
     }
 
