@@ -12,7 +12,7 @@ use cache_model::{
     CacheConfig, CacheParams, LevelStats, ReplacementPolicy, SingleLevelSim, TraceCounts,
     WriteHitPolicy, WriteMissPolicy, WritePolicy,
 };
-use cpu_model::trace_run::{TraceRunConfig, TraceRunError, Translation, run_trace};
+use cpu_model::trace_run::{TraceFeed, TraceRunConfig, TraceRunError, Translation, run_pieces};
 use cpu_model::{Machine, MachineConfig};
 use serde::Serialize;
 use serde::ser::SerializeMap;
@@ -102,10 +102,16 @@ pub fn run_full_system(
             .unwrap_or(TraceRunConfig::default().cycles_max),
         shortcuts: options.shortcuts,
     };
-    // The trace is parsed on a thread of its own, in order: the same accesses, the same errors.
-    let run = with_read_ahead((&mut reader).take(taken), |accesses| {
-        run_trace(machine, accesses, &run_config)
-    })?;
+    // The trace is parsed, split into line pieces and translated on a thread of its own, in
+    // order (none of it depends on time): the same pieces, the same errors.
+    let mut feed = TraceFeed::new(
+        (&mut reader).take(taken),
+        machine.memory().layout(),
+        machine.memory().dram_bytes(),
+        &run_config,
+    );
+    let timing = with_read_ahead(&mut feed, |pieces| run_pieces(machine, pieces, &run_config))?;
+    let run = timing.report(feed.counts());
     let mut stats = StatsReport::new();
     machine.report_stats(&mut stats);
     Ok(FullSystemReport {

@@ -159,6 +159,7 @@ impl Hierarchy {
 
     /// Performs `a`, an L1D hit on slot `s1` whose line is in state `st` (enough for it), at
     /// `t`: a store makes an E line M first (silently).
+    #[inline]
     fn perform_l1_hit(
         &mut self,
         t: Cycle,
@@ -175,6 +176,7 @@ impl Hierarchy {
 
     /// Applies request `a` to its L1D copy (slot `s1`) at `t`: a load's value, or a store
     /// applied; returns the core's answer (none for a hardware prefetch).
+    #[inline]
     fn perform(
         &mut self,
         t: Cycle,

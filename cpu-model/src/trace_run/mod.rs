@@ -19,13 +19,14 @@
 //! (deterministic; memory grows with the pages touched). [`Translation::Identity`] takes trace
 //! addresses as DRAM addresses instead; they must then lie inside the installed DRAM.
 
+mod feed;
+
+pub use feed::{FeedCounts, Piece, TraceFeed};
+
 use crate::machine::Machine;
 use cache_model::access::{Access, AccessKind};
 use cache_model::hierarchy::{CoreOp, CoreRequest, CoreResponse};
-use sim_core::{
-    CoreId, Cycle, DetHashMap, DramAddr, KeyId, LINE_BYTES, PAGE_SHIFT, PhysAddr, VirtAddr,
-    dump_component,
-};
+use sim_core::{CoreId, Cycle, KeyId, LINE_BYTES, dump_component};
 
 /// How trace addresses become physical addresses.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -121,7 +122,7 @@ pub enum TraceRunError<E: std::error::Error + 'static> {
     },
 }
 
-/// Runs a trace through `machine` on core 0.
+/// Runs a trace through `machine` on core 0: [`run_pieces`] on the trace's [`TraceFeed`].
 pub fn run_trace<I, E>(
     machine: &mut Machine,
     trace: I,
@@ -131,21 +132,63 @@ where
     I: IntoIterator<Item = Result<Access, E>>,
     E: std::error::Error + 'static,
 {
+    let layout = machine.memory().layout();
+    let dram_bytes = machine.memory().dram_bytes();
+    let mut feed = TraceFeed::new(trace.into_iter(), layout, dram_bytes, config);
+    let timing = run_pieces(machine, &mut feed, config)?;
+    Ok(timing.report(feed.counts()))
+}
+
+/// What the timed part of a trace run measured ([`run_pieces`]); with the feed's counts, the
+/// run's [`TraceRunReport`].
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct TraceTiming {
+    /// The cycle the last piece completed.
+    pub cycles: u64,
+    /// The cycle the end-of-run drain finished.
+    pub drained_cycles: u64,
+    /// Pieces completed ahead of their cycle by the shortcuts.
+    pub pieces_at_once: u64,
+}
+
+impl TraceTiming {
+    /// The run's report, with what its feed read.
+    pub fn report(self, counts: FeedCounts) -> TraceRunReport {
+        TraceRunReport {
+            accesses: counts.accesses,
+            reads: counts.reads,
+            writes: counts.writes,
+            pieces: counts.pieces,
+            multi_line: counts.pieces - counts.accesses,
+            pages_touched: counts.pages_touched,
+            cycles: self.cycles,
+            drained_cycles: self.drained_cycles,
+            pieces_at_once: self.pieces_at_once,
+        }
+    }
+}
+
+/// Issues `pieces` (a [`TraceFeed`]'s, perhaps read ahead on another thread) from core 0 of
+/// `machine`, one per cycle with at most `max_outstanding` in flight, then drains the machine.
+pub fn run_pieces<P, E>(
+    machine: &mut Machine,
+    pieces: P,
+    config: &TraceRunConfig,
+) -> Result<TraceTiming, TraceRunError<E>>
+where
+    P: IntoIterator<Item = Result<Piece, E>>,
+    E: std::error::Error + 'static,
+{
     assert!(
         config.max_outstanding > 0,
         "max_outstanding must be at least 1"
     );
-    let layout = machine.memory().layout();
-    let dram_bytes = machine.memory().dram_bytes();
     let core = CoreId::new(0);
-    let mut trace = trace.into_iter();
-    let mut report = TraceRunReport::default();
-    // First-touch frames by the trace's virtual page, with the page's physical address once
-    // composed.
-    let mut frames: DetHashMap<VirtAddr, (u64, u64)> = DetHashMap::default();
-    // The access being split, streamed one line piece at a time (a 4 GiB access is 67 M
-    // pieces: they are made as they issue, never queued), and a piece the caches refused.
-    let mut current: Option<Splitting> = None;
+    let mut pieces = pieces.into_iter();
+    // The next piece to issue, taken from the feed when the last one has issued, and how many
+    // pieces of its access the feed still holds; a piece the caches refused.
+    let mut next_piece: Option<Piece> = None;
+    let mut unpulled = 0u64;
     let mut back: Option<CoreRequest> = None;
     let mut responses: Vec<CoreResponse> = Vec::new();
     // Completion cycles of the pieces the machine completed ahead of time (L1D hits with
@@ -161,57 +204,6 @@ where
     let mut trace_done = false;
     let mut now = Cycle::ZERO;
     let mut last_done = Cycle::ZERO;
-    // The last page translated, with its DRAM page and its physical page under the KeyID
-    // (most pieces fall in the page of the piece before them).
-    let mut last_page: Option<(VirtAddr, u64, u64)> = None;
-    let mut phys = |index: u64, addr: u64, frames: &mut DetHashMap<VirtAddr, (u64, u64)>| {
-        let va = VirtAddr::new(addr);
-        let page = va.page_base();
-        let offset = va.page_offset();
-        let (dram_page, pa_page) = match last_page {
-            Some((p, dram_page, pa_page)) if p == page => (dram_page, Some(pa_page)),
-            _ => match config.translation {
-                Translation::Identity => (page.raw(), None),
-                Translation::FirstTouch => {
-                    let next = frames.len() as u64;
-                    let &mut (frame, pa_page) = frames.entry(page).or_insert((next, NOT_COMPOSED));
-                    let dram_page = frame << PAGE_SHIFT;
-                    (dram_page, (pa_page != NOT_COMPOSED).then_some(pa_page))
-                }
-            },
-        };
-        let dram = dram_page | offset;
-        if dram >= dram_bytes {
-            return Err(TraceRunError::Address {
-                index,
-                addr,
-                why: format!(
-                    "DRAM address {dram:#x} is beyond the {dram_bytes:#x} bytes installed"
-                ),
-            });
-        }
-        let pa_page = match pa_page {
-            Some(pa_page) => pa_page,
-            None => {
-                let pa = layout
-                    .compose(config.keyid, DramAddr::new(dram))
-                    .map_err(|e| TraceRunError::Address {
-                        index,
-                        addr,
-                        why: e.to_string(),
-                    })?;
-                // The KeyID sits above the DRAM address bits: a page's addresses differ in
-                // the offset alone.
-                let pa_page = pa.raw() - offset;
-                if let Some(entry) = frames.get_mut(&page) {
-                    entry.1 = pa_page;
-                }
-                pa_page
-            }
-        };
-        last_page = Some((page, dram_page, pa_page));
-        Ok(PhysAddr::new(pa_page | offset))
-    };
 
     loop {
         let stepped = !config.shortcuts || now >= wake;
@@ -233,66 +225,50 @@ where
             in_flight -= 1;
             last_done = last_done.max(done);
         }
-        // Take the next access from the trace once the last one is wholly issued.
-        while back.is_none() && current.is_none() && !trace_done {
-            match trace.next() {
+        // Take the next piece once the last one has issued (the next access is read once the
+        // last one is wholly issued).
+        if back.is_none() && next_piece.is_none() && !trace_done {
+            match pieces.next() {
                 None => trace_done = true,
                 Some(Err(e)) => return Err(TraceRunError::Trace(e)),
-                Some(Ok(access)) => {
-                    let index = report.accesses;
-                    report.accesses += 1;
-                    match access.kind {
-                        AccessKind::Read => report.reads += 1,
-                        AccessKind::Write => report.writes += 1,
-                    }
-                    let end = access.addr.saturating_add(u64::from(access.size.max(1)));
-                    current = (access.addr < end).then_some(Splitting {
-                        index,
-                        kind: access.kind,
-                        at: access.addr,
-                        end,
-                    });
+                Some(Ok(piece)) => {
+                    unpulled = piece.rest;
+                    next_piece = Some(piece);
                 }
             }
         }
-        // Issue at most one piece this cycle: the refused one, else the next of the access.
+        // Issue at most one piece this cycle: the refused one, else the next.
         let mut refused = false;
         if in_flight < config.max_outstanding {
-            let piece = match back.take() {
-                Some(piece) => Some(piece),
-                None => match current.as_mut() {
+            let request = match back.take() {
+                Some(request) => Some(request),
+                None => match next_piece.take() {
                     None => None,
-                    Some(split) => {
-                        let at = split.at;
-                        let line_end = (at | (LINE_BYTES as u64 - 1))
-                            .saturating_add(1)
-                            .min(split.end);
-                        let len = (line_end - at) as u8;
-                        let pa = phys(split.index, at, &mut frames)?;
-                        let op = match split.kind {
-                            AccessKind::Read => CoreOp::Load { len },
+                    Some(piece) => {
+                        let addr = piece.addr.map_err(|why| TraceRunError::Address {
+                            index: piece.index,
+                            addr: piece.at,
+                            why,
+                        })?;
+                        let op = match piece.kind {
+                            AccessKind::Read => CoreOp::Load { len: piece.len },
                             AccessKind::Write => CoreOp::Store {
-                                len,
+                                len: piece.len,
                                 data: [0; LINE_BYTES],
                             },
                         };
-                        split.at = line_end;
-                        if line_end == split.end {
-                            current = None;
-                        }
-                        let piece = CoreRequest::new(next_id, core, pa, op);
+                        let request = CoreRequest::new(next_id, core, addr, op);
                         next_id += 1;
-                        report.pieces += 1;
-                        Some(piece)
+                        Some(request)
                     }
                 },
             };
-            if let Some(piece) = piece {
+            if let Some(request) = request {
                 let taken_before = done_at_once.taken;
                 let submitted = if config.shortcuts {
-                    machine.submit_at_once(now, piece, &mut done_at_once)
+                    machine.submit_at_once(now, request, &mut done_at_once)
                 } else {
-                    machine.submit(now, piece)
+                    machine.submit(now, request)
                 };
                 match submitted {
                     Ok(()) => {
@@ -301,14 +277,17 @@ where
                             wake = wake.min(now.plus(1));
                         }
                     }
-                    Err(piece) => {
-                        back = Some(piece);
+                    Err(request) => {
+                        back = Some(request);
                         refused = true;
                     }
                 }
             }
         }
-        let waiting = usize::from(back.is_some()) + current.as_ref().map_or(0, Splitting::pieces);
+        // Pieces waiting: a refused one, the next, and the rest of its access.
+        let waiting = usize::from(back.is_some())
+            + usize::from(next_piece.is_some())
+            + usize::try_from(unpulled).unwrap_or(usize::MAX);
         if trace_done && waiting == 0 && in_flight == 0 {
             if !stepped {
                 // The drain starts from a machine stepped through this cycle, as without the
@@ -343,13 +322,7 @@ where
         now = check_limit(machine, &core, now, next, config)?;
     }
 
-    report.pieces_at_once = done_at_once.taken;
-    report.cycles = last_done.get();
-    report.multi_line = report.pieces - report.accesses;
-    report.pages_touched = match config.translation {
-        Translation::FirstTouch => frames.len() as u64,
-        Translation::Identity => 0,
-    };
+    let cycles = last_done.get();
     machine.drain(now);
     while machine.has_work() {
         machine.step(now, &mut responses);
@@ -368,8 +341,11 @@ where
         };
         now = check_limit(machine, &core, now, next.max(now.plus(1)), config)?;
     }
-    report.drained_cycles = now.get();
-    Ok(report)
+    Ok(TraceTiming {
+        cycles,
+        drained_cycles: now.get(),
+        pieces_at_once: done_at_once.taken,
+    })
 }
 
 /// The completion cycles of the pieces the machine completed ahead of their cycle, oldest
@@ -396,13 +372,14 @@ impl DoneAtOnce {
         self.len -= 1;
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, done: Cycle) {
         if self.len == self.ring.len() {
             // Unroll the ring into one twice the size (at least 16).
-            let mut grown = Vec::with_capacity((2 * self.len).max(16));
+            let size = (2 * self.len).max(16);
+            let mut grown = Vec::with_capacity(size);
             grown.extend((0..self.len).map(|k| self.ring[(self.head + k) & (self.ring.len() - 1)]));
-            grown.resize(grown.capacity(), Cycle::ZERO);
+            grown.resize(size, Cycle::ZERO);
             self.ring = grown;
             self.head = 0;
         }
@@ -420,28 +397,6 @@ impl Extend<CoreResponse> for DoneAtOnce {
         for r in responses {
             self.push(r.done);
         }
-    }
-}
-
-/// A first-touch frame whose physical page is not composed yet (no physical page is all ones).
-const NOT_COMPOSED: u64 = u64::MAX;
-
-/// The rest of one access, split into line pieces as they issue.
-struct Splitting {
-    /// The access's place in the trace.
-    index: u64,
-    kind: AccessKind,
-    /// The first byte not yet issued.
-    at: u64,
-    /// One past the access's last byte (above `at`).
-    end: u64,
-}
-
-impl Splitting {
-    /// Line pieces left to issue.
-    fn pieces(&self) -> usize {
-        let line = LINE_BYTES as u64;
-        ((self.end - 1) / line - self.at / line + 1) as usize
     }
 }
 
