@@ -279,3 +279,32 @@ fn a_huge_access_stops_at_the_cycle_cap_with_the_state() {
         "{err}"
     );
 }
+
+/// The trace core's shortcuts (an idle machine not stepped, L1D hits completed at once, the
+/// trace read on a thread of its own) change nothing in the report: a real program's trace
+/// and a miss-heavy one, on both presets, with and without them.
+#[test]
+fn no_shortcuts_gives_the_same_report() {
+    let lackey = data("true.lackey.gz");
+    let strided = data("strided.mtrace.gz");
+    for (trace, machine, outstanding) in [
+        (&lackey, "default", "8"),
+        (&lackey, "server", "3"),
+        (&strided, "default", "16"),
+        (&strided, "server", "1"),
+    ] {
+        let args = [
+            "trace",
+            trace.to_str().unwrap(),
+            "--machine",
+            machine,
+            "--outstanding",
+            outstanding,
+        ];
+        let fast = run_json(&args);
+        let mut exact = args.to_vec();
+        exact.push("--no-shortcuts");
+        assert_eq!(fast, run_json(&exact), "{args:?}");
+        assert!(fast["input"]["pieces"].as_u64().unwrap() > 1000, "{args:?}");
+    }
+}
