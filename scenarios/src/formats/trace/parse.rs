@@ -63,6 +63,20 @@ pub(crate) const fn all_hex(word: u64) -> bool {
     ((digit | letter) & !word & HIGHS) == HIGHS
 }
 
+/// The value of eight hex digits (checked by [`all_hex`]), the first in the lowest byte: each
+/// byte becomes its nibble ('0'-'9' have bit 6 clear, letters set and 9 below their value in
+/// the low nibble), then neighbouring nibbles, bytes and halves are packed together.
+#[inline(always)]
+const fn eight_hex_digits(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let nibbles = (word & (ONES * 0x0f)) + ((word >> 6) & ONES) * 9;
+    // The first digit is the most significant: put it in the top byte.
+    let v = nibbles.swap_bytes();
+    let v = (v | (v >> 4)) & 0x00ff_00ff_00ff_00ff;
+    let v = (v | (v >> 8)) & 0x0000_ffff_0000_ffff;
+    (v | (v >> 16)) & 0x0000_0000_ffff_ffff
+}
+
 /// Parses the hex digits starting at `i`; returns the value and the index after them.
 ///
 /// Addresses in real traces have 8 to 12 digits. When the first eight bytes are all hex
@@ -72,13 +86,12 @@ pub(crate) const fn all_hex(word: u64) -> bool {
 pub(crate) fn hex_u64(line: &[u8], mut i: usize) -> Result<(u64, usize), NumError> {
     let start = i;
     let mut value = 0u64;
-    if let Some(word) = line.get(i..i + 8)
-        && all_hex(u64::from_le_bytes(word.try_into().expect("8 bytes")))
-    {
-        for &b in word {
-            value = (value << 4) | u64::from(HEX_DIGIT[b as usize]);
+    if let Some(word) = line.get(i..i + 8) {
+        let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        if all_hex(word) {
+            value = eight_hex_digits(word);
+            i += 8;
         }
-        i += 8;
     }
     while i < line.len() {
         let d = HEX_DIGIT[line[i] as usize];
@@ -181,6 +194,22 @@ mod tests {
             }
         }
         assert!(all_hex(u64::from_le_bytes(*b"fFfF0909")));
+    }
+
+    #[test]
+    fn eight_hex_digits_reads_every_digit_in_every_place() {
+        for pos in 0..8 {
+            for &b in b"0123456789abcdefABCDEF" {
+                let mut bytes = *b"1f0A9e3C";
+                bytes[pos] = b;
+                let text = std::str::from_utf8(&bytes).unwrap();
+                assert_eq!(
+                    eight_hex_digits(u64::from_le_bytes(bytes)),
+                    u64::from_str_radix(text, 16).unwrap(),
+                    "{text}"
+                );
+            }
+        }
     }
 
     #[test]
