@@ -392,7 +392,7 @@ impl DoneAtOnce {
 
 /// The machine hands the responses of what it completed ahead of time here.
 impl Extend<CoreResponse> for DoneAtOnce {
-    #[inline]
+    #[inline(always)]
     fn extend<T: IntoIterator<Item = CoreResponse>>(&mut self, responses: T) {
         for r in responses {
             self.push(r.done);

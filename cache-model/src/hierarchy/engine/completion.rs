@@ -232,17 +232,19 @@ impl Hierarchy {
                 p.data.bytes[offset..offset + len].copy_from_slice(&a.data[..len]);
                 p.data.stamp = stamp;
                 p.stored = true;
-                let data = p.data.bytes;
                 self.l1[c].set_dirty(s1, true);
-                self.emit(|| CacheEvent::Store {
-                    cycle: t,
-                    core,
-                    line,
-                    offset: offset as u8,
-                    len: a.len,
-                    data,
-                    stamp,
-                });
+                if self.observers.any() {
+                    let data = self.l1[c].payload(s1).data.bytes;
+                    self.emit(|| CacheEvent::Store {
+                        cycle: t,
+                        core,
+                        line,
+                        offset: offset as u8,
+                        len: a.len,
+                        data,
+                        stamp,
+                    });
+                }
                 Some(CoreResponse {
                     id: a.id,
                     core,
