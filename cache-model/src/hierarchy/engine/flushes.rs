@@ -7,7 +7,7 @@
 //! and a walk that runs out of room part-way stops and resumes where it was.
 
 use super::writeback_buffer::StepResult;
-use super::{Ev, LLC, Step};
+use super::{Copies, Ev, LLC, Step};
 use crate::cache::Slot;
 use crate::events::{CacheEvent, FlushKind, Level, RemoveCause, WritebackCause};
 use crate::hierarchy::Hierarchy;
@@ -51,6 +51,10 @@ pub(in crate::hierarchy) struct Walk {
     next: usize,
     lines: Vec<LineAddr>,
     pos: usize,
+    /// Where the copies of `lines[pos]` were when the drain stopped there for want of room:
+    /// nothing changes a cache while the drain waits, so they still are when it resumes (a
+    /// WBINVD, during which other cores run, looks again).
+    blocked_on: Option<Copies>,
 }
 
 /// What a flush does to every copy of a line.
@@ -102,6 +106,7 @@ impl Hierarchy {
                 next: 0,
                 lines: Vec::new(),
                 pos: 0,
+                blocked_on: None,
             };
             let w = put(&mut self.walks, walk);
             self.push_event(to_llc, Ev::WalkStart { walk: w });
@@ -186,14 +191,28 @@ impl Hierarchy {
         mode: FlushMode,
         charge: Option<usize>,
     ) -> bool {
-        let Some(data) = self.newest_data(line) else {
+        self.flush_line_with(t, line, self.copies(line), mode, charge)
+    }
+
+    /// [`Hierarchy::flush_line`], with `line`'s copies as they are now. One lookup answers
+    /// every question below, asked before anything changes (the LLC copy, which the cores'
+    /// changes leave alone, is reused to clean it).
+    fn flush_line_with(
+        &mut self,
+        t: Cycle,
+        line: LineAddr,
+        copies: Copies,
+        mode: FlushMode,
+        charge: Option<usize>,
+    ) -> bool {
+        let Some(data) = self.newest_data_of(line, copies) else {
             return false;
         };
-        let (dirty, stored) = self.line_dirty(line);
+        let (dirty, stored) = self.line_dirty_of(line, copies);
         let pa = line.base();
         match mode {
             FlushMode::Invalidate { remove, writeback } => {
-                for o in cores_in(self.dir.sharers(line)) {
+                for o in cores_in(copies.sharers) {
                     self.drop_core_copies(t, o, line, remove, MesiEvent::Flush);
                 }
                 if let Some(_e) = self.llc.invalidate(pa) {
@@ -205,7 +224,7 @@ impl Hierarchy {
                 }
             }
             FlushMode::Clean { writeback, at_end } => {
-                for o in cores_in(self.dir.sharers(line)) {
+                for o in cores_in(copies.sharers) {
                     let tr = transition(self.core_state(o, line), MesiEvent::Clwb);
                     for level in [Level::L1d, Level::L2] {
                         let cache = if level == Level::L1d {
@@ -226,7 +245,8 @@ impl Hierarchy {
                     }
                     self.set_core_state(o, line, tr.next);
                 }
-                if let Some(s) = self.llc.probe(pa) {
+                if let Some(s) = copies.llc {
+                    debug_assert_eq!(self.llc.probe(pa), Some(s), "{line:?} moved in the LLC");
                     let was_dirty = self.llc.is_dirty(s);
                     let p = self.llc.payload_mut(s);
                     p.data = data;
@@ -261,6 +281,7 @@ impl Hierarchy {
             next: 0,
             lines: Vec::new(),
             pos: 0,
+            blocked_on: None,
         };
         let w = put(&mut self.walks, walk);
         self.run_step(now, Step::Walk { walk: w });
@@ -287,11 +308,15 @@ impl Hierarchy {
         loop {
             if walk.pos < walk.lines.len() {
                 let line = walk.lines[walk.pos];
-                if self.line_dirty(line).0 && self.room() == 0 {
+                let copies = walk.blocked_on.take().unwrap_or_else(|| self.copies(line));
+                if self.room() == 0 && self.line_dirty_of(line, copies).0 {
+                    if walk.mode == WalkMode::Drain {
+                        walk.blocked_on = Some(copies);
+                    }
                     self.walks[w] = Some(walk);
                     return StepResult::Blocked;
                 }
-                self.flush_line(t, line, mode, charge);
+                self.flush_line_with(t, line, copies, mode, charge);
                 walk.pos += 1;
                 continue;
             }
