@@ -47,9 +47,9 @@ use crate::key_table::{
 use crate::pconfig::PconfigCall;
 use crate::store::DramStore;
 use sim_core::{
-    AddressLayout, BitRange, ClockRatio, Counter, Cycle, DetHashMap, DetHashSet, DramAddr,
-    EventQueue, KeyId, LineBytes, MemEvent, MemOp, MemRequest, MemResponse, PhysAddr, RequestId,
-    RngFactory, SimRng, StatsReport,
+    AddressLayout, BitRange, ClockRatio, Counter, Cycle, DetHashMap, DramAddr, EventQueue, KeyId,
+    LineBytes, MemEvent, MemOp, MemRequest, MemResponse, PhysAddr, RequestId, RngFactory, SimRng,
+    StatsReport,
 };
 use std::sync::Arc;
 
@@ -104,8 +104,11 @@ pub struct MemoryController {
     /// accepted now would be forwarded from the write queue).
     newest_write: DetHashMap<u64, (u32, LineBytes)>,
     completions: Vec<DramCompletion>,
-    /// Requests refused and not yet accepted (so each is counted once in `queue_full`).
-    refused: DetHashSet<RequestId>,
+    /// Requests refused and not yet accepted (so each is counted once in `queue_full`). A
+    /// caller offers a refused request again until it is accepted, and the machine holds back
+    /// the ones behind it, so this holds few: a list is cheaper to search than a hash set is to
+    /// update (the end-of-run drain has every write-back refused at least once).
+    refused: Vec<RequestId>,
     stats: ControllerStats,
     /// A faulty DIMM's ghost address bit: the DIMMs ignore this bit of the DRAM address, so an
     /// address with it set reaches the cells of the address with it clear (BadRAM).
@@ -126,7 +129,7 @@ impl MemoryController {
             writes: DetHashMap::default(),
             newest_write: DetHashMap::default(),
             completions: Vec::new(),
-            refused: DetHashSet::default(),
+            refused: Vec::new(),
             stats: ControllerStats::default(),
             ghost_bit: None,
             events: Vec::new(),
@@ -590,12 +593,15 @@ impl MemorySystem {
             crypto,
         };
         if let Err(QueueFull { .. }) = mc.dram.try_submit(dram_now, dram_request) {
-            if mc.refused.insert(request.id) {
+            if !mc.refused.contains(&request.id) {
+                mc.refused.push(request.id);
                 mc.stats.queue_full.inc();
             }
             return Err(request);
         }
-        mc.refused.remove(&request.id);
+        if let Some(i) = mc.refused.iter().position(|&id| id == request.id) {
+            mc.refused.swap_remove(i);
+        }
         match request.op {
             MemOp::Read => {
                 let forwardable = mc.newest_write.get(&addr.line_index()).map(|w| w.1);

@@ -139,6 +139,9 @@ fn lockstep_offering(
     let mut now = Cycle::ZERO;
     let mut subject_next = Cycle::ZERO;
     let mut reference_state = state_body(&reference);
+    // `departures()` when the subject last refused a request: until it grows, the same request
+    // must be refused again (the contract a memory system relies on to offer it less often).
+    let mut refused_at: Option<u64> = None;
     loop {
         let (cmds, done) = tick(&mut reference, now);
         let reference_after = state_body(&reference);
@@ -188,6 +191,12 @@ fn lockstep_offering(
                     a, b,
                     "{schedule:?}: cycle {now}: request {next_offer} accepted?"
                 );
+                assert!(
+                    !(b && refused_at == Some(subject.departures())),
+                    "{schedule:?}: cycle {now}: request {next_offer} accepted after a refusal \
+                     with no departure since"
+                );
+                refused_at = (!b).then(|| subject.departures());
                 if a {
                     accepted = true;
                     next_offer += 1;
@@ -396,6 +405,23 @@ fn saturating_traces() {
     assert!(
         t.refused > 1000,
         "the queues must fill ({} refusals)",
+        t.refused
+    );
+    // Issue 14: as the end-of-run drain, a full write buffer of writes to one bank whose
+    // command queue is full (step 5's shortcut), each write refused, then passing the AES
+    // stage before it takes a write buffer slot.
+    let writes: Vec<Offer> = (0..3000)
+        .map(|i| Offer {
+            cycle: 0,
+            op: MemOp::Write,
+            addr: DramAddr::new(64 * i),
+            crypto: true,
+        })
+        .collect();
+    let t = all_schedules(&cfg, Encryption::On, &writes);
+    assert!(
+        t.refused > 1000,
+        "the write buffer must fill ({} refusals)",
         t.refused
     );
 }

@@ -80,7 +80,13 @@ impl ClockRatio {
     pub const ONE: ClockRatio = ClockRatio { num: 1, den: 1 };
 
     /// Converts a slow-clock cycle to the first fast-clock cycle at or after it.
+    #[inline]
     pub const fn to_fast(self, slow: Cycle) -> Cycle {
+        // The memory side converts on every step: 64-bit arithmetic when the product fits (it
+        // always does but near `Cycle::NEVER`), the same quotient as the 128-bit one.
+        if let Some(wide) = slow.0.checked_mul(self.num) {
+            return Cycle(wide.div_ceil(self.den));
+        }
         let wide = slow.0 as u128 * self.num as u128;
         let q = wide.div_ceil(self.den as u128);
         Cycle(if q > u64::MAX as u128 {
@@ -91,7 +97,11 @@ impl ClockRatio {
     }
 
     /// Converts a fast-clock cycle to the slow-clock cycle that contains it.
+    #[inline]
     pub const fn to_slow(self, fast: Cycle) -> Cycle {
+        if let Some(wide) = fast.0.checked_mul(self.den) {
+            return Cycle(wide / self.num);
+        }
         Cycle((fast.0 as u128 * self.den as u128 / self.num as u128) as u64)
     }
 }
@@ -117,5 +127,53 @@ mod tests {
         assert_eq!(r.to_slow(Cycle::new(8)), Cycle::new(3));
         assert_eq!(r.to_slow(Cycle::new(7)), Cycle::new(2));
         assert!(ClockRatio::new(0, 1).is_none());
+    }
+
+    #[test]
+    fn clock_ratio_64_bit_path_agrees_with_128_bit_arithmetic() {
+        // Issue 14: the conversions take 64-bit arithmetic when the product fits.
+        let ratios = [
+            (8, 3),
+            (3, 8),
+            (1, 1),
+            (26, 12),
+            (32, 12),
+            (u64::MAX, 7),
+            (7, u64::MAX),
+        ];
+        let cycles = [
+            0,
+            1,
+            2,
+            3,
+            7,
+            8,
+            1 << 20,
+            1 << 40,
+            u64::MAX / 8,
+            u64::MAX / 3,
+            u64::MAX,
+        ];
+        for (num, den) in ratios {
+            let r = ClockRatio::new(num, den).unwrap();
+            for c in cycles
+                .into_iter()
+                .chain(cycles.map(|c| c.saturating_sub(1)))
+            {
+                let fast = (u128::from(c) * u128::from(num)).div_ceil(u128::from(den));
+                let fast = u64::try_from(fast).unwrap_or(u64::MAX);
+                assert_eq!(
+                    r.to_fast(Cycle::new(c)),
+                    Cycle::new(fast),
+                    "{num}:{den} to_fast({c})"
+                );
+                let slow = (u128::from(c) * u128::from(den) / u128::from(num)) as u64;
+                assert_eq!(
+                    r.to_slow(Cycle::new(c)),
+                    Cycle::new(slow),
+                    "{num}:{den} to_slow({c})"
+                );
+            }
+        }
     }
 }

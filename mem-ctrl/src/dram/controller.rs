@@ -347,6 +347,11 @@ struct Channel {
     /// The command queues that are full (`command_queue_entries` entries), so step 5 tells
     /// whether a transaction's queue has room without reading the queue.
     full: QueueSet,
+    /// Per command queue: the writes in the write buffer bound for it; and the queues with at
+    /// least one, so step 5 tells that every buffered write's queue is full without reading the
+    /// write buffer (as through the end-of-run drain: a full buffer of writes to one bank).
+    buffered_writes: Vec<u32>,
+    buffered_queues: QueueSet,
     /// Per command queue: no entry of the queue can issue before this cycle. A lower bound,
     /// kept valid by resetting it to `Cycle::ZERO` ("unknown") whenever the queue's entries or
     /// the state of one of its banks change; every other command only delays entries (timing
@@ -428,6 +433,8 @@ impl Channel {
             stats: DramStats::default(),
             nonempty: QueueSet::new(queues),
             full: QueueSet::new(queues),
+            buffered_writes: vec![0; queues],
+            buffered_queues: QueueSet::new(queues),
             queue_ready: vec![Cycle::ZERO; queues],
             walk: QueueWalk::new(queues),
             wake: Cycle::ZERO,

@@ -36,6 +36,7 @@ use super::index::cores_in;
 use super::mesi::MesiState;
 use super::mshr::Kind;
 use super::{AliasPolicy, Hierarchy, LineData};
+use crate::cache::Slot;
 use crate::events::{CacheEvent, CacheId, FillCause, Level, RemoveCause};
 pub(super) use flushes::{FlushOp, Walk};
 use sim_core::{CoreId, Cycle, LineAddr, LineBytes, PhysAddr};
@@ -77,6 +78,14 @@ impl Hit {
     pub(super) fn done(&self) -> Cycle {
         self.done
     }
+}
+
+/// Where a line's copies are: the cores whose private caches hold it (the directory's bits) and
+/// its LLC slot ([`Hierarchy::copies`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) struct Copies {
+    sharers: u64,
+    llc: Option<Slot>,
 }
 
 const NO_DATA: LineBytes = [0; sim_core::LINE_BYTES];
@@ -288,11 +297,25 @@ impl Hierarchy {
         self.l2[c].payload(s2).data
     }
 
+    /// Where `line`'s copies are, looked up once for a step that asks several questions about
+    /// it (a flush): valid until the step changes a cache or the directory.
+    fn copies(&self, line: LineAddr) -> Copies {
+        Copies {
+            sharers: self.dir.sharers(line),
+            llc: self.llc.probe(line.base()),
+        }
+    }
+
     /// The line's current data on chip: any holder's newest copy (MESI keeps every valid copy
     /// current, an owner's being the newest), else the LLC's. `None` when the line is off
     /// chip.
     fn newest_data(&self, line: LineAddr) -> Option<LineData> {
-        let sharers = self.dir.sharers(line);
+        self.newest_data_of(line, self.copies(line))
+    }
+
+    /// [`Hierarchy::newest_data`], from `line`'s copies as they are now.
+    fn newest_data_of(&self, line: LineAddr, copies: Copies) -> Option<LineData> {
+        let sharers = copies.sharers;
         if let Some(first) = cores_in(sharers).next() {
             let data = self.core_data(first, line);
             if cfg!(debug_assertions) {
@@ -306,13 +329,17 @@ impl Hierarchy {
             }
             return Some(data);
         }
-        self.llc
-            .probe(line.base())
-            .map(|s| self.llc.payload(s).data)
+        copies.llc.map(|s| self.llc.payload(s).data)
     }
 
     /// Whether any copy of `line` is dirty, and whether a committed store made any of them so.
     fn line_dirty(&self, line: LineAddr) -> (bool, bool) {
+        self.line_dirty_of(line, self.copies(line))
+    }
+
+    /// [`Hierarchy::line_dirty`], from `line`'s copies as they are now.
+    fn line_dirty_of(&self, line: LineAddr, copies: Copies) -> (bool, bool) {
+        debug_assert_eq!(copies, self.copies(line), "stale copies of {line:?}");
         let pa = line.base();
         let mut dirty = false;
         let mut stored = false;
@@ -320,7 +347,7 @@ impl Hierarchy {
             dirty |= d;
             stored |= d && s;
         };
-        for c in cores_in(self.dir.sharers(line)) {
+        for c in cores_in(copies.sharers) {
             if let Some(s) = self.l1[c].probe(pa) {
                 look(self.l1[c].is_dirty(s), self.l1[c].payload(s).stored);
             }
@@ -328,7 +355,7 @@ impl Hierarchy {
                 look(self.l2[c].is_dirty(s), self.l2[c].payload(s).stored);
             }
         }
-        if let Some(s) = self.llc.probe(pa) {
+        if let Some(s) = copies.llc {
             look(self.llc.is_dirty(s), self.llc.payload(s).stored);
         }
         (dirty, stored)

@@ -109,6 +109,9 @@ impl Channel {
             );
         } else {
             self.queued_writes.insert(line, txn.id);
+            let queue = txn.queue as usize;
+            self.buffered_writes[queue] += 1;
+            self.buffered_queues.insert(queue);
             self.write_buffer.push_back(txn);
         }
     }

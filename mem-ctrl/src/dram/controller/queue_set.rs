@@ -40,6 +40,14 @@ impl QueueSet {
         }
     }
 
+    /// True when every member is also a member of `other` (a set over as many queues).
+    pub(super) fn within(&self, other: &QueueSet) -> bool {
+        self.words
+            .iter()
+            .zip(&other.words)
+            .all(|(mine, theirs)| mine & !theirs == 0)
+    }
+
     pub(super) fn remove(&mut self, q: usize) {
         let (w, bit) = (q / 64, 1u64 << (q % 64));
         if self.words[w] & bit != 0 {

@@ -98,6 +98,12 @@ impl Channel {
                 TxnSource::WriteBuffer => self.write_buffer.remove(mv.index),
             }
             .expect("chosen transaction exists");
+            if mv.from == TxnSource::WriteBuffer {
+                self.buffered_writes[mv.queue] -= 1;
+                if self.buffered_writes[mv.queue] == 0 {
+                    self.buffered_queues.remove(mv.queue);
+                }
+            }
             let column = self.column_command(txn.op);
             let bank = txn.bank();
             let bank_index = self.bank_index(bank) as u32;
@@ -145,6 +151,20 @@ impl Channel {
         } else {
             (TxnSource::ReadQueue, &self.read_queue)
         };
+        #[cfg(debug_assertions)]
+        self.assert_buffered_writes();
+        // Every buffered write's command queue full: the scan below would find nothing. (The
+        // exhaustive reference scans anyway.)
+        if from == TxnSource::WriteBuffer
+            && !self.exhaustive
+            && self.buffered_queues.within(&self.full)
+        {
+            return StepFive {
+                write_draining,
+                drain_aborted: false,
+                chosen: None,
+            };
+        }
         for (index, txn) in candidates.iter().enumerate() {
             let queue = txn.queue as usize;
             debug_assert_eq!(
@@ -175,6 +195,28 @@ impl Channel {
             write_draining,
             drain_aborted: false,
             chosen: None,
+        }
+    }
+
+    /// `buffered_writes` and `buffered_queues` count the write buffer's writes per queue.
+    #[cfg(debug_assertions)]
+    fn assert_buffered_writes(&self) {
+        let mut counted = vec![0u32; self.buffered_writes.len()];
+        for txn in &self.write_buffer {
+            counted[txn.queue as usize] += 1;
+        }
+        assert_eq!(
+            counted, self.buffered_writes,
+            "channel {}: write buffer's writes per command queue",
+            self.index
+        );
+        for (queue, &n) in counted.iter().enumerate() {
+            assert_eq!(
+                self.buffered_queues.contains(queue),
+                n > 0,
+                "channel {}: command queue {queue} in buffered_queues",
+                self.index
+            );
         }
     }
 }
