@@ -778,8 +778,8 @@ impl MemorySystem {
         dram.min(response).min(key_change)
     }
 
-    /// How many requests have left some controller's read queue, write buffer or encrypt
-    /// stage so far ([`DramController::departures`], summed; it only grows). A request refused
+    /// How many requests have freed a slot in some controller's read queue or write buffer so
+    /// far ([`DramController::departures`], summed; it only grows). A request refused
     /// for a full queue is refused again until this has grown, so a caller holding one need
     /// offer it again only then.
     pub fn queue_departures(&self) -> u64 {

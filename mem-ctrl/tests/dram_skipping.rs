@@ -409,7 +409,7 @@ fn saturating_traces() {
     );
     // Issue 14: as the end-of-run drain, a full write buffer of writes to one bank whose
     // command queue is full (step 5's shortcut), each write refused, then passing the AES
-    // stage before it takes a write buffer slot.
+    // stage (which frees no slot, so is no departure) before it takes a write buffer slot.
     let writes: Vec<Offer> = (0..3000)
         .map(|i| Offer {
             cycle: 0,

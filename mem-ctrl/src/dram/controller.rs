@@ -333,9 +333,11 @@ struct Channel {
     /// rule's threshold drops to its least (see [`Channel::drain_rule`]).
     flush_writes: bool,
     completions: CompletionQueue<PendingCompletion>,
-    /// Requests that have left the read queue, the write buffer or the encrypt stage (or
-    /// merged without taking a slot): a request refused for a full queue can be accepted only
-    /// after this has grown ([`DramController::departures`]).
+    /// Requests that have freed a slot: left the read queue or the write buffer, or merged into
+    /// a queued write. A request refused for a full queue can be accepted only after this has
+    /// grown ([`DramController::departures`]). A write moving from the encrypt stage into the
+    /// write buffer frees none (both count against `transaction_queue_entries`), so it does not
+    /// count: offering a refused write again then would be refused again.
     departures: u64,
     outstanding: usize,
     last_activity: Cycle,
@@ -673,9 +675,10 @@ impl DramController {
             .any(|c| c.has_work() || !c.completions.is_empty() || !c.encrypting.is_empty())
     }
 
-    /// How many requests have left a read queue, a write buffer or an encrypt stage so far (a
-    /// count that only grows). A request refused with [`QueueFull`] can be accepted only once it
-    /// has grown: until then offering it again is refused again.
+    /// How many requests have freed a queue slot so far (left a read queue or a write buffer,
+    /// or merged into a queued write; a count that only grows). A request refused with
+    /// [`QueueFull`] can be accepted only once it has grown: until then offering it again is
+    /// refused again.
     pub fn departures(&self) -> u64 {
         self.channels.iter().map(|c| c.departures).sum()
     }
