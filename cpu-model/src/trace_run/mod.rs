@@ -324,22 +324,25 @@ where
 
     let cycles = last_done.get();
     machine.drain(now);
-    while machine.has_work() {
+    // One question of whether work is left per step (it is asked after each step, and
+    // nothing changes between that answer and the next step).
+    let mut working = machine.has_work();
+    while working {
         machine.step(now, &mut responses);
         assert!(
             responses.is_empty(),
             "no request is outstanding during the drain"
         );
-        if !machine.has_work() {
-            break;
+        working = machine.has_work();
+        if working {
+            let next = machine.next_event_cycle();
+            let core = TraceCore {
+                in_flight: 0,
+                waiting: 0,
+                trace_done: true,
+            };
+            now = check_limit(machine, &core, now, next.max(now.plus(1)), config)?;
         }
-        let next = machine.next_event_cycle();
-        let core = TraceCore {
-            in_flight: 0,
-            waiting: 0,
-            trace_done: true,
-        };
-        now = check_limit(machine, &core, now, next.max(now.plus(1)), config)?;
     }
     Ok(TraceTiming {
         cycles,
