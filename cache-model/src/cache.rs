@@ -322,6 +322,7 @@ impl<P: Default> Cache<P> {
     }
 
     /// Counts a use of the line at `slot` in the replacement state, as [`Cache::lookup`] does.
+    #[inline]
     pub fn touch(&mut self, slot: Slot) {
         self.valid_index(slot);
         self.touch_stored(slot);
@@ -346,11 +347,13 @@ impl<P: Default> Cache<P> {
     }
 
     /// The payload of the line at `slot`.
+    #[inline]
     pub fn payload(&self, slot: Slot) -> &P {
         &self.payloads[self.valid_index(slot)]
     }
 
     /// The payload of the line at `slot`, for changing it.
+    #[inline]
     pub fn payload_mut(&mut self, slot: Slot) -> &mut P {
         let i = self.valid_index(slot);
         &mut self.payloads[i]
@@ -362,6 +365,7 @@ impl<P: Default> Cache<P> {
     }
 
     /// Marks the line at `slot` dirty or clean.
+    #[inline]
     pub fn set_dirty(&mut self, slot: Slot, dirty: bool) {
         let i = self.valid_index(slot);
         if self.dirty[i] != dirty {
