@@ -75,6 +75,7 @@ impl Hierarchy {
 
     /// Panics on a caller's bug: a core that does not exist, an address that does not fit the
     /// layout, an access that is empty or crosses its line.
+    #[inline]
     pub(in crate::hierarchy) fn check_request(&self, request: &CoreRequest) {
         let c = request.core.index();
         assert!(

@@ -159,7 +159,7 @@ impl Hierarchy {
 
     /// Performs `a`, an L1D hit on slot `s1` whose line is in state `st` (enough for it), at
     /// `t`: a store makes an E line M first (silently).
-    #[inline]
+    #[inline(always)]
     fn perform_l1_hit(
         &mut self,
         t: Cycle,
