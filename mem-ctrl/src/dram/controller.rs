@@ -450,6 +450,19 @@ impl Channel {
         self.timing.bank_index(b)
     }
 
+    /// The banks of `rank`, in bank-group then bank order (the order refresh looks at them).
+    /// The iterator holds no borrow of the channel, so a loop over it may change the banks.
+    fn rank_banks(&self, rank: u32) -> impl Iterator<Item = BankId> + use<> {
+        let banks_per_group = self.banks_per_group;
+        (0..self.bankgroups).flat_map(move |bankgroup| {
+            (0..banks_per_group).map(move |bank| BankId {
+                rank,
+                bankgroup,
+                bank,
+            })
+        })
+    }
+
     fn queue_index(&self, b: BankId) -> usize {
         match self.queue_structure {
             QueueStructure::PerBank => self.bank_index(b),

@@ -112,16 +112,9 @@ impl Channel {
         }
         match sel.command {
             BankCommand::Refresh => {
-                for bankgroup in 0..self.bankgroups {
-                    for bank in 0..self.banks_per_group {
-                        let id = BankId {
-                            rank: b.rank,
-                            bankgroup,
-                            bank,
-                        };
-                        let idx = self.bank_index(id);
-                        self.banks[idx] = self.apply(id, BankCommand::Refresh, now).next;
-                    }
+                for id in self.rank_banks(b.rank) {
+                    let idx = self.bank_index(id);
+                    self.banks[idx] = self.apply(id, BankCommand::Refresh, now).next;
                 }
                 // Every bank of the rank was closed and stays closed: no queue's entries need
                 // another command, they only wait longer (tRFC), so `queue_ready` stays a bound.

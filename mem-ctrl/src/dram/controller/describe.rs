@@ -10,7 +10,6 @@
 
 use super::{Channel, DramController, Txn};
 use crate::dram::bank::{BankState, CommandKind};
-use crate::dram::timing::BankId;
 use sim_core::{Cycle, MemOp, TimedComponent};
 use std::fmt::Write as _;
 
@@ -92,19 +91,14 @@ impl Channel {
             self.refresh.due(),
             self.refresh.held_rank()
         );
-        for rank in 0..self.ranks {
-            for bankgroup in 0..self.bankgroups {
-                for bank in 0..self.banks_per_group {
-                    let b = BankId {
-                        rank,
-                        bankgroup,
-                        bank,
-                    };
-                    let state = self.banks[self.bank_index(b)];
-                    if let BankState::Open { .. } = state {
-                        let _ = writeln!(out, "  rank {rank} bg {bankgroup} bank {bank}: {state}");
-                    }
-                }
+        for b in (0..self.ranks).flat_map(|rank| self.rank_banks(rank)) {
+            let state = self.banks[self.bank_index(b)];
+            if let BankState::Open { .. } = state {
+                let _ = writeln!(
+                    out,
+                    "  rank {} bg {} bank {}: {state}",
+                    b.rank, b.bankgroup, b.bank
+                );
             }
         }
         for (q, queue) in self.command_queues.iter().enumerate() {

@@ -16,25 +16,18 @@ impl Channel {
     /// every bank is closed and ready for it, else nothing this cycle.
     pub(super) fn refresh_command(&self, rank: u32, now: Cycle) -> Option<Selected> {
         let mut all_ready = true;
-        for bankgroup in 0..self.bankgroups {
-            for bank in 0..self.banks_per_group {
-                let b = BankId {
-                    rank,
-                    bankgroup,
-                    bank,
-                };
-                let command = bank::required_for_refresh(self.banks[self.bank_index(b)]);
-                if self.timing.ready(b, command.kind(), now) {
-                    if command == BankCommand::Precharge {
-                        return Some(Selected {
-                            bank: b,
-                            command,
-                            origin: Origin::Refresh,
-                        });
-                    }
-                } else {
-                    all_ready = false;
+        for b in self.rank_banks(rank) {
+            let command = bank::required_for_refresh(self.banks[self.bank_index(b)]);
+            if self.timing.ready(b, command.kind(), now) {
+                if command == BankCommand::Precharge {
+                    return Some(Selected {
+                        bank: b,
+                        command,
+                        origin: Origin::Refresh,
+                    });
                 }
+            } else {
+                all_ready = false;
             }
         }
         all_ready.then_some(Selected {

@@ -5,7 +5,6 @@
 
 use super::{Channel, QueueSet};
 use crate::dram::bank::{BankState, CommandKind};
-use crate::dram::timing::BankId;
 use sim_core::Cycle;
 use std::cmp;
 
@@ -16,22 +15,15 @@ impl Channel {
     fn refresh_ready_at(&self, rank: u32) -> Cycle {
         let mut pre = Cycle::NEVER;
         let mut refresh = Cycle::ZERO;
-        for bankgroup in 0..self.bankgroups {
-            for bank in 0..self.banks_per_group {
-                let b = BankId {
-                    rank,
-                    bankgroup,
-                    bank,
-                };
-                let i = self.bank_index(b);
-                match self.banks[i] {
-                    BankState::Open { .. } => {
-                        pre = pre.min(self.timing.ready_at(b, i, CommandKind::Precharge));
-                    }
-                    BankState::Closed => {
-                        let at = self.timing.ready_at(b, i, CommandKind::Refresh);
-                        refresh = cmp::max(refresh, at);
-                    }
+        for b in self.rank_banks(rank) {
+            let i = self.bank_index(b);
+            match self.banks[i] {
+                BankState::Open { .. } => {
+                    pre = pre.min(self.timing.ready_at(b, i, CommandKind::Precharge));
+                }
+                BankState::Closed => {
+                    let at = self.timing.ready_at(b, i, CommandKind::Refresh);
+                    refresh = cmp::max(refresh, at);
                 }
             }
         }
