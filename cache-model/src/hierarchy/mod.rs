@@ -379,6 +379,7 @@ impl Hierarchy {
     /// passed to the hierarchy (caller bugs).
     pub fn submit(&mut self, now: Cycle, request: CoreRequest) -> Result<(), CoreRequest> {
         self.advance(now);
+        self.check_request(&request);
         self.submit_now(now, request)
     }
 

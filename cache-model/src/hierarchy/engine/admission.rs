@@ -15,13 +15,26 @@ use crate::hierarchy::request::{CoreOp, CoreRequest};
 use crate::hierarchy::{Hierarchy, PrefetchLevel};
 use sim_core::{CoreId, Cycle, LineAddr, LineBytes, RequestId};
 
+/// What an access (not a flush) asks of the caches: its kind, its length and, for a store,
+/// its bytes. `None` for a flush.
+#[inline]
+pub(super) fn access_parts(op: &CoreOp) -> Option<(Kind, u8, &LineBytes)> {
+    match op {
+        CoreOp::Load { len } => Some((Kind::Load, *len, &NO_DATA)),
+        CoreOp::Store { len, data } => Some((Kind::Store, *len, data)),
+        CoreOp::SpeculativeLoad { len } => Some((Kind::Speculative, *len, &NO_DATA)),
+        CoreOp::Prefetch => Some((Kind::SwPrefetch, 0, &NO_DATA)),
+        CoreOp::Clflush | CoreOp::Clflushopt | CoreOp::Clwb | CoreOp::Wbinvd => None,
+    }
+}
+
 impl Hierarchy {
+    /// Admits `request` (already checked with [`Hierarchy::check_request`]) at `now`.
     pub(in crate::hierarchy) fn submit_now(
         &mut self,
         now: Cycle,
         request: CoreRequest,
     ) -> Result<(), CoreRequest> {
-        self.check_request(&request);
         let c = request.core.index();
         if let Some(kind) = request.op.flush_kind() {
             return self.submit_flush(now, request, kind);
@@ -31,14 +44,8 @@ impl Hierarchy {
             self.stats.at(Some(c), Level::L1d).mshr_full.inc();
             return Err(request);
         }
-        let (kind, len, data) = match &request.op {
-            CoreOp::Load { len } => (Kind::Load, *len, &NO_DATA),
-            CoreOp::Store { len, data } => (Kind::Store, *len, data),
-            CoreOp::SpeculativeLoad { len } => (Kind::Speculative, *len, &NO_DATA),
-            CoreOp::Prefetch => (Kind::SwPrefetch, 0, &NO_DATA),
-            CoreOp::Clflush | CoreOp::Clflushopt | CoreOp::Clwb | CoreOp::Wbinvd => {
-                unreachable!("flushes were handled above")
-            }
+        let Some((kind, len, data)) = access_parts(&request.op) else {
+            unreachable!("flushes were handled above")
         };
         let seq = self.next_seq;
         let hit = Hit {

@@ -6,6 +6,7 @@
 //! A request's latency was decided when it was admitted; here only its effects happen, so a
 //! load returns the bytes of the latest store to complete before it.
 
+use super::admission::access_parts;
 use super::fills::Acquire;
 use super::{Ev, Hit, NO_DATA, Step, sufficient};
 use crate::cache::Slot;
@@ -13,7 +14,7 @@ use crate::events::{CacheEvent, FillCause, Level};
 use crate::hierarchy::Hierarchy;
 use crate::hierarchy::mesi::{MesiEvent, MesiState, transition};
 use crate::hierarchy::mshr::{Access, AcquireKind, Kind};
-use crate::hierarchy::request::{CoreOp, CoreRequest, CoreResponse};
+use crate::hierarchy::request::{CoreRequest, CoreResponse};
 use sim_core::{CoreId, Cycle, LineBytes, MemOp, MemRequest, MemResponse, PhysAddr, RequestId};
 
 /// A request being performed, however it was stored.
@@ -98,14 +99,13 @@ impl Hierarchy {
         completed: &mut impl Extend<CoreResponse>,
     ) -> bool {
         let c = request.core.index();
-        let (kind, len, data) = match &request.op {
-            CoreOp::Load { len } => (Kind::Load, *len, &NO_DATA),
-            CoreOp::Store { len, data } => (Kind::Store, *len, data),
-            _ => return false,
-        };
-        if self.stalled_per_core[c] > 0 {
+        let Some((kind @ (Kind::Load | Kind::Store), len, data)) = access_parts(&request.op) else {
             return false;
-        }
+        };
+        debug_assert_eq!(
+            self.stalled_per_core[c], 0,
+            "the caller checked: nothing stalled"
+        );
         let Some(s1) = self.l1[c].probe(request.addr) else {
             return false;
         };
