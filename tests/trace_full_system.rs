@@ -308,3 +308,49 @@ fn no_shortcuts_gives_the_same_report() {
         assert!(fast["input"]["pieces"].as_u64().unwrap() > 1000, "{args:?}");
     }
 }
+
+/// A trace address outside the machine stops the run with the access's index and address,
+/// when that access's turn to issue comes: a run stopped earlier by `--cycles-max` reports
+/// the cap (with the access still waiting), not the address.
+#[test]
+fn an_address_outside_the_machine_is_reported_when_its_turn_comes() {
+    let trace = write_temp(
+        "outside.mtrace",
+        "R 0x1000 8\nW 0x2000 8\nR 0x100000000000 8\nR 0x3000 8\n",
+    );
+    let out = bin()
+        .args(["trace", "--physical", "--outstanding", "1"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("trace access 2 at 0x100000000000: DRAM address 0x100000000000 is beyond"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked") && out.stdout.is_empty(), "{err}");
+
+    // The first two accesses miss all the way to DRAM and fill the window of two: the third is
+    // taken from the trace but waits, and the cap falls before it issues.
+    let out = bin()
+        .args([
+            "trace",
+            "--physical",
+            "--outstanding",
+            "2",
+            "--cycles-max",
+            "100",
+        ])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("past cycles_max = 100; machine state:")
+            && err.contains("line pieces in flight 2 of 2; pieces waiting to issue 1;")
+            && !err.contains("is beyond"),
+        "{err}"
+    );
+}

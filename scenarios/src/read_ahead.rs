@@ -6,6 +6,7 @@
 //! error, that reading on its own thread would give it, so reports do not change; only the
 //! wall-clock time does.
 
+use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 /// Records per batch handed from the reading thread to the simulating one.
@@ -26,12 +27,12 @@ where
     std::thread::scope(|scope| {
         let (full, arriving) = sync_channel::<Batch<T, E>>(BATCHES);
         // Spent batches go back to the reader, so that it allocates a few and no more.
-        let (spent, returned) = channel::<Vec<T>>();
+        let (spent, returned) = channel::<VecDeque<T>>();
         scope.spawn(move || read(source, &full, &returned));
         let mut records = ReadAhead {
             arriving,
             spent,
-            current: Vec::new().into_iter(),
+            current: VecDeque::new(),
             error: None,
         };
         // `records` is dropped before the scope waits for the reader: a reader still going
@@ -45,16 +46,16 @@ where
 fn read<T, E>(
     mut source: impl Iterator<Item = Result<T, E>>,
     full: &SyncSender<Batch<T, E>>,
-    returned: &Receiver<Vec<T>>,
+    returned: &Receiver<VecDeque<T>>,
 ) {
     loop {
         let mut records = returned
             .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+            .unwrap_or_else(|_| VecDeque::with_capacity(BATCH));
         let mut error = None;
         while records.len() < BATCH {
             match source.next() {
-                Some(Ok(record)) => records.push(record),
+                Some(Ok(record)) => records.push_back(record),
                 Some(Err(e)) => {
                     error = Some(e);
                     break;
@@ -72,15 +73,16 @@ fn read<T, E>(
 
 /// Records read ahead, in order, and the error that ended them (if one did).
 struct Batch<T, E> {
-    records: Vec<T>,
+    records: VecDeque<T>,
     error: Option<E>,
 }
 
 /// The simulating thread's side: the records of each batch in turn, then its error, if any.
 pub struct ReadAhead<T, E> {
     arriving: Receiver<Batch<T, E>>,
-    spent: Sender<Vec<T>>,
-    current: std::vec::IntoIter<T>,
+    spent: Sender<VecDeque<T>>,
+    /// The batch being taken from; a queue, so that it keeps its room when emptied.
+    current: VecDeque<T>,
     error: Option<E>,
 }
 
@@ -90,7 +92,7 @@ impl<T, E> Iterator for ReadAhead<T, E> {
     #[inline]
     fn next(&mut self) -> Option<Result<T, E>> {
         loop {
-            if let Some(record) = self.current.next() {
+            if let Some(record) = self.current.pop_front() {
                 return Some(Ok(record));
             }
             if let Some(e) = self.error.take() {
@@ -98,9 +100,9 @@ impl<T, E> Iterator for ReadAhead<T, E> {
             }
             // The channel closes when the reader has sent its last batch.
             let batch = self.arriving.recv().ok()?;
-            let done = std::mem::replace(&mut self.current, batch.records.into_iter());
-            // Collecting an exhausted `IntoIter` keeps its allocation: the room goes back.
-            let _ = self.spent.send(done.collect());
+            let done = std::mem::replace(&mut self.current, batch.records);
+            // The empty batch goes back with its room, for the reader to fill again.
+            let _ = self.spent.send(done);
             self.error = batch.error;
         }
     }

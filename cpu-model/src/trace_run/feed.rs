@@ -10,21 +10,44 @@ use cache_model::access::{Access, AccessKind};
 use sim_core::{AddressLayout, DetHashMap, DramAddr, LINE_BYTES, PAGE_SHIFT, PhysAddr, VirtAddr};
 
 /// One line piece of a trace access, ready to issue.
-#[derive(Clone, PartialEq, Eq, Debug)]
+///
+/// Kept to 16 bytes: pieces are the whole traffic between the reading thread and the
+/// simulating one, two million of them for a two-million-access trace.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub struct Piece {
+    /// Where the piece goes.
+    pub addr: PhysAddr,
+    /// Pieces of the same access after this one (an access of at most 4 GiB has at most
+    /// 2^26 + 1 pieces).
+    pub rest: u32,
     /// Read or write.
     pub kind: AccessKind,
     /// Bytes of the piece (1 to 64, within one line).
     pub len: u8,
-    /// The trace address of the piece's first byte.
-    pub at: u64,
+}
+
+/// Why a feed stopped: the trace could not be read, or a piece's address does not fit the
+/// machine. A run reports the first when it reaches it and the second when the piece's turn
+/// to issue comes, as it would report a piece's own failure.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum FeedError<E> {
+    /// The trace reader's error.
+    Trace(E),
+    /// A piece whose address does not fit the machine.
+    Address(AddressMisfit),
+}
+
+/// A piece whose address does not fit the machine: the access it belongs to and why.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct AddressMisfit {
     /// The 0-based index of its access in the trace.
     pub index: u64,
+    /// The trace address of the piece's first byte.
+    pub at: u64,
     /// Pieces of the same access after this one.
-    pub rest: u64,
-    /// Where the piece goes, or why its address does not fit the machine (the run stops with
-    /// that error when the piece's turn to issue comes).
-    pub addr: Result<PhysAddr, String>,
+    pub rest: u32,
+    /// What is wrong.
+    pub why: String,
 }
 
 /// What a feed has read, for the run's report.
@@ -42,7 +65,7 @@ pub struct FeedCounts {
     pub pages_touched: u64,
 }
 
-/// The pieces of a trace, in order; a trace error ends them (it is the last item).
+/// The pieces of a trace, in order; an error ends them (it is the last item).
 pub struct TraceFeed<I> {
     trace: I,
     translation: Translation,
@@ -147,15 +170,15 @@ impl<I, E> Iterator for TraceFeed<I>
 where
     I: Iterator<Item = Result<Access, E>>,
 {
-    type Item = Result<Piece, E>;
+    type Item = Result<Piece, FeedError<E>>;
 
     #[inline]
-    fn next(&mut self) -> Option<Result<Piece, E>> {
+    fn next(&mut self) -> Option<Result<Piece, FeedError<E>>> {
         // The next access, once the last one is wholly split.
         while self.current.is_none() {
             let access = match self.trace.next()? {
                 Ok(access) => access,
-                Err(e) => return Some(Err(e)),
+                Err(e) => return Some(Err(FeedError::Trace(e))),
             };
             let index = self.counts.accesses;
             self.counts.accesses += 1;
@@ -185,14 +208,21 @@ where
             split.pieces()
         };
         self.counts.pieces += 1;
-        Some(Ok(Piece {
-            kind,
-            len: (line_end - at) as u8,
-            at,
-            index,
-            rest,
-            addr: self.phys(at),
-        }))
+        let rest = u32::try_from(rest).expect("an access of at most 4 GiB");
+        Some(match self.phys(at) {
+            Ok(addr) => Ok(Piece {
+                addr,
+                rest,
+                kind,
+                len: (line_end - at) as u8,
+            }),
+            Err(why) => Err(FeedError::Address(AddressMisfit {
+                index,
+                at,
+                rest,
+                why,
+            })),
+        })
     }
 }
 

@@ -21,7 +21,7 @@
 
 mod feed;
 
-pub use feed::{FeedCounts, Piece, TraceFeed};
+pub use feed::{AddressMisfit, FeedCounts, FeedError, Piece, TraceFeed};
 
 use crate::machine::Machine;
 use cache_model::access::{Access, AccessKind};
@@ -176,7 +176,7 @@ pub fn run_pieces<P, E>(
     config: &TraceRunConfig,
 ) -> Result<TraceTiming, TraceRunError<E>>
 where
-    P: IntoIterator<Item = Result<Piece, E>>,
+    P: IntoIterator<Item = Result<Piece, FeedError<E>>>,
     E: std::error::Error + 'static,
 {
     assert!(
@@ -185,10 +185,11 @@ where
     );
     let core = CoreId::new(0);
     let mut pieces = pieces.into_iter();
-    // The next piece to issue, taken from the feed when the last one has issued, and how many
-    // pieces of its access the feed still holds; a piece the caches refused.
-    let mut next_piece: Option<Piece> = None;
-    let mut unpulled = 0u64;
+    // The next piece to issue (or one whose address does not fit, reported when its turn to
+    // issue comes), taken from the feed when the last one has issued, and how many pieces of
+    // its access the feed still holds; a piece the caches refused.
+    let mut next_piece: Option<Result<Piece, AddressMisfit>> = None;
+    let mut unpulled = 0u32;
     let mut back: Option<CoreRequest> = None;
     let mut responses: Vec<CoreResponse> = Vec::new();
     // Completion cycles of the pieces the machine completed ahead of time (L1D hits with
@@ -230,10 +231,14 @@ where
         if back.is_none() && next_piece.is_none() && !trace_done {
             match pieces.next() {
                 None => trace_done = true,
-                Some(Err(e)) => return Err(TraceRunError::Trace(e)),
+                Some(Err(FeedError::Trace(e))) => return Err(TraceRunError::Trace(e)),
+                Some(Err(FeedError::Address(misfit))) => {
+                    unpulled = misfit.rest;
+                    next_piece = Some(Err(misfit));
+                }
                 Some(Ok(piece)) => {
                     unpulled = piece.rest;
-                    next_piece = Some(piece);
+                    next_piece = Some(Ok(piece));
                 }
             }
         }
@@ -245,10 +250,10 @@ where
                 None => match next_piece.take() {
                     None => None,
                     Some(piece) => {
-                        let addr = piece.addr.map_err(|why| TraceRunError::Address {
-                            index: piece.index,
-                            addr: piece.at,
-                            why,
+                        let piece = piece.map_err(|misfit| TraceRunError::Address {
+                            index: misfit.index,
+                            addr: misfit.at,
+                            why: misfit.why,
                         })?;
                         let op = match piece.kind {
                             AccessKind::Read => CoreOp::Load { len: piece.len },
@@ -257,7 +262,7 @@ where
                                 data: [0; LINE_BYTES],
                             },
                         };
-                        let request = CoreRequest::new(next_id, core, addr, op);
+                        let request = CoreRequest::new(next_id, core, piece.addr, op);
                         next_id += 1;
                         Some(request)
                     }
@@ -285,9 +290,8 @@ where
             }
         }
         // Pieces waiting: a refused one, the next, and the rest of its access.
-        let waiting = usize::from(back.is_some())
-            + usize::from(next_piece.is_some())
-            + usize::try_from(unpulled).unwrap_or(usize::MAX);
+        let waiting =
+            usize::from(back.is_some()) + usize::from(next_piece.is_some()) + unpulled as usize;
         if trace_done && waiting == 0 && in_flight == 0 {
             if !stepped {
                 // The drain starts from a machine stepped through this cycle, as without the
