@@ -211,6 +211,9 @@ impl<R: Read> LackeyReader<R> {
             return Ok(Some(access));
         }
         while !self.done {
+            // Fetches are most lines: those printed as Lackey prints them are skipped in a
+            // tight loop, the rest parsed below.
+            self.instructions += self.cursor.skip_lines(fetch_as_lackey_prints_it);
             let line = self.cursor.next::<LackeyLines>();
             // Fetches are most lines: count them before the general dispatch.
             if let Ok(Some(LackeyLine::Instruction)) = line {

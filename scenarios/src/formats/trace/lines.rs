@@ -206,6 +206,24 @@ impl<R: Read> TextCursor<R> {
         }
     }
 
+    /// Consumes buffered lines for as long as `skip` recognises the one at the cursor (it
+    /// returns the line's length, newline included, having seen that newline); returns how
+    /// many it consumed. A tight loop for lines a format drops, such as Lackey's fetches:
+    /// whatever `skip` does not recognise (or a line the buffer cuts) is left to [`Self::next`].
+    #[inline(always)]
+    pub(crate) fn skip_lines(&mut self, skip: impl Fn(&[u8]) -> Option<usize>) -> u64 {
+        let mut pos = self.pos;
+        let mut skipped = 0;
+        while let Some(len) = skip(&self.buf[pos..self.end]) {
+            debug_assert!(len > 0 && self.buf[pos + len - 1] == b'\n');
+            pos += len;
+            skipped += 1;
+        }
+        self.pos = pos;
+        self.lines += skipped;
+        skipped
+    }
+
     /// Moves the unfinished line to the front of the buffer and reads more after it.
     #[cold]
     fn refill(&mut self) -> Result<(), CursorError> {
@@ -363,6 +381,42 @@ mod tests {
                 assert_eq!(find_newline(&hay), want, "len {len}, newline at {nl}");
             }
         }
+    }
+
+    /// Lines of one `z` and a newline, as a skipping rule would recognise them.
+    fn z_line(avail: &[u8]) -> Option<usize> {
+        avail.starts_with(b"z\n").then_some(2)
+    }
+
+    #[test]
+    fn skipped_lines_are_counted_and_the_rest_parse_as_before() {
+        let mut skipped_in_all = 0;
+        for step in 1..=12 {
+            let data = b"z\nz\nab\nz\nz\nz\ncd\nz";
+            let mut c = TextCursor::with_capacity(Trickle { data, step }, 8);
+            let mut skipped = 0;
+            let mut kept = Vec::new();
+            loop {
+                skipped += c.skip_lines(z_line);
+                match c.next::<Letters>() {
+                    Ok(Some(line)) => kept.push(line),
+                    Ok(None) => break,
+                    Err(_) => panic!("step {step}: error"),
+                }
+            }
+            // Lines the buffer cuts, and the last one (no newline), are left to `next`.
+            let kept_z = kept.iter().filter(|l| l.as_slice() == b"z").count();
+            assert_eq!(skipped as usize + kept_z, 6, "step {step}");
+            let letters: Vec<&[u8]> = kept
+                .iter()
+                .map(Vec::as_slice)
+                .filter(|l| *l != b"z")
+                .collect();
+            assert_eq!(letters, [b"ab", b"cd"], "step {step}");
+            assert_eq!(c.lines, 8, "step {step}");
+            skipped_in_all += skipped;
+        }
+        assert!(skipped_in_all > 12, "the tight loop took lines");
     }
 
     #[test]
