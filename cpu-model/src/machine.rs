@@ -13,7 +13,7 @@
 //! parts are its controllers and their DRAM models): a dump of the machine walks them all.
 
 use cache_model::ReplacementPolicy;
-use cache_model::hierarchy::{CoreRequest, CoreResponse};
+use cache_model::hierarchy::{Completion, CoreRequest, CoreResponse};
 use cache_model::hierarchy::{Hierarchy, HierarchyConfig, HierarchyConfigError};
 use mem_ctrl::dram::{DramConfig, DramConfigError};
 use mem_ctrl::{MemCtrlConfig, MemCtrlConfigError, MemorySystem};
@@ -220,7 +220,7 @@ pub struct Machine {
     /// step per core cycle while a write buffer stayed full, as through the end-of-run drain.)
     refused_at: Option<u64>,
     /// The memory system's next event as of its last change (the memory changes only in
-    /// `step`, `drain` and through `memory_mut`, which forget it): `submit_at_once` asks for it
+    /// `step`, `drain` and through `memory_mut`, which forget it): `complete_at_once` asks for it
     /// on every request.
     memory_wake: Option<Cycle>,
 }
@@ -267,21 +267,23 @@ impl Machine {
         self.caches.submit(now, request)
     }
 
-    /// [`Machine::submit`], completing L1D hits ahead of their cycle when nothing can happen
-    /// before they complete ([`Hierarchy::submit_at_once`]): their responses go to
-    /// `completed`, never to [`Machine::step`]'s caller.
-    pub fn submit_at_once(
+    /// Completes `request`, an L1D hit, ahead of its cycle when nothing can happen before it
+    /// completes, with the hits in flight before it ([`Hierarchy::complete_at_once`]): true,
+    /// and their completions go to `completed`, never to [`Machine::step`]'s caller.
+    /// Otherwise false, nothing changed: submit it ([`Machine::submit`]).
+    #[inline]
+    pub fn complete_at_once(
         &mut self,
         now: Cycle,
-        request: CoreRequest,
-        completed: &mut impl Extend<CoreResponse>,
-    ) -> Result<(), CoreRequest> {
+        request: &CoreRequest,
+        completed: &mut impl Extend<Completion>,
+    ) -> bool {
         let quiet_until = match self.memory_wake {
             Some(at) => at,
             None => *self.memory_wake.insert(self.memory.next_event_cycle()),
         };
         self.caches
-            .submit_at_once(now, request, quiet_until, completed)
+            .complete_at_once(now, request, quiet_until, completed)
     }
 
     /// Advances the machine through cycle `now`: memory responses due go to the caches, the

@@ -85,7 +85,7 @@ pub use config::{
 };
 pub use mesi::{MesiActions, MesiEvent, MesiState, MesiTransition, transition};
 pub use observers::ObserverId;
-pub use request::{CoreOp, CoreRequest, CoreResponse};
+pub use request::{Completion, CoreOp, CoreRequest, CoreResponse};
 
 use crate::cache::Cache;
 use crate::events::{CacheId, CacheObserver, Level, StoreStamp};
@@ -383,12 +383,12 @@ impl Hierarchy {
         self.submit_now(now, request)
     }
 
-    /// [`Hierarchy::submit`], and when the request is a load or store that hits in its core's
-    /// L1D while nothing else can happen before it completes, its completion at once, with
-    /// that of every L1D hit in flight before it: their responses are appended to `completed`,
+    /// Completes `request` at once when it is a load or store that hits in its core's L1D
+    /// while nothing else can happen before it completes, together with every L1D hit in
+    /// flight before it, and returns true: their completions are appended to `completed`,
     /// oldest first, each to be counted done at its own `done` cycle (after `now`), and
-    /// [`Hierarchy::tick`] never hands them out. Otherwise as `submit` (accepted, with the
-    /// response from `tick`, or refused).
+    /// [`Hierarchy::tick`] never hands them out. Otherwise changes nothing and returns false:
+    /// the caller submits the request ([`Hierarchy::submit`]).
     ///
     /// The results are the ones [`Hierarchy::submit`] and stepping would give. The hits
     /// complete at once only when no event is scheduled before the request's `done` (events at
@@ -399,25 +399,25 @@ impl Hierarchy {
     /// hierarchy (memory's next response), is after `done`. Requests submitted later cannot
     /// come between: the fastest of them, an L2 hit, completes after `done`, and none plans
     /// differently for a hit having completed (an E line turned M is exclusive either way).
-    pub fn submit_at_once(
+    ///
+    /// A completion carries no data: a caller that needs a load's value submits it instead.
+    /// The request is borrowed, so the common case (a hit) moves no request around.
+    pub fn complete_at_once(
         &mut self,
         now: Cycle,
-        request: CoreRequest,
+        request: &CoreRequest,
         quiet_until: Cycle,
-        completed: &mut impl Extend<CoreResponse>,
-    ) -> Result<(), CoreRequest> {
+        completed: &mut impl Extend<Completion>,
+    ) -> bool {
         self.advance(now);
-        self.check_request(&request);
+        self.check_request(request);
         let quiet = self.blocked.is_empty()
             && self.stalled.is_empty()
             && self.outbox.is_empty()
             && !self.drain_pending
             && !self.observers.any()
             && self.pf_train != Some(PrefetchLevel::L1d);
-        if quiet && self.hit_at_once(now, &request, quiet_until, completed) {
-            return Ok(());
-        }
-        self.submit_now(now, request)
+        quiet && self.hit_at_once(now, request, quiet_until, completed)
     }
 
     /// Advances the hierarchy through cycle `now` and appends the responses of the requests

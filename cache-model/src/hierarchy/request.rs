@@ -72,6 +72,17 @@ impl CoreOp {
     }
 }
 
+/// A request completed ahead of its cycle ([`Hierarchy::complete_at_once`](crate::hierarchy::Hierarchy::complete_at_once)):
+/// which one, and the cycle it completes, when its caller counts it done. Its effects (a
+/// store's bytes, the line's state, the statistics) are in the hierarchy already.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct Completion {
+    /// The request's `id`.
+    pub id: u64,
+    /// The cycle it completes.
+    pub done: Cycle,
+}
+
 /// A request from a core.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct CoreRequest {

@@ -25,7 +25,7 @@ pub use feed::{AddressMisfit, FeedCounts, FeedError, Piece, TraceFeed};
 
 use crate::machine::Machine;
 use cache_model::access::{Access, AccessKind};
-use cache_model::hierarchy::{CoreOp, CoreRequest, CoreResponse};
+use cache_model::hierarchy::{Completion, CoreOp, CoreRequest, CoreResponse};
 use sim_core::{CoreId, Cycle, KeyId, LINE_BYTES, dump_component};
 
 /// How trace addresses become physical addresses.
@@ -49,7 +49,7 @@ pub struct TraceRunConfig {
     /// Stop with an error (and a dump of the machine's state) past this cycle.
     pub cycles_max: u64,
     /// Take the shortcuts that give the same results faster: an L1D hit with nothing else going
-    /// on completes at once ([`Machine::submit_at_once`]), and the machine is not stepped
+    /// on completes at once ([`Machine::complete_at_once`]), and the machine is not stepped
     /// before its next event. `false` steps every cycle the trace core acts and every hit
     /// through the caches' queue, to check the shortcuts against.
     pub shortcuts: bool,
@@ -193,7 +193,7 @@ where
     let mut back: Option<CoreRequest> = None;
     let mut responses: Vec<CoreResponse> = Vec::new();
     // Completion cycles of the pieces the machine completed ahead of time (L1D hits with
-    // nothing else going on, `Machine::submit_at_once`), oldest first: until then they are in
+    // nothing else going on, `Machine::complete_at_once`), oldest first: until then they are in
     // flight like any other piece.
     let mut done_at_once = DoneAtOnce::default();
     // The machine's next event as of its last step: stepping it earlier changes nothing, so
@@ -244,43 +244,39 @@ where
         }
         // Issue at most one piece this cycle: the refused one, else the next.
         let mut refused = false;
-        if in_flight < config.max_outstanding {
-            let request = match back.take() {
-                Some(request) => Some(request),
-                None => match next_piece.take() {
-                    None => None,
-                    Some(piece) => {
-                        let piece = piece.map_err(|misfit| TraceRunError::Address {
-                            index: misfit.index,
-                            addr: misfit.at,
-                            why: misfit.why,
-                        })?;
-                        let op = match piece.kind {
-                            AccessKind::Read => CoreOp::Load { len: piece.len },
-                            AccessKind::Write => CoreOp::Store {
-                                len: piece.len,
-                                data: [0; LINE_BYTES],
-                            },
-                        };
-                        let request = CoreRequest::new(next_id, core, piece.addr, op);
-                        next_id += 1;
-                        Some(request)
-                    }
-                },
-            };
-            if let Some(request) = request {
-                let taken_before = done_at_once.taken;
-                let submitted = if config.shortcuts {
-                    machine.submit_at_once(now, request, &mut done_at_once)
-                } else {
-                    machine.submit(now, request)
+        if in_flight < config.max_outstanding && (back.is_some() || next_piece.is_some()) {
+            // Built where it stands (no Option around it): a hit completed at once never
+            // moves it.
+            let request = if let Some(request) = back.take() {
+                request
+            } else {
+                let piece = next_piece
+                    .take()
+                    .expect("a refused request or a piece waits")
+                    .map_err(|misfit| TraceRunError::Address {
+                        index: misfit.index,
+                        addr: misfit.at,
+                        why: misfit.why,
+                    })?;
+                let op = match piece.kind {
+                    AccessKind::Read => CoreOp::Load { len: piece.len },
+                    AccessKind::Write => CoreOp::Store {
+                        len: piece.len,
+                        data: [0; LINE_BYTES],
+                    },
                 };
-                match submitted {
+                next_id += 1;
+                CoreRequest::new(next_id - 1, core, piece.addr, op)
+            };
+            // A hit completed at once is done with its request where it stands; only a
+            // request submitted the usual way moves on (and back here if refused).
+            if config.shortcuts && machine.complete_at_once(now, &request, &mut done_at_once) {
+                in_flight += 1;
+            } else {
+                match machine.submit(now, request) {
                     Ok(()) => {
                         in_flight += 1;
-                        if done_at_once.taken == taken_before {
-                            wake = wake.min(now.plus(1));
-                        }
+                        wake = wake.min(now.plus(1));
                     }
                     Err(request) => {
                         back = Some(request);
@@ -313,7 +309,7 @@ where
             let at_once = done_at_once.front().unwrap_or(Cycle::NEVER);
             machine.next_event_cycle().min(at_once)
         };
-        let core = TraceCore {
+        let core = || TraceCore {
             in_flight,
             waiting,
             trace_done,
@@ -323,7 +319,7 @@ where
             // The state reported is the machine's as of this cycle.
             machine.step(now, &mut responses);
         }
-        now = check_limit(machine, &core, now, next, config)?;
+        now = check_limit(machine, core, now, next, config)?;
     }
 
     let cycles = last_done.get();
@@ -340,12 +336,12 @@ where
         working = machine.has_work();
         if working {
             let next = machine.next_event_cycle();
-            let core = TraceCore {
+            let core = || TraceCore {
                 in_flight: 0,
                 waiting: 0,
                 trace_done: true,
             };
-            now = check_limit(machine, &core, now, next.max(now.plus(1)), config)?;
+            now = check_limit(machine, core, now, next.max(now.plus(1)), config)?;
         }
     }
     Ok(TraceTiming {
@@ -397,12 +393,12 @@ impl DoneAtOnce {
     }
 }
 
-/// The machine hands the responses of what it completed ahead of time here.
-impl Extend<CoreResponse> for DoneAtOnce {
+/// The machine hands the completions of what it completed ahead of time here.
+impl Extend<Completion> for DoneAtOnce {
     #[inline(always)]
-    fn extend<T: IntoIterator<Item = CoreResponse>>(&mut self, responses: T) {
-        for r in responses {
-            self.push(r.done);
+    fn extend<T: IntoIterator<Item = Completion>>(&mut self, completions: T) {
+        for c in completions {
+            self.push(c.done);
         }
     }
 }
@@ -415,11 +411,11 @@ struct TraceCore {
 }
 
 /// `next`, unless it is past `cycles_max`: then the error, with every component's state as of
-/// `now`.
+/// `now` (the trace core's from `core`, asked only then).
 #[inline]
 fn check_limit<E: std::error::Error + 'static>(
     machine: &Machine,
-    core: &TraceCore,
+    core: impl FnOnce() -> TraceCore,
     now: Cycle,
     next: Cycle,
     config: &TraceRunConfig,
@@ -427,7 +423,7 @@ fn check_limit<E: std::error::Error + 'static>(
     if next.get() <= config.cycles_max {
         return Ok(next);
     }
-    Err(cycle_limit(machine, core, now, next, config))
+    Err(cycle_limit(machine, &core(), now, next, config))
 }
 
 /// The error of a run stopped at `cycles_max`, with every component's state as of `now`.

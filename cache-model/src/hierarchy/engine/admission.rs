@@ -344,7 +344,7 @@ impl Hierarchy {
     /// What admitting an L1D hit on slot `s1` of core `c` does at once: the line is touched,
     /// and a fresh request is counted (with a prefetched line's first use). Returns whether
     /// this is that first use.
-    #[inline]
+    #[inline(always)]
     pub(super) fn admit_l1_hit(&mut self, c: usize, s1: Slot, kind: Kind, fresh: bool) -> bool {
         let is_store = kind == Kind::Store;
         self.l1[c].touch(s1);

@@ -14,7 +14,7 @@ use crate::events::{CacheEvent, FillCause, Level};
 use crate::hierarchy::Hierarchy;
 use crate::hierarchy::mesi::{MesiEvent, MesiState, transition};
 use crate::hierarchy::mshr::{Access, AcquireKind, Kind};
-use crate::hierarchy::request::{CoreRequest, CoreResponse};
+use crate::hierarchy::request::{Completion, CoreRequest, CoreResponse};
 use sim_core::{CoreId, Cycle, LineBytes, MemOp, MemRequest, MemResponse, PhysAddr, RequestId};
 
 /// A request being performed, however it was stored.
@@ -85,18 +85,18 @@ impl Hierarchy {
         self.restart(hit.done, a, false);
     }
 
-    /// `Hierarchy::submit_at_once`'s shortcut for `request`, a fresh load or store of core `c`
+    /// `Hierarchy::complete_at_once`'s shortcut for `request`, a fresh load or store of core `c`
     /// at `now`: when it hits in the L1D and nothing can happen before it completes (no event
     /// before then, nothing from memory before `quiet_until`; the caller checked the rest),
     /// the hits in flight complete, oldest first, then this one is admitted and completes,
-    /// each as it would at its own cycle, their responses going to `completed`. Returns false,
+    /// each as it would at its own cycle, their completions going to `completed`. Returns false,
     /// having changed nothing, when the shortcut does not apply.
     pub(in crate::hierarchy) fn hit_at_once(
         &mut self,
         now: Cycle,
         request: &CoreRequest,
         quiet_until: Cycle,
-        completed: &mut impl Extend<CoreResponse>,
+        completed: &mut impl Extend<Completion>,
     ) -> bool {
         let c = request.core.index();
         let Some((kind @ (Kind::Load | Kind::Store), len, data)) = access_parts(&request.op) else {
@@ -130,7 +130,10 @@ impl Hierarchy {
             while let Some(hit) = self.hits.pop_front() {
                 self.complete_hit(hit);
             }
-            completed.extend(self.ready.drain(answered..));
+            completed.extend(self.ready.drain(answered..).map(|r| Completion {
+                id: r.id,
+                done: r.done,
+            }));
             // An earlier store may have made the line M.
             st = self.l1[c].payload(s1).state;
         }
@@ -145,7 +148,11 @@ impl Hierarchy {
             len,
             data,
         };
-        completed.extend(self.perform_l1_hit(done, s1, st, &a));
+        self.apply_l1_hit(done, s1, st, &a);
+        completed.extend([Completion {
+            id: request.id,
+            done,
+        }]);
         true
     }
 
@@ -167,11 +174,24 @@ impl Hierarchy {
         st: MesiState,
         a: &Perform<'_>,
     ) -> Option<CoreResponse> {
+        self.own_for_store(st, a);
+        self.perform(t, s1, a, Some(Level::L1d))
+    }
+
+    /// [`Self::perform_l1_hit`] without the answer (for a hit completed at once).
+    #[inline(always)]
+    fn apply_l1_hit(&mut self, t: Cycle, s1: Slot, st: MesiState, a: &Perform<'_>) {
+        self.own_for_store(st, a);
+        self.apply(t, s1, a, Some(Level::L1d));
+    }
+
+    /// A store hitting an E line makes it M (silently) before it is applied.
+    #[inline(always)]
+    fn own_for_store(&mut self, st: MesiState, a: &Perform<'_>) {
         if a.kind == Kind::Store && st != MesiState::Modified {
             let next = transition(st, MesiEvent::LocalStore).next;
             self.set_core_state(a.core.index(), a.addr.line(), next);
         }
-        self.perform(t, s1, a, Some(Level::L1d))
     }
 
     /// Applies request `a` to its L1D copy (slot `s1`) at `t`: a load's value, or a store
@@ -184,15 +204,35 @@ impl Hierarchy {
         a: &Perform<'_>,
         from: Option<Level>,
     ) -> Option<CoreResponse> {
+        self.apply(t, s1, a, from);
+        let data = match a.kind {
+            Kind::Load | Kind::Speculative => Some(self.l1[a.core.index()].payload(s1).data.bytes),
+            Kind::SwPrefetch | Kind::Store => None,
+            Kind::HwPrefetch => return None,
+        };
+        Some(CoreResponse {
+            id: a.id,
+            core: a.core,
+            done: t,
+            data,
+            from,
+        })
+    }
+
+    /// The effects of request `a` on its L1D copy (slot `s1`) at `t`, without the answer: a
+    /// store's bytes written, the events of a load or store emitted. Always inlined: it is
+    /// most of the work of an L1D hit, the commonest request by far.
+    #[inline(always)]
+    fn apply(&mut self, t: Cycle, s1: Slot, a: &Perform<'_>, from: Option<Level>) {
         let c = a.core.index();
         let line = a.addr.line();
         let offset = a.addr.line_offset();
         let len = usize::from(a.len);
         let core = a.core;
         match a.kind {
-            Kind::Load | Kind::Speculative => {
-                let data = self.l1[c].payload(s1).data.bytes;
-                if a.kind == Kind::Load {
+            Kind::Load => {
+                if self.observers.any() {
+                    let data = self.l1[c].payload(s1).data.bytes;
                     self.emit(|| CacheEvent::Load {
                         cycle: t,
                         core,
@@ -203,22 +243,8 @@ impl Hierarchy {
                         from,
                     });
                 }
-                Some(CoreResponse {
-                    id: a.id,
-                    core,
-                    done: t,
-                    data: Some(data),
-                    from,
-                })
             }
-            Kind::SwPrefetch => Some(CoreResponse {
-                id: a.id,
-                core,
-                done: t,
-                data: None,
-                from,
-            }),
-            Kind::HwPrefetch => None,
+            Kind::Speculative | Kind::SwPrefetch | Kind::HwPrefetch => {}
             Kind::Store => {
                 self.last_stamp = self.last_stamp.next();
                 let stamp = self.last_stamp;
@@ -245,13 +271,6 @@ impl Hierarchy {
                         stamp,
                     });
                 }
-                Some(CoreResponse {
-                    id: a.id,
-                    core,
-                    done: t,
-                    data: None,
-                    from,
-                })
             }
         }
     }
