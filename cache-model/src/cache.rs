@@ -20,6 +20,7 @@ use crate::access::AccessKind;
 use crate::config::{CacheConfig, CacheConfigError, CacheParams, WriteHitPolicy, WriteMissPolicy};
 use crate::replacement::ReplacementState;
 use sim_core::{PhysAddr, SimRng};
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 /// Caches of at most this many lines (8 MiB of 64-byte lines) are allocated whole when built;
@@ -150,6 +151,10 @@ pub struct Cache<P: Default = ()> {
     replacement: ReplacementState,
     valid_lines: usize,
     dirty_lines: usize,
+    /// The block and slot of the line the last successful [`Cache::find`] found: a program's
+    /// consecutive accesses often fall in one line, and those skip the scan of the set. It is
+    /// a hint, checked against the tags before use, so it is never stale.
+    last_found: Cell<(u64, Slot)>,
 }
 
 impl<P: Default> Cache<P> {
@@ -171,6 +176,7 @@ impl<P: Default> Cache<P> {
             payloads: (0..lines).map(|_| P::default()).collect(),
             valid_lines: 0,
             dirty_lines: 0,
+            last_found: Cell::new((INVALID, Slot::at(0, 0, 0))),
         }
     }
 
@@ -282,6 +288,21 @@ impl<P: Default> Cache<P> {
         i
     }
 
+    /// [`Cache::valid_index`] for the accessors of the hit path ([`Cache::touch`],
+    /// [`Cache::payload`], [`Cache::payload_mut`], [`Cache::set_dirty`]), which an L1D hit calls
+    /// several times on the slot it has just probed: the check runs in debug builds (every
+    /// test), not in release ones. A stale slot is still no memory error there: the index is
+    /// within the arrays.
+    #[inline(always)]
+    fn hot_index(&self, slot: Slot) -> usize {
+        let i = self.index(slot);
+        debug_assert!(
+            self.tags[i] != INVALID,
+            "cache slot {slot:?} holds no valid line (stale slot)"
+        );
+        i
+    }
+
     /// Finds the way of `set` holding `block`.
     ///
     /// Looks at every way rather than stopping at the match: which way hits is data-dependent
@@ -290,13 +311,23 @@ impl<P: Default> Cache<P> {
     /// only one.
     #[inline]
     fn find(&self, set: usize, block: u64) -> Option<Slot> {
+        let (last_block, last) = self.last_found.get();
+        // A valid tag equal to `block` is its line, wherever it is (a block has one set).
+        if last_block == block && self.tags.get(self.index(last)) == Some(&block) {
+            return Some(last);
+        }
         let stored = self.stored(set)?;
         let base = stored * self.ways;
         let mut found = usize::MAX;
         for (way, &tag) in self.tags[base..base + self.ways].iter().enumerate() {
             found = if tag == block { way } else { found };
         }
-        (found != usize::MAX).then_some(Slot::at(set, found, stored))
+        if found == usize::MAX {
+            return None;
+        }
+        let slot = Slot::at(set, found, stored);
+        self.last_found.set((block, slot));
+        Some(slot)
     }
 
     /// Where the line holding `addr` is, without touching the replacement state (a snoop or a
@@ -324,7 +355,7 @@ impl<P: Default> Cache<P> {
     /// Counts a use of the line at `slot` in the replacement state, as [`Cache::lookup`] does.
     #[inline]
     pub fn touch(&mut self, slot: Slot) {
-        self.valid_index(slot);
+        self.hot_index(slot);
         self.touch_stored(slot);
     }
 
@@ -349,13 +380,13 @@ impl<P: Default> Cache<P> {
     /// The payload of the line at `slot`.
     #[inline]
     pub fn payload(&self, slot: Slot) -> &P {
-        &self.payloads[self.valid_index(slot)]
+        &self.payloads[self.hot_index(slot)]
     }
 
     /// The payload of the line at `slot`, for changing it.
     #[inline]
     pub fn payload_mut(&mut self, slot: Slot) -> &mut P {
-        let i = self.valid_index(slot);
+        let i = self.hot_index(slot);
         &mut self.payloads[i]
     }
 
@@ -367,7 +398,7 @@ impl<P: Default> Cache<P> {
     /// Marks the line at `slot` dirty or clean.
     #[inline]
     pub fn set_dirty(&mut self, slot: Slot, dirty: bool) {
-        let i = self.valid_index(slot);
+        let i = self.hot_index(slot);
         if self.dirty[i] != dirty {
             self.dirty[i] = dirty;
             if dirty {

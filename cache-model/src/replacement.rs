@@ -240,7 +240,7 @@ impl ReplacementState {
     }
 
     /// A hit on way `way` of `set` (line index `set * ways + way`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn on_hit(&mut self, set: usize, way: usize, ways: usize) {
         match self {
             ReplacementState::Lru { stamps, clock } => {
