@@ -224,6 +224,19 @@ impl<R: Read> TextCursor<R> {
         skipped
     }
 
+    /// The line at the cursor as `take` reads it (its meaning and its length, newline
+    /// included, having seen that newline), consumed; `None`, consuming nothing, when `take`
+    /// does not recognise it. A fast path for the lines a format's writer prints: anything
+    /// else (or a line the buffer cuts) is left to [`Self::next`], which says what is wrong.
+    #[inline(always)]
+    pub(crate) fn take_line<T>(&mut self, take: impl Fn(&[u8]) -> Option<(T, usize)>) -> Option<T> {
+        let (item, len) = take(&self.buf[self.pos..self.end])?;
+        debug_assert!(len > 0 && self.buf[self.pos + len - 1] == b'\n');
+        self.pos += len;
+        self.lines += 1;
+        Some(item)
+    }
+
     /// Moves the unfinished line to the front of the buffer and reads more after it.
     #[cold]
     fn refill(&mut self) -> Result<(), CursorError> {

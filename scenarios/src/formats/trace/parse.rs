@@ -6,7 +6,7 @@
 pub(crate) type Reason = Option<&'static str>;
 
 /// Value of each byte as a hex digit, or `0xff`.
-static HEX_DIGIT: [u8; 256] = {
+pub(crate) static HEX_DIGIT: [u8; 256] = {
     let mut table = [0xffu8; 256];
     let mut i = 0;
     while i < 10 {
@@ -67,7 +67,7 @@ pub(crate) const fn all_hex(word: u64) -> bool {
 /// byte becomes its nibble ('0'-'9' have bit 6 clear, letters set and 9 below their value in
 /// the low nibble), then neighbouring nibbles, bytes and halves are packed together.
 #[inline(always)]
-const fn eight_hex_digits(word: u64) -> u64 {
+pub(crate) const fn eight_hex_digits(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     let nibbles = (word & (ONES * 0x0f)) + ((word >> 6) & ONES) * 9;
     // The first digit is the most significant: put it in the top byte.
