@@ -13,6 +13,7 @@
 //! file and the line. `mktme-sim dram-trace` feeds the records to
 //! [`mem_ctrl::dram::run_trace`].
 
+use super::trace::parse::{all_hex, eight_hex_digits};
 use crate::validate::FILE_CHARS_SHOWN;
 use mem_ctrl::dram::{DramConfig, TraceRecord};
 use sim_core::text::{one_line, shown_max};
@@ -173,16 +174,14 @@ impl<'a, R: BufRead> DramTraceReader<'a, R> {
     }
 }
 
-/// The record of a line in the exact shape traces are written in (`0xHEX READ|WRITE DECIMAL`,
-/// single spaces or tabs, an optional `\r`), or `None` for anything else: the general parser
-/// then reads the line and either accepts it (other spacing, a comment, leading zeros past 16
-/// digits) or says what is wrong. Whatever this accepts, the general parser accepts the same.
-fn parse_plain(line: &[u8]) -> Option<(u64, MemOp, u64)> {
-    let line = match line {
-        [rest @ .., b'\r'] => rest,
-        _ => line,
-    };
-    let (&[b'0', x], mut rest) = line.split_first_chunk::<2>()? else {
+/// The record of the line at the start of `buf` if it has the exact shape traces are written
+/// in (`0xHEX READ|WRITE DECIMAL`, single spaces or tabs, an optional `\r`) and its newline is
+/// in `buf`, with the line's length (newline included); `None` for anything else: the general
+/// parser then reads the line and either accepts it (other spacing, a comment, leading zeros
+/// past 16 digits) or says what is wrong. Whatever this accepts, the general parser accepts
+/// the same. The line is read once, up to its newline: no separate search for the newline.
+fn parse_plain(buf: &[u8]) -> Option<(u64, MemOp, u64, usize)> {
+    let (&[b'0', x], mut rest) = buf.split_first_chunk::<2>()? else {
         return None;
     };
     if x != b'x' && x != b'X' {
@@ -190,6 +189,15 @@ fn parse_plain(line: &[u8]) -> Option<(u64, MemOp, u64)> {
     }
     let mut addr = 0u64;
     let mut digits = 0;
+    // Eight digits at once when there are eight (addresses have 8 to 10), then one by one.
+    if let Some((&first8, tail)) = rest.split_first_chunk::<8>() {
+        let word = u64::from_le_bytes(first8);
+        if all_hex(word) {
+            addr = eight_hex_digits(word);
+            digits = 8;
+            rest = tail;
+        }
+    }
     // A table, not a match on three ranges: whether a digit is a letter is unpredictable.
     while let [b, tail @ ..] = rest {
         let digit = HEX_DIGIT[usize::from(*b)];
@@ -209,18 +217,25 @@ fn parse_plain(line: &[u8]) -> Option<(u64, MemOp, u64)> {
         [b'W', b'R', b'I', b'T', b'E', tail @ ..] => (MemOp::Write, tail),
         _ => return None,
     };
-    let decimal = skip_blanks(rest)?;
-    if decimal.is_empty() || decimal.len() > 19 {
+    let mut rest = skip_blanks(rest)?;
+    let mut cycle = 0u64;
+    let mut decimals = 0;
+    while let [b @ b'0'..=b'9', tail @ ..] = rest {
+        cycle = cycle.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+        decimals += 1;
+        rest = tail;
+    }
+    if decimals == 0 || decimals > 19 {
         return None;
     }
-    let mut cycle = 0u64;
-    for &b in decimal {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        cycle = cycle * 10 + u64::from(b - b'0');
+    let rest = match rest {
+        [b'\r', tail @ ..] => tail,
+        _ => rest,
+    };
+    match rest {
+        [b'\n', tail @ ..] => Some((addr, op, cycle, buf.len() - tail.len())),
+        _ => None,
     }
-    Some((addr, op, cycle))
 }
 
 /// [`HEX_DIGIT`]'s entry for a byte that is not a hexadecimal digit.
@@ -257,12 +272,15 @@ impl<R: BufRead> DramTraceReader<'_, R> {
     /// otherwise.
     fn next_plain(&mut self) -> Option<TraceRecord> {
         let buf = self.reader.fill_buf().ok()?;
-        let window = &buf[..buf.len().min(TRACE_LINE_BYTES_MAX + 1)];
-        let end = memchr::memchr(b'\n', window)?;
-        let (addr, op, cycle) = parse_plain(&window[..end])?;
+        let (addr, op, cycle, len) = parse_plain(buf)?;
+        // A line longer than the limit (spaces between fields can make one) is the general
+        // parser's to refuse.
+        if len > TRACE_LINE_BYTES_MAX + 1 {
+            return None;
+        }
         let addr = DramAddr::new(addr);
         self.config.mapping().check(addr).ok()?;
-        self.reader.consume(end + 1);
+        self.reader.consume(len);
         self.line_no += 1;
         Some(TraceRecord {
             addr,
@@ -404,16 +422,27 @@ mod tests {
             .collect();
         assert_eq!(fast, slow);
         assert_eq!(fast.len(), 7);
-        assert_eq!(parse_plain(b"0x40 READ 0"), Some((0x40, MemOp::Read, 0)));
+        assert_eq!(
+            parse_plain(b"0x40 READ 0\n0x80"),
+            Some((0x40, MemOp::Read, 0, 12))
+        );
+        assert_eq!(
+            parse_plain(b"0XfF WRITE 17\r\n"),
+            Some((0xff, MemOp::Write, 17, 15))
+        );
         for shape in [
-            &b" 0x40 READ 0"[..],
-            b"0x40 READ 0 ",
-            b"0x40 LOAD 0",
-            b"0x40 READ",
-            b"0x40 READ -1",
-            b"0x40 READ 99999999999999999999",
-            b"0x00000000000000040 READ 0",
-            b"0x READ 0",
+            &b" 0x40 READ 0\n"[..],
+            b"0x40 READ 0 \n",
+            b"0x40 LOAD 0\n",
+            b"0x40 READ\n",
+            b"0x40 READ -1\n",
+            b"0x40 READ 99999999999999999999\n",
+            b"0x00000000000000040 READ 0\n",
+            b"0x READ 0\n",
+            b"0x40 READ 0",
+            b"0x40 READ 0\r",
+            b"0x40 READ 0\r\r\n",
+            b"0x40 READ 1x\n",
         ] {
             assert_eq!(
                 parse_plain(shape),
@@ -442,6 +471,28 @@ mod tests {
                 .unwrap_err()
                 .contains("longer than 4096 bytes")
         );
+        // Also when the blanks lie between the fields, in the shape the fast path reads, and
+        // the whole line is in the buffer: the limit is the same for both paths.
+        for blanks in [TRACE_LINE_BYTES_MAX - 10, TRACE_LINE_BYTES_MAX - 9] {
+            let line = format!("0x40{}READ 0\n", " ".repeat(blanks));
+            let config = DramConfig::preset("ddr4-2400").unwrap();
+            let reader = std::io::BufReader::with_capacity(1 << 16, line.as_bytes());
+            let got: Vec<_> = DramTraceReader::new(Path::new("t.trace"), reader, &config)
+                .map(|r| r.map_err(|e| e.to_string()))
+                .collect();
+            // The line without its newline is 10 bytes plus the blanks.
+            if blanks + 10 <= TRACE_LINE_BYTES_MAX {
+                assert!(got[0].is_ok(), "{blanks}: {got:?}");
+            } else {
+                assert!(
+                    got[0]
+                        .clone()
+                        .unwrap_err()
+                        .contains("longer than 4096 bytes"),
+                    "{blanks}"
+                );
+            }
+        }
     }
 
     /// Yields `0x40 READ 0` lines forever.

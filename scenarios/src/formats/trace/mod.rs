@@ -28,7 +28,7 @@ pub mod champsim;
 pub mod lackey;
 mod lines;
 pub mod mtrace;
-mod parse;
+pub(crate) mod parse;
 
 pub use cache_model::access::{Access, AccessKind};
 pub use champsim::ChampsimReader;
