@@ -437,7 +437,7 @@ impl Channel {
             full: QueueSet::new(queues),
             buffered_writes: vec![0; queues],
             buffered_queues: QueueSet::new(queues),
-            queue_ready: vec![Cycle::ZERO; queues],
+            queue_ready: QueueSet::bounds(queues),
             walk: QueueWalk::new(queues),
             wake: Cycle::ZERO,
             next_event: Cycle::ZERO,

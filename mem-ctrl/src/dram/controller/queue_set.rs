@@ -59,27 +59,44 @@ impl QueueSet {
     /// The members in `within` but not in `except` that word `w` holds, as a mask of the word
     /// (member `q` is bit `q % 64` of word `q / 64`). Visit them lowest first with
     /// `trailing_zeros` and `bits &= bits - 1`.
+    #[inline]
     pub(super) fn word(&self, w: usize, within: &Range<usize>, except: &Range<usize>) -> u64 {
-        self.words[w] & range_mask(w, within) & !range_mask(w, except)
+        let bits = self.words[w] & range_mask(w, within);
+        // Nothing is excepted but during a refresh.
+        if except.is_empty() {
+            bits
+        } else {
+            bits & !range_mask(w, except)
+        }
     }
 
     /// Of `bits` (members of word `w`), those whose queue's bound in `bounds` has come (is at or
     /// before `now`), and the earliest bound of the others (`Cycle::NEVER` if none), found
     /// without a branch per queue: which bounds have passed is unpredictable, and a
-    /// mispredicted branch per queue costs more than looking at them all.
+    /// mispredicted branch per queue costs more than looking at them all. `bounds` holds a
+    /// whole number of words ([`QueueSet::bounds`]), so a word's bounds are one array.
     #[inline]
     pub(super) fn split(mut bits: u64, w: usize, bounds: &[Cycle], now: Cycle) -> (u64, Cycle) {
+        let word: &[Cycle; 64] = bounds[w * 64..w * 64 + 64]
+            .try_into()
+            .expect("bounds come in whole words");
         let mut passed = 0;
         let mut earliest = Cycle::NEVER;
         while bits != 0 {
-            let i = bits.trailing_zeros();
+            let i = bits.trailing_zeros() as usize;
             bits &= bits - 1;
-            let bound = bounds[w * 64 + i as usize];
+            let bound = word[i & 63];
             let is_passed = bound <= now;
             passed |= u64::from(is_passed) << i;
             earliest = earliest.min(if is_passed { Cycle::NEVER } else { bound });
         }
         (passed, earliest)
+    }
+
+    /// A bound per queue for `queues` queues, as [`QueueSet::split`] takes them: padded to a
+    /// whole number of words (the padding belongs to no queue and is never read).
+    pub(super) fn bounds(queues: usize) -> Vec<Cycle> {
+        vec![Cycle::ZERO; queues.div_ceil(64) * 64]
     }
 
     /// The words that hold members of `range` (empty for an empty range).
@@ -165,17 +182,13 @@ impl QueueWalk {
 }
 
 /// The bits of word `w` (queues `64 w ..= 64 w + 63`) that lie in `range`.
+#[inline]
 fn range_mask(w: usize, range: &Range<usize>) -> u64 {
     let (lo, hi) = (w * 64, w * 64 + 64);
     let (from, end) = (range.start.max(lo), range.end.min(hi));
     if from >= end {
         return 0;
     }
-    let width = end - from;
-    let ones = if width == 64 {
-        u64::MAX
-    } else {
-        (1u64 << width) - 1
-    };
-    ones << (from - lo)
+    // `end - from` is 1 to 64: no branch for the full word.
+    (u64::MAX >> (64 - (end - from))) << (from - lo)
 }

@@ -89,7 +89,12 @@ impl Channel {
                 .record(w, QueueSet::split(members, w, &self.queue_ready, now));
         }
         self.walk.recorded(held);
-        let start = (self.queue_cursor + 1) % n;
+        // The queue after the cursor, wrapping (no division on every tick).
+        let start = if self.queue_cursor + 1 >= n {
+            0
+        } else {
+            self.queue_cursor + 1
+        };
         let mut selected = None;
         // Round-robin over the passed ones: from `start` on, then those before it.
         'search: for range in [start..n, 0..start] {
