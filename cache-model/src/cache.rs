@@ -35,7 +35,8 @@ const INVALID: u64 = u64::MAX;
 /// Where a line sits: its set and way.
 ///
 /// A slot names a location, not a line: it stays meaningful only until the line there is
-/// evicted or invalidated. Methods taking a slot assert that it holds a valid line.
+/// evicted or invalidated. Methods taking a slot assert that it holds a valid line (the hit
+/// path's accessors, `touch`, `payload`, `payload_mut` and `set_dirty`, in debug builds only).
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Slot {
     set: u32,
