@@ -26,7 +26,7 @@ pub use feed::{AddressMisfit, FeedCounts, FeedError, Piece, TraceFeed};
 use crate::machine::Machine;
 use cache_model::access::{Access, AccessKind};
 use cache_model::hierarchy::{Completion, CoreOp, CoreRequest, CoreResponse};
-use sim_core::{CoreId, Cycle, KeyId, LINE_BYTES, dump_component};
+use sim_core::{CoreId, Cycle, KeyId, LINE_BYTES, PhysAddr, dump_component};
 
 /// How trace addresses become physical addresses.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -188,7 +188,7 @@ where
     // The next piece to issue (or one whose address does not fit, reported when its turn to
     // issue comes), taken from the feed when the last one has issued, and how many pieces of
     // its access the feed still holds; a piece the caches refused.
-    let mut next_piece: Option<Result<Piece, AddressMisfit>> = None;
+    let mut next_piece: Option<Result<Piece, Box<AddressMisfit>>> = None;
     let mut unpulled = 0u32;
     let mut back: Option<CoreRequest> = None;
     let mut responses: Vec<CoreResponse> = Vec::new();
@@ -201,6 +201,8 @@ where
     // forward to the next cycle).
     let mut wake = Cycle::ZERO;
     let mut next_id = 0u64;
+    // The request being offered, reused from piece to piece.
+    let mut offered = CoreRequest::new(0, core, PhysAddr::new(0), CoreOp::Load { len: 1 });
     let mut in_flight = 0usize;
     let mut trace_done = false;
     let mut now = Cycle::ZERO;
@@ -234,7 +236,7 @@ where
                 Some(Err(FeedError::Trace(e))) => return Err(TraceRunError::Trace(e)),
                 Some(Err(FeedError::Address(misfit))) => {
                     unpulled = misfit.rest;
-                    next_piece = Some(Err(misfit));
+                    next_piece = Some(Err(Box::new(misfit)));
                 }
                 Some(Ok(piece)) => {
                     unpulled = piece.rest;
@@ -247,8 +249,8 @@ where
         if in_flight < config.max_outstanding && (back.is_some() || next_piece.is_some()) {
             // Built where it stands (no Option around it): a hit completed at once never
             // moves it.
-            let request = if let Some(request) = back.take() {
-                request
+            if let Some(request) = back.take() {
+                offered = request;
             } else {
                 let piece = next_piece
                     .take()
@@ -258,22 +260,29 @@ where
                         addr: misfit.at,
                         why: misfit.why,
                     })?;
-                let op = match piece.kind {
-                    AccessKind::Read => CoreOp::Load { len: piece.len },
-                    AccessKind::Write => CoreOp::Store {
-                        len: piece.len,
-                        data: [0; LINE_BYTES],
-                    },
-                };
+                // The request is filled in where it stands: a store's bytes stay zero (no
+                // request is ever changed by the machine), so only its length changes.
+                offered.id = next_id;
                 next_id += 1;
-                CoreRequest::new(next_id - 1, core, piece.addr, op)
-            };
-            // A hit completed at once is done with its request where it stands; only a
-            // request submitted the usual way moves on (and back here if refused).
-            if config.shortcuts && machine.complete_at_once(now, &request, &mut done_at_once) {
+                offered.addr = piece.addr;
+                match (piece.kind, &mut offered.op) {
+                    (AccessKind::Read, CoreOp::Load { len })
+                    | (AccessKind::Write, CoreOp::Store { len, .. }) => *len = piece.len,
+                    (AccessKind::Read, op) => *op = CoreOp::Load { len: piece.len },
+                    (AccessKind::Write, op) => {
+                        *op = CoreOp::Store {
+                            len: piece.len,
+                            data: [0; LINE_BYTES],
+                        }
+                    }
+                }
+            }
+            // A hit completed at once needs no request of its own; only one submitted the
+            // usual way is copied (and comes back here if refused).
+            if config.shortcuts && machine.complete_at_once(now, &offered, &mut done_at_once) {
                 in_flight += 1;
             } else {
-                match machine.submit(now, request) {
+                match machine.submit(now, offered.clone()) {
                     Ok(()) => {
                         in_flight += 1;
                         wake = wake.min(now.plus(1));
