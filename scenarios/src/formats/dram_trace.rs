@@ -13,7 +13,7 @@
 //! file and the line. `mktme-sim dram-trace` feeds the records to
 //! [`mem_ctrl::dram::run_trace`].
 
-use super::trace::parse::{all_hex, eight_hex_digits};
+use super::trace::parse::hex_u64;
 use crate::validate::FILE_CHARS_SHOWN;
 use mem_ctrl::dram::{DramConfig, TraceRecord};
 use sim_core::text::{one_line, shown_max};
@@ -181,37 +181,19 @@ impl<'a, R: BufRead> DramTraceReader<'a, R> {
 /// past 16 digits) or says what is wrong. Whatever this accepts, the general parser accepts
 /// the same. The line is read once, up to its newline: no separate search for the newline.
 fn parse_plain(buf: &[u8]) -> Option<(u64, MemOp, u64, usize)> {
-    let (&[b'0', x], mut rest) = buf.split_first_chunk::<2>()? else {
+    let (&[b'0', x], rest) = buf.split_first_chunk::<2>()? else {
         return None;
     };
     if x != b'x' && x != b'X' {
         return None;
     }
-    let mut addr = 0u64;
-    let mut digits = 0;
-    // Eight digits at once when there are eight (addresses have 8 to 10), then one by one.
-    if let Some((&first8, tail)) = rest.split_first_chunk::<8>() {
-        let word = u64::from_le_bytes(first8);
-        if all_hex(word) {
-            addr = eight_hex_digits(word);
-            digits = 8;
-            rest = tail;
-        }
-    }
-    // A table, not a match on three ranges: whether a digit is a letter is unpredictable.
-    while let [b, tail @ ..] = rest {
-        let digit = HEX_DIGIT[usize::from(*b)];
-        if digit == NOT_HEX {
-            break;
-        }
-        addr = (addr << 4) | u64::from(digit);
-        digits += 1;
-        rest = tail;
-    }
-    if digits == 0 || digits > 16 {
+    // Eight digits at once when there are eight (addresses have 8 to 10), then one by one;
+    // more than 16 digits (leading zeros) are the general parser's.
+    let (addr, digits) = hex_u64(rest, 0).ok()?;
+    if digits > 16 {
         return None;
     }
-    let rest = skip_blanks(rest)?;
+    let rest = skip_blanks(&rest[digits..])?;
     let (op, rest) = match rest {
         [b'R', b'E', b'A', b'D', tail @ ..] => (MemOp::Read, tail),
         [b'W', b'R', b'I', b'T', b'E', tail @ ..] => (MemOp::Write, tail),
@@ -237,25 +219,6 @@ fn parse_plain(buf: &[u8]) -> Option<(u64, MemOp, u64, usize)> {
         _ => None,
     }
 }
-
-/// [`HEX_DIGIT`]'s entry for a byte that is not a hexadecimal digit.
-const NOT_HEX: u8 = 0xff;
-
-/// The value of each byte as a hexadecimal digit (either case), or [`NOT_HEX`].
-const HEX_DIGIT: [u8; 256] = {
-    let mut table = [NOT_HEX; 256];
-    let mut b = 0;
-    while b < 256 {
-        table[b] = match b as u8 {
-            c @ b'0'..=b'9' => c - b'0',
-            c @ b'a'..=b'f' => c - b'a' + 10,
-            c @ b'A'..=b'F' => c - b'A' + 10,
-            _ => NOT_HEX,
-        };
-        b += 1;
-    }
-    table
-};
 
 /// `bytes` after at least one space or tab, or `None` when it does not start with one.
 fn skip_blanks(mut bytes: &[u8]) -> Option<&[u8]> {
