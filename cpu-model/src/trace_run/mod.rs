@@ -362,7 +362,8 @@ where
 
 /// The completion cycles of the pieces the machine completed ahead of their cycle, oldest
 /// first (they complete in the order they issue): a ring that grows by doubling, as the window
-/// of pieces in flight needs.
+/// of pieces in flight needs. Not a `VecDeque`: with one, the simulating thread runs 1.2 % more
+/// instructions on the sort trace (1,143 M against 1,130 M; the ring indexes with a mask).
 #[derive(Default)]
 struct DoneAtOnce {
     ring: Vec<Cycle>,
