@@ -322,12 +322,9 @@ impl Hierarchy {
     fn try_hit(&mut self, hit: Hit, data: &LineBytes, fresh: bool, write_hint: bool) -> bool {
         let c = hit.core.index();
         let is_store = hit.kind == Kind::Store;
-        let Some(s1) = self.l1[c].probe(hit.addr) else {
+        let Some((s1, _)) = self.l1_hit(c, hit.addr, is_store || write_hint) else {
             return false;
         };
-        if !sufficient(is_store || write_hint, self.l1[c].payload(s1).state) {
-            return false;
-        }
         let first_use = self.admit_l1_hit(c, s1, hit.kind, fresh);
         let demand = hit.kind.is_demand();
         if is_store {

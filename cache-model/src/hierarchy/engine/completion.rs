@@ -55,22 +55,19 @@ impl Hierarchy {
             None
         };
         let data = stored.as_ref().unwrap_or(&NO_DATA);
-        if let Some(s1) = self.l1[c].probe(hit.addr) {
-            let st = self.l1[c].payload(s1).state;
-            if sufficient(write, st) {
-                let r = Perform {
-                    id: hit.id,
-                    core: hit.core,
-                    addr: hit.addr,
-                    kind: hit.kind,
-                    len: hit.len,
-                    data,
-                };
-                if let Some(response) = self.perform_l1_hit(hit.done, s1, st, &r) {
-                    self.ready.push(response);
-                }
-                return;
+        if let Some((s1, st)) = self.l1_hit(c, hit.addr, write) {
+            let r = Perform {
+                id: hit.id,
+                core: hit.core,
+                addr: hit.addr,
+                kind: hit.kind,
+                len: hit.len,
+                data,
+            };
+            if let Some(response) = self.perform_l1_hit(hit.done, s1, st, &r) {
+                self.ready.push(response);
             }
+            return;
         }
         // The line left (or lost its permission) since the request was planned.
         let a = Access {
@@ -106,13 +103,9 @@ impl Hierarchy {
             self.stalled_per_core[c], 0,
             "the caller checked: nothing stalled"
         );
-        let Some(s1) = self.l1[c].probe(request.addr) else {
+        let Some((s1, mut st)) = self.l1_hit(c, request.addr, kind == Kind::Store) else {
             return false;
         };
-        let mut st = self.l1[c].payload(s1).state;
-        if !sufficient(kind == Kind::Store, st) {
-            return false;
-        }
         let done = now.plus(self.lat_l1);
         if done >= quiet_until
             || self.queue.peek_cycle().is_some_and(|at| at < done)
@@ -159,9 +152,8 @@ impl Hierarchy {
     /// Whether hit `h` still finds its line in its L1D with the permission it needs: its
     /// completion will perform it rather than start it over.
     fn hit_holds(&self, h: &Hit) -> bool {
-        let l1 = &self.l1[h.core.index()];
-        l1.probe(h.addr)
-            .is_some_and(|s| sufficient(h.kind == Kind::Store, l1.payload(s).state))
+        self.l1_hit(h.core.index(), h.addr, h.kind == Kind::Store)
+            .is_some()
     }
 
     /// Performs `a`, an L1D hit on slot `s1` whose line is in state `st` (enough for it), at

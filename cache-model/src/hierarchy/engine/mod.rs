@@ -297,6 +297,16 @@ impl Hierarchy {
         self.l2[c].payload(s2).data
     }
 
+    /// Core `c`'s L1D slot holding `addr`'s line with the permission an access needs (`write`:
+    /// a store's), and the line's state: where an L1D hit is performed. `None` when the line is
+    /// absent or its state is not enough.
+    #[inline(always)]
+    fn l1_hit(&self, c: usize, addr: PhysAddr, write: bool) -> Option<(Slot, MesiState)> {
+        let s1 = self.l1[c].probe(addr)?;
+        let st = self.l1[c].payload(s1).state;
+        sufficient(write, st).then_some((s1, st))
+    }
+
     /// Where `line`'s copies are, looked up once for a step that asks several questions about
     /// it (a flush): valid until the step changes a cache or the directory.
     fn copies(&self, line: LineAddr) -> Copies {
