@@ -33,6 +33,19 @@ fn write_temp(name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Runs `mktme-sim trace ARGS TRACE`, which must stop as bad input does: exit 2, no panic, no
+/// report on stdout. Returns what it said on stderr.
+fn trace_refused(args: &[&str], trace: &Path) -> String {
+    let out = bin().arg("trace").args(args).arg(trace).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(
+        !err.contains("panicked") && out.stdout.is_empty(),
+        "{args:?}: {err}"
+    );
+    err
+}
+
 /// A blocking core with no prefetcher sees exactly DineroIV's L1D: the full hierarchy's first
 /// level counts like validation-data.md section 1 (32 KiB, 8-way, LRU, write-back,
 /// write-allocate), an independent check of the hierarchy against the reference.
@@ -266,13 +279,7 @@ fn a_machine_file_may_name_a_dram_file() {
 #[test]
 fn a_huge_access_stops_at_the_cycle_cap_with_the_state() {
     let trace = write_temp("huge.mtrace", "R 0x0 4294967295\n");
-    let out = bin()
-        .args(["trace", "--physical", "--cycles-max", "20000"])
-        .arg(&trace)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = trace_refused(&["--physical", "--cycles-max", "20000"], &trace);
     assert!(
         err.contains("past cycles_max = 20000; machine state:")
             && err.contains("pieces waiting to issue 671"),
@@ -318,35 +325,18 @@ fn an_address_outside_the_machine_is_reported_when_its_turn_comes() {
         "outside.mtrace",
         "R 0x1000 8\nW 0x2000 8\nR 0x100000000000 8\nR 0x3000 8\n",
     );
-    let out = bin()
-        .args(["trace", "--physical", "--outstanding", "1"])
-        .arg(&trace)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = trace_refused(&["--physical", "--outstanding", "1"], &trace);
     assert!(
         err.contains("trace access 2 at 0x100000000000: DRAM address 0x100000000000 is beyond"),
         "{err}"
     );
-    assert!(!err.contains("panicked") && out.stdout.is_empty(), "{err}");
 
     // The first two accesses miss all the way to DRAM and fill the window of two: the third is
     // taken from the trace but waits, and the cap falls before it issues.
-    let out = bin()
-        .args([
-            "trace",
-            "--physical",
-            "--outstanding",
-            "2",
-            "--cycles-max",
-            "100",
-        ])
-        .arg(&trace)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = trace_refused(
+        &["--physical", "--outstanding", "2", "--cycles-max", "100"],
+        &trace,
+    );
     assert!(
         err.contains("past cycles_max = 100; machine state:")
             && err.contains("line pieces in flight 2 of 2; pieces waiting to issue 1;")

@@ -201,27 +201,22 @@ fn shortcuts_change_nothing_when_tiny_caches_keep_memory_busy() {
         cache.ways = ways;
         cache.sets = size / (u64::from(ways) * LINE_BYTES as u64);
     }
-    let accesses = trace(4, MISS_HEAVY);
-    for outstanding in [1, 8, 32] {
-        let run_config = TraceRunConfig {
-            max_outstanding: outstanding,
-            ..TraceRunConfig::default()
-        };
-        check(&config, &accesses, run_config, 10);
-    }
+    let every_window = |config: &MachineConfig, accesses: &[Access]| {
+        for outstanding in [1, 8, 32] {
+            let run_config = TraceRunConfig {
+                max_outstanding: outstanding,
+                ..TraceRunConfig::default()
+            };
+            check(config, accesses, run_config, 10);
+        }
+    };
+    every_window(&config, &trace(4, MISS_HEAVY));
     // Under LRU a fill never evicts a line just hit (it is the most recent); under random
     // replacement it may, and the hit must then start over as it would have at its cycle.
     for cache in [&mut config.caches.l1d.cache, &mut config.caches.l2.cache] {
         cache.replacement = ReplacementPolicy::Random;
     }
-    let accesses = trace(6, HIT_HEAVY);
-    for outstanding in [1, 8, 32] {
-        let run_config = TraceRunConfig {
-            max_outstanding: outstanding,
-            ..TraceRunConfig::default()
-        };
-        check(&config, &accesses, run_config, 10);
-    }
+    every_window(&config, &trace(6, HIT_HEAVY));
 }
 
 #[test]

@@ -393,37 +393,29 @@ fn saturating_traces() {
         "the queues must fill ({} refusals)",
         t.refused
     );
-    let sequential: Vec<Offer> = (0..3000)
-        .map(|i| Offer {
-            cycle: 0,
-            op: MemOp::Read,
-            addr: DramAddr::new(64 * i),
-            crypto: true,
-        })
-        .collect();
-    let t = all_schedules(&cfg, Encryption::On, &sequential);
-    assert!(
-        t.refused > 1000,
-        "the queues must fill ({} refusals)",
-        t.refused
-    );
-    // Issue 14: as the end-of-run drain, a full write buffer of writes to one bank whose
-    // command queue is full (step 5's shortcut), each write refused, then passing the AES
-    // stage (which frees no slot, so is no departure) before it takes a write buffer slot.
-    let writes: Vec<Offer> = (0..3000)
-        .map(|i| Offer {
-            cycle: 0,
-            op: MemOp::Write,
-            addr: DramAddr::new(64 * i),
-            crypto: true,
-        })
-        .collect();
-    let t = all_schedules(&cfg, Encryption::On, &writes);
-    assert!(
-        t.refused > 1000,
-        "the write buffer must fill ({} refusals)",
-        t.refused
-    );
+    // Reads: the queues fill. Writes (issue 14), as the end-of-run drain: a full write buffer
+    // of writes to one bank whose command queue is full (step 5's shortcut), each write
+    // refused, then passing the AES stage (which frees no slot, so is no departure) before it
+    // takes a write buffer slot.
+    for (op, what) in [
+        (MemOp::Read, "the queues"),
+        (MemOp::Write, "the write buffer"),
+    ] {
+        let sequential: Vec<Offer> = (0..3000)
+            .map(|i| Offer {
+                cycle: 0,
+                op,
+                addr: DramAddr::new(64 * i),
+                crypto: true,
+            })
+            .collect();
+        let t = all_schedules(&cfg, Encryption::On, &sequential);
+        assert!(
+            t.refused > 1000,
+            "{what} must fill ({} refusals)",
+            t.refused
+        );
+    }
 }
 
 #[test]
